@@ -1,0 +1,2 @@
+//! The `packwire` command line.
+fn main() {}

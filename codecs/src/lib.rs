@@ -1,0 +1,1 @@
+//! Framings and protocol codecs.
