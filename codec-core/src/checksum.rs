@@ -37,10 +37,33 @@ impl Checksum {
 
     /// The checksum of `data`.
     pub fn compute(self, data: &[u8]) -> u64 {
+        self.compute_parts(&[data])
+    }
+
+    /// The checksum of the concatenation of `parts`, without concatenating them.
+    ///
+    /// ```
+    /// use packwire_core::Checksum;
+    /// let c = Checksum::Crc32c;
+    /// assert_eq!(c.compute_parts(&[b"1234", b"", b"56789"]), c.compute(b"123456789"));
+    /// ```
+    pub fn compute_parts(self, parts: &[&[u8]]) -> u64 {
         match self {
-            Checksum::Crc16Ccitt => u64::from(CRC16.checksum(data)),
-            Checksum::Crc32 => u64::from(CRC32.checksum(data)),
-            Checksum::Crc32c => u64::from(CRC32C.checksum(data)),
+            Checksum::Crc16Ccitt => {
+                let mut d = CRC16.digest();
+                parts.iter().for_each(|p| d.update(p));
+                u64::from(d.finalize())
+            }
+            Checksum::Crc32 | Checksum::Crc32c => {
+                let crc = if self == Checksum::Crc32 {
+                    &CRC32
+                } else {
+                    &CRC32C
+                };
+                let mut d = crc.digest();
+                parts.iter().for_each(|p| d.update(p));
+                u64::from(d.finalize())
+            }
         }
     }
 }

@@ -120,6 +120,58 @@ pub enum FrameError {
     Io(#[from] io::Error),
 }
 
+/// Something a decoder recovered from instead of failing the stream, where it was
+/// configured to: an oversized frame skipped, an over-long line discarded, corrupt bytes
+/// passed over while hunting for the next magic. Codecs that recover keep a bounded queue
+/// of these for the caller to read (and count them all).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Recovered {
+    /// What was wrong.
+    pub error: FrameError,
+    /// How many bytes were skipped because of it.
+    pub skipped: u64,
+}
+
+impl Recovered {
+    /// An event for `error` that skipped `skipped` bytes.
+    pub fn new(error: FrameError, skipped: u64) -> Self {
+        Recovered { error, skipped }
+    }
+}
+
+/// A bounded queue of [`Recovered`] events plus a count of them all, for codecs with a
+/// recovery option. Holds the newest 64 events; older ones are dropped but still counted.
+#[derive(Debug, Default)]
+pub struct RecoveryLog {
+    events: std::collections::VecDeque<Recovered>,
+    total: u64,
+}
+
+impl RecoveryLog {
+    /// How many events the log keeps.
+    pub const CAPACITY: usize = 64;
+
+    /// Records an event.
+    pub fn record(&mut self, error: FrameError, skipped: u64) {
+        self.total += 1;
+        if self.events.len() == Self::CAPACITY {
+            self.events.pop_front();
+        }
+        self.events.push_back(Recovered::new(error, skipped));
+    }
+
+    /// The oldest event not taken yet.
+    pub fn take(&mut self) -> Option<Recovered> {
+        self.events.pop_front()
+    }
+
+    /// How many events were recorded since the log was made.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
 /// What kind of [`FrameError`] this is, without its fields: for metrics labels and for
 /// comparing errors across different chunkings of the same stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

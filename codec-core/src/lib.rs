@@ -43,7 +43,9 @@ pub mod wire;
 pub mod testkit;
 
 pub use checksum::Checksum;
-pub use error::{ConfigError, EncodeError, FrameError, FrameErrorKind, Phase};
+pub use error::{
+    ConfigError, EncodeError, FrameError, FrameErrorKind, Phase, Recovered, RecoveryLog,
+};
 pub use limits::Limits;
 pub use message::{ChecksumLayer, FrameLayer, MessageCodec, Protocol};
 pub use parse::{NomMessage, nom_result};

@@ -1,1 +1,26 @@
-//! Framings and protocol codecs.
+//! Zero-copy, sans-IO framings for `tokio_util::codec`.
+//!
+//! | codec | frames | like |
+//! |---|---|---|
+//! | [`LengthFieldCodec`] | a length field of 1-8 bytes or a varint, anywhere in a header, with magic, resync and checksum options | Netty `LengthFieldBasedFrameDecoder` + `LengthFieldPrepender`, tokio-util `LengthDelimitedCodec` |
+//! | [`LineCodec`] | lines ending in `\n` or `\r\n` | tokio-util `LinesCodec`, Netty `LineBasedFrameDecoder` |
+//! | [`DelimiterCodec`] | any set of multi-byte delimiters, the earliest match wins | Netty `DelimiterBasedFrameDecoder` |
+//! | [`FixedLengthCodec`] | frames of `n` bytes | Netty `FixedLengthFrameDecoder` |
+//! | [`VarintCodec`] | a protobuf varint length prefix | prost's length delimiters, Netty `ProtobufVarint32FrameDecoder` |
+//!
+//! Every codec implements `Decoder` and `Encoder` and keeps the decode contract of
+//! [`packwire_core`]: it gives the same frames however the stream is cut, never rescans what
+//! it has examined, never reserves memory for a length the peer merely claims, and fails
+//! with a typed [`FrameError`](packwire_core::FrameError) naming the rule broken.
+//!
+//! Stack a message codec on any of them with [`packwire_core::Protocol`].
+
+pub mod delimiter;
+mod fixed;
+pub mod length;
+mod varint;
+
+pub use delimiter::{DelimiterCodec, LineCodec};
+pub use fixed::FixedLengthCodec;
+pub use length::LengthFieldCodec;
+pub use varint::VarintCodec;

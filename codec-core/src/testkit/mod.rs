@@ -323,7 +323,8 @@ where
     }
 
     /// Skips the end-of-stream-at-every-offset check, for protocols where a stream may end
-    /// cleanly inside a message (an HTTP response read until close).
+    /// cleanly inside a message (an HTTP response read until close), and for codecs in a
+    /// recovery mode, where an end inside skipped bytes is clean (the skip was reported).
     pub fn without_eof_check(mut self) -> Self {
         self.eof_check = false;
         self

@@ -1,0 +1,506 @@
+//! Delimiter and line framing: frames end at a delimiter.
+//!
+//! ```text
+//! INPUT                          DECODED (delimiter stripped)
+//! "GET a\r\nPUT b\nQUIT\r\n"  ->  "GET a", "PUT b", "QUIT"       (LineCodec)
+//! "a,b;;c,"  delimiters , ;;  ->  "a", "b", "c"                  (DelimiterCodec)
+//! ```
+//!
+//! Both codecs search with `memchr` and remember where they stopped, so a frame fed one
+//! byte at a time costs O(n) in total (a multi-byte delimiter search resumes at
+//! `searched - (longest delimiter - 1)`). Neither scans or buffers past its maximum length:
+//! a frame longer than `max` is an error by default, or, with `discard_overlong`, dropped
+//! up to the next delimiter, reported as a [`Recovered`] event, and decoding goes on.
+//! `decode_eof` hands back a final unterminated frame only when asked to
+//! (`eof_frame(true)`); otherwise it is a [`FrameError::Truncated`].
+//!
+//! Encoders append the delimiter and refuse an item that contains it (or that would run
+//! into it, such as a line ending in `\r`), so what is sent decodes to what was given.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use memchr::memmem::Finder;
+use packwire_core::{
+    ConfigError, EncodeError, FrameError, Limits, Phase, Recovered, RecoveryLog, eof_leftover,
+};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// How a splitter finds the end of a frame.
+trait Search {
+    /// The earliest delimiter in `hay` starting at or after `from`: `(start, length)`.
+    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)>;
+    /// The longest delimiter length.
+    fn longest(&self) -> usize;
+    /// How far back a resumed search must start so that no delimiter is missed.
+    fn overlap(&self) -> usize {
+        self.longest() - 1
+    }
+}
+
+/// `\n`, with a preceding `\r` counted as part of the delimiter.
+#[derive(Debug, Clone)]
+struct Newline;
+
+impl Search for Newline {
+    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
+        let p = from + memchr::memchr(b'\n', hay.get(from..)?)?;
+        if p > 0 && hay[p - 1] == b'\r' {
+            Some((p - 1, 2))
+        } else {
+            Some((p, 1))
+        }
+    }
+    fn longest(&self) -> usize {
+        2
+    }
+    fn overlap(&self) -> usize {
+        0 // only `\n` is searched for; the `\r` is looked up behind it
+    }
+}
+
+/// Any of several delimiters; the earliest start wins, then the one listed first.
+#[derive(Debug, Clone)]
+struct AnyOf {
+    finders: Vec<Finder<'static>>,
+    longest: usize,
+}
+
+impl Search for AnyOf {
+    fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
+        let mut best: Option<(usize, usize)> = None;
+        for f in &self.finders {
+            let n = f.needle().len();
+            // a later delimiter only matters if it starts before the best so far
+            let end = match best {
+                Some((s, _)) => (s + n).min(hay.len()),
+                None => hay.len(),
+            };
+            if from >= end {
+                continue;
+            }
+            if let Some(p) = f.find(&hay[from..end]) {
+                let s = from + p;
+                if best.is_none_or(|(b, _)| s < b) {
+                    best = Some((s, n));
+                }
+            }
+        }
+        best
+    }
+    fn longest(&self) -> usize {
+        self.longest
+    }
+}
+
+/// The engine shared by [`LineCodec`] and [`DelimiterCodec`].
+#[derive(Debug)]
+struct Splitter<S> {
+    search: S,
+    write: Bytes,
+    keep: bool,
+    max: usize,
+    discard: bool,
+    eof_frame: bool,
+    /// bytes of the buffer already searched without finding a delimiter
+    searched: usize,
+    /// bytes dropped so far from an over-long frame being discarded
+    discarding: Option<u64>,
+    log: RecoveryLog,
+}
+
+impl<S: Search> Splitter<S> {
+    fn new(search: S, write: Bytes) -> Self {
+        Splitter {
+            search,
+            write,
+            keep: false,
+            max: Limits::DEFAULT_MAX_LINE,
+            discard: false,
+            eof_frame: false,
+            searched: 0,
+            discarding: None,
+            log: RecoveryLog::default(),
+        }
+    }
+
+    /// Where the next search starts.
+    fn resume(&self) -> usize {
+        self.searched.saturating_sub(self.search.overlap())
+    }
+
+    fn overlong(&self, seen: usize) -> FrameError {
+        FrameError::TooLarge {
+            declared: seen as u64,
+            max: self.max as u64,
+        }
+    }
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            // no frame may be longer than max, so never look further than this (while
+            // discarding, look at everything: it is all dropped up to the delimiter)
+            let window = match self.discarding {
+                Some(_) => src.len(),
+                None => src.len().min(self.max + self.search.longest()),
+            };
+            let found = self.search.find(&src[..window], self.resume());
+            if let Some(dropped) = self.discarding {
+                match found {
+                    Some((start, len)) => {
+                        src.advance(start + len);
+                        self.log
+                            .record(self.overlong(self.max + 1), dropped + (start + len) as u64);
+                        self.discarding = None;
+                        self.searched = 0;
+                        continue;
+                    }
+                    None => {
+                        let keep = self.search.overlap().min(src.len());
+                        let drop = src.len() - keep;
+                        src.advance(drop);
+                        self.discarding = Some(dropped + drop as u64);
+                        self.searched = src.len();
+                        return Ok(None);
+                    }
+                }
+            }
+            match found {
+                Some((start, len)) if start <= self.max => {
+                    self.searched = 0;
+                    let item = if self.keep {
+                        src.split_to(start + len)
+                    } else {
+                        let item = src.split_to(start);
+                        src.advance(len);
+                        item
+                    };
+                    return Ok(Some(item.freeze()));
+                }
+                Some((start, _)) => return self.too_long(start, src),
+                None if window >= self.max + self.search.longest() => {
+                    return self.too_long(window, src);
+                }
+                None => {
+                    self.searched = window;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn too_long(&mut self, seen: usize, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if !self.discard {
+            return Err(self.overlong(seen));
+        }
+        // no delimiter starts within the first `max` bytes: drop them now
+        let drop = self.max.min(src.len());
+        src.advance(drop);
+        self.discarding = Some(drop as u64);
+        self.searched = 0;
+        self.decode(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(item) = self.decode(src)? {
+            return Ok(Some(item));
+        }
+        if let Some(dropped) = self.discarding.take() {
+            self.log
+                .record(self.overlong(self.max + 1), dropped + src.len() as u64);
+            src.clear();
+            self.searched = 0;
+            return Ok(None);
+        }
+        if self.eof_frame && !src.is_empty() {
+            if src.len() > self.max {
+                return Err(self.overlong(src.len()));
+            }
+            self.searched = 0;
+            return Ok(Some(src.split().freeze()));
+        }
+        eof_leftover(src.len(), Phase::MidFrame, None)
+    }
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if item.len() > self.max {
+            return Err(EncodeError::TooLarge {
+                len: item.len() as u64,
+                max: self.max as u64,
+            });
+        }
+        if self.search.find(item, 0).is_some() {
+            return Err(EncodeError::Invalid {
+                rule: "the item contains the delimiter",
+            });
+        }
+        // the item's tail and the delimiter must not make an earlier delimiter
+        let tail = &item[item.len().saturating_sub(self.search.longest())..];
+        let mut joint = [0u8; 64];
+        let probe = tail.len() + self.write.len();
+        if probe <= joint.len() {
+            joint[..tail.len()].copy_from_slice(tail);
+            joint[tail.len()..probe].copy_from_slice(&self.write);
+            if self
+                .search
+                .find(&joint[..probe], 0)
+                .is_some_and(|(s, _)| s < tail.len())
+            {
+                return Err(EncodeError::Invalid {
+                    rule: "the item's end runs into the delimiter",
+                });
+            }
+        }
+        dst.reserve(item.len() + self.write.len());
+        dst.put_slice(item);
+        dst.put_slice(&self.write);
+        Ok(())
+    }
+}
+
+macro_rules! codec_impls {
+    ($t:ty) => {
+        impl Decoder for $t {
+            type Item = Bytes;
+            type Error = FrameError;
+
+            fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+                self.0.decode(src)
+            }
+
+            fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+                self.0.decode_eof(src)
+            }
+        }
+
+        impl Encoder<Bytes> for $t {
+            type Error = EncodeError;
+            fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), EncodeError> {
+                self.0.encode(&item, dst)
+            }
+        }
+
+        impl Encoder<&[u8]> for $t {
+            type Error = EncodeError;
+            fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+                self.0.encode(item, dst)
+            }
+        }
+
+        impl Encoder<&str> for $t {
+            type Error = EncodeError;
+            fn encode(&mut self, item: &str, dst: &mut BytesMut) -> Result<(), EncodeError> {
+                self.0.encode(item.as_bytes(), dst)
+            }
+        }
+
+        impl $t {
+            /// Keeps the delimiter at the end of each decoded item. Default: stripped.
+            pub fn keep_delimiter(mut self, keep: bool) -> Self {
+                self.0.keep = keep;
+                self
+            }
+
+            /// The longest frame, delimiter excluded. Default 8 KiB.
+            pub fn max_length(mut self, max: usize) -> Self {
+                self.0.max = max;
+                self
+            }
+
+            /// Drops an over-long frame up to the next delimiter, reports it as a
+            /// [`Recovered`] event and goes on, instead of failing the stream.
+            pub fn discard_overlong(mut self, discard: bool) -> Self {
+                self.0.discard = discard;
+                self
+            }
+
+            /// At the end of the stream, hands back a final frame that has no delimiter
+            /// instead of reporting it as truncated. Default: truncated.
+            pub fn eof_frame(mut self, emit: bool) -> Self {
+                self.0.eof_frame = emit;
+                self
+            }
+
+            /// The longest frame, delimiter excluded.
+            pub fn max(&self) -> usize {
+                self.0.max
+            }
+
+            /// The oldest over-long frame discarded and not read yet (at most 64 are kept).
+            pub fn take_recovered(&mut self) -> Option<Recovered> {
+                self.0.log.take()
+            }
+
+            /// How many over-long frames were discarded.
+            pub fn recovered_count(&self) -> u64 {
+                self.0.log.total()
+            }
+        }
+    };
+}
+
+/// Lines ending in `\n` or `\r\n`, as `Bytes` (no UTF-8 check: decode text yourself, or
+/// not at all). The encoder writes `\n` (or `\r\n`, see [`LineCodec::crlf`]).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packwire_codecs::LineCodec;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = LineCodec::new().max_length(64);
+/// let mut buf = BytesMut::from("PING\r\nPONG\nhalf");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "PING");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "PONG");
+/// assert_eq!(codec.decode(&mut buf)?, None);
+/// assert!(codec.encode("a\nb", &mut buf).is_err()); // would be two lines
+/// # Ok::<(), packwire_core::FrameError>(())
+/// ```
+#[derive(Debug)]
+pub struct LineCodec(Splitter<Newline>);
+
+impl LineCodec {
+    /// Lines of at most 8 KiB, delimiter stripped, over-long lines an error.
+    pub fn new() -> Self {
+        LineCodec(Splitter::new(Newline, Bytes::from_static(b"\n")))
+    }
+
+    /// Makes the encoder end lines with `\r\n` instead of `\n`.
+    pub fn crlf(mut self) -> Self {
+        self.0.write = Bytes::from_static(b"\r\n");
+        self
+    }
+}
+
+impl Default for LineCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+codec_impls!(LineCodec);
+
+/// Frames ending in any of several multi-byte delimiters; where two could end a frame, the
+/// one that starts earliest wins (the shortest frame), then the one listed first. The
+/// encoder writes the first delimiter.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packwire_codecs::DelimiterCodec;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = DelimiterCodec::new([&b"\r\n"[..], b";;"])?;
+/// let mut buf = BytesMut::from("a;;b\r\nc;");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "a");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "b");
+/// assert_eq!(codec.decode(&mut buf)?, None); // "c;" may still become "c;;"
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DelimiterCodec(Splitter<AnyOf>);
+
+impl DelimiterCodec {
+    /// A codec for the given delimiters (frames of at most 8 KiB, delimiter stripped).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] if there is no delimiter, one is empty, or one is longer than 32
+    /// bytes.
+    pub fn new<I, D>(delimiters: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = D>,
+        D: AsRef<[u8]>,
+    {
+        let finders: Vec<Finder<'static>> = delimiters
+            .into_iter()
+            .map(|d| Finder::new(d.as_ref()).into_owned())
+            .collect();
+        let Some(first) = finders.first() else {
+            return Err(ConfigError::new("at least one delimiter is needed"));
+        };
+        if finders.iter().any(|f| f.needle().is_empty()) {
+            return Err(ConfigError::new("a delimiter cannot be empty"));
+        }
+        let longest = finders.iter().map(|f| f.needle().len()).max().unwrap_or(1);
+        if longest > 32 {
+            return Err(ConfigError::new("delimiters are limited to 32 bytes"));
+        }
+        let write = Bytes::copy_from_slice(first.needle());
+        Ok(DelimiterCodec(Splitter::new(
+            AnyOf { finders, longest },
+            write,
+        )))
+    }
+}
+
+codec_impls!(DelimiterCodec);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(
+        codec: &mut impl Decoder<Item = Bytes, Error = FrameError>,
+        input: &[u8],
+    ) -> Vec<Bytes> {
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(f) = codec.decode(&mut buf).unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn the_earliest_delimiter_wins_then_the_first_listed() {
+        let mut c = DelimiterCodec::new(["bc", "ab", "abcd"]).unwrap();
+        // "ab" starts at 1, "bc" at 2: "ab" ends the frame
+        assert_eq!(frames(&mut c, b"xabcd|"), vec![Bytes::from_static(b"x")]);
+        // at the same start, the one listed first ("ab" before "abcd")
+        let mut c = DelimiterCodec::new(["ab", "abcd"]).unwrap();
+        assert_eq!(
+            frames(&mut c, b"zabcdab"),
+            vec![Bytes::from_static(b"z"), Bytes::from_static(b"cd")]
+        );
+    }
+
+    #[test]
+    fn a_resumed_search_finds_a_delimiter_split_across_reads() {
+        let mut c = DelimiterCodec::new(["\r\n\r\n"]).unwrap();
+        let mut buf = BytesMut::from(&b"head\r\n\r"[..]);
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\nbody");
+        assert_eq!(c.decode(&mut buf).unwrap().unwrap(), "head");
+        assert_eq!(&buf[..], b"body");
+    }
+
+    #[test]
+    fn a_search_resumes_where_it_stopped() {
+        // fed one byte at a time, each call searches only the new byte (plus the overlap of
+        // a multi-byte delimiter), so a long frame costs O(n) in total
+        let mut lines = LineCodec::new().max_length(1 << 20);
+        let mut multi = DelimiterCodec::new(["\r\n\r\n", "|"])
+            .unwrap()
+            .max_length(1 << 20);
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        for k in 1..=10_000 {
+            a.extend_from_slice(b"x");
+            // "\r\n\rx" repeated: always one byte short of the delimiter
+            b.extend_from_slice(&[b"\r\n\rx"[k % 4]]);
+            assert_eq!(lines.decode(&mut a).unwrap(), None);
+            assert_eq!(multi.decode(&mut b).unwrap(), None);
+            assert_eq!(lines.0.resume(), k);
+            assert_eq!(multi.0.resume(), k.saturating_sub(3));
+        }
+        a.extend_from_slice(b"\n");
+        assert_eq!(lines.decode(&mut a).unwrap().unwrap().len(), 10_000);
+        assert_eq!(lines.0.resume(), 0);
+    }
+
+    #[test]
+    fn config_errors() {
+        assert!(DelimiterCodec::new(Vec::<&[u8]>::new()).is_err());
+        assert!(DelimiterCodec::new([""]).is_err());
+        assert!(DelimiterCodec::new([[b'x'; 33]]).is_err());
+    }
+}

@@ -1,0 +1,455 @@
+use bytes::buf::Chain;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use packwire_core::wire::{read_uint, write_uint};
+use packwire_core::{EncodeError, FrameError, Phase, Recovered, RecoveryLog, eof_leftover};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::builder::{Builder, Meaning, Oversize, Strip, Width};
+use crate::varint::{MAX_VARINT_LEN, put_varint, read_varint, varint_len};
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for (the rest of) a header.
+    Head,
+    /// A header has been read; waiting for the whole frame.
+    Body { frame: usize, header: usize },
+    /// Skipping the rest of an oversized frame.
+    Discard { remaining: u64 },
+    /// Hunting for the next magic after corruption.
+    Hunt {
+        cause: Option<FrameError>,
+        skipped: u64,
+    },
+}
+
+/// A length-field framing; see the [module docs](crate::length) for the frame layout and
+/// the meaning of every option.
+///
+/// Decodes to `Bytes` frames (zero-copy slices of the read buffer) and encodes `Bytes` or
+/// `&[u8]` payloads. Build one with [`LengthFieldCodec::builder`].
+#[derive(Debug)]
+pub struct LengthFieldCodec {
+    cfg: Builder,
+    trailer: usize,
+    state: State,
+    log: RecoveryLog,
+}
+
+impl LengthFieldCodec {
+    /// A builder with the defaults: a 4-byte big-endian field at offset 0 counting the
+    /// payload, nothing stripped, frames of at most 8 MiB.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// tokio-util's `LengthDelimitedCodec` defaults: a 4-byte big-endian payload length,
+    /// header stripped from decoded items, frames of at most 8 MiB on the wire.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use packwire_codecs::LengthFieldCodec;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthFieldCodec::new();
+    /// let mut buf = BytesMut::from(&b"\0\0\0\x02hi\0\0\0"[..]);
+    /// assert_eq!(codec.decode(&mut buf)?, Some(Bytes::from_static(b"hi")));
+    /// assert_eq!(codec.decode(&mut buf)?, None); // half a header: wait for more
+    /// # Ok::<(), packwire_core::FrameError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::from_builder(Builder::default().strip_header())
+    }
+
+    pub(super) fn from_builder(cfg: Builder) -> Self {
+        LengthFieldCodec {
+            trailer: cfg.checksum.map_or(0, |(c, _)| c.width()),
+            cfg,
+            state: State::Head,
+            log: RecoveryLog::default(),
+        }
+    }
+
+    /// The maximum frame length on the wire.
+    pub fn max_frame(&self) -> usize {
+        self.cfg.max_frame
+    }
+
+    /// The oldest recovery event not read yet (oversized frames skipped, corrupt bytes
+    /// passed over). At most 64 are kept.
+    pub fn take_recovered(&mut self) -> Option<Recovered> {
+        self.log.take()
+    }
+
+    /// How many times the codec recovered since it was built.
+    pub fn recovered_count(&self) -> u64 {
+        self.log.total()
+    }
+
+    /// Reads a header at the start of `src`: `(frame length, header length)`.
+    fn parse_head(&self, src: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
+        let cfg = &self.cfg;
+        let m = cfg.magic.len().min(src.len());
+        if src[..m] != cfg.magic[..m] {
+            return Err(FrameError::BadMagic {
+                found: src[..m].to_vec(),
+            });
+        }
+        let Some(field) = src.get(cfg.offset..) else {
+            return Ok(None);
+        };
+        let (raw, width) = match cfg.width {
+            Width::Fixed(w) => match read_uint(field, w, cfg.endian) {
+                Some(v) => (v, w),
+                None => return Ok(None),
+            },
+            Width::Varint => match read_varint(field)? {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+        };
+        let header = cfg.offset + width;
+        let frame: i128 = match cfg.meaning {
+            Meaning::Payload => i128::from(raw) + (header + self.trailer) as i128,
+            Meaning::Frame => i128::from(raw),
+            Meaning::Adjusted(adj) => i128::from(raw) + i128::from(adj) + header as i128,
+        };
+        let declared = u64::try_from(frame.max(0)).unwrap_or(u64::MAX);
+        let min = cfg.min_frame.max(header + self.trailer);
+        if frame < min as i128 {
+            return Err(FrameError::TooShort {
+                declared,
+                min: min as u64,
+            });
+        }
+        if frame > cfg.max_frame as i128 {
+            return Err(FrameError::TooLarge {
+                declared,
+                max: cfg.max_frame as u64,
+            });
+        }
+        let frame = frame as usize;
+        let strip = self.strip_len(header);
+        if strip + self.trailer > frame {
+            return Err(FrameError::TooShort {
+                declared,
+                min: (strip + self.trailer) as u64,
+            });
+        }
+        Ok(Some((frame, header)))
+    }
+
+    fn strip_len(&self, header: usize) -> usize {
+        match self.cfg.strip {
+            Strip::Bytes(n) => n,
+            Strip::Header => header,
+        }
+    }
+
+    /// Decides what a header error does: skip (oversize), hunt (resync) or fail.
+    fn on_bad_head(&mut self, err: FrameError) -> Result<(), FrameError> {
+        if let FrameError::TooLarge { declared, .. } = err {
+            if self.cfg.oversize == Oversize::Skip {
+                self.log.record(err, declared);
+                self.state = State::Discard {
+                    remaining: declared,
+                };
+                return Ok(());
+            }
+        }
+        if self.cfg.resync.is_some() {
+            self.state = State::Hunt {
+                cause: Some(err),
+                skipped: 0,
+            };
+            return Ok(());
+        }
+        Err(err)
+    }
+
+    /// Takes one complete frame (header already validated) off `src`.
+    fn take_frame(
+        &mut self,
+        src: &mut BytesMut,
+        frame: usize,
+        header: usize,
+    ) -> Result<Option<Bytes>, FrameError> {
+        if let Some((kind, from)) = self.cfg.checksum {
+            let end = frame - self.trailer;
+            let expected = read_uint(
+                &src[end..frame],
+                self.trailer,
+                packwire_core::wire::Endian::Big,
+            )
+            .unwrap_or(0);
+            let actual = kind.compute(&src[from..end]);
+            if expected != actual {
+                let err = FrameError::Checksum { expected, actual };
+                if self.cfg.resync.is_some() {
+                    // the boundary is known: drop exactly this frame
+                    src.advance(frame);
+                    self.log.record(err, frame as u64);
+                    self.state = State::Head;
+                    return Ok(None);
+                }
+                return Err(err);
+            }
+        }
+        self.state = State::Head;
+        let strip = self.strip_len(header);
+        src.advance(strip);
+        let item = src.split_to(frame - strip - self.trailer).freeze();
+        src.advance(self.trailer);
+        Ok(Some(item))
+    }
+
+    /// Skips corrupt bytes up to the next magic.
+    fn hunt(&mut self, src: &mut BytesMut) -> Result<bool, FrameError> {
+        let max_scan = self.cfg.resync.unwrap_or(0) as u64;
+        let State::Hunt { cause, skipped } = &mut self.state else {
+            return Ok(true);
+        };
+        let magic = &self.cfg.magic;
+        if *skipped == 0 && !src.is_empty() {
+            // the bad frame start itself
+            src.advance(1);
+            *skipped = 1;
+        }
+        let found = memchr::memmem::find(src, magic);
+        let drop = match found {
+            Some(i) => i,
+            None => {
+                // keep the longest tail that could still begin the magic
+                let keep = (1..magic.len().min(src.len() + 1))
+                    .rev()
+                    .find(|&k| src[src.len() - k..] == magic[..k])
+                    .unwrap_or(0);
+                src.len() - keep
+            }
+        };
+        src.advance(drop);
+        *skipped += drop as u64;
+        if *skipped > max_scan {
+            return Err(FrameError::BadMagic {
+                found: src[..src.len().min(magic.len())].to_vec(),
+            });
+        }
+        if found.is_some() {
+            let skipped = *skipped;
+            let cause = cause
+                .take()
+                .unwrap_or(FrameError::BadMagic { found: Vec::new() });
+            self.log.record(cause, skipped);
+            self.state = State::Head;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The header for a payload of `len` bytes.
+    fn header(&self, len: usize) -> Result<BytesMut, EncodeError> {
+        let cfg = &self.cfg;
+        let too_large = |n: usize| EncodeError::TooLarge {
+            len: n as u64,
+            max: cfg.max_frame as u64,
+        };
+        let width = match cfg.width {
+            Width::Fixed(w) => w,
+            Width::Varint => (1..=MAX_VARINT_LEN)
+                .find(|&l| {
+                    let raw = self.raw_for(len, cfg.offset + l);
+                    raw.is_some_and(|r| varint_len(r) == l)
+                })
+                .ok_or_else(|| too_large(len))?,
+        };
+        let header = cfg.offset + width;
+        let frame = header
+            .checked_add(len)
+            .and_then(|n| n.checked_add(self.trailer))
+            .ok_or_else(|| too_large(len))?;
+        if frame > cfg.max_frame {
+            return Err(too_large(frame));
+        }
+        if frame < cfg.min_frame {
+            return Err(EncodeError::Invalid {
+                rule: "frame shorter than the configured minimum",
+            });
+        }
+        let raw = self.raw_for(len, header).ok_or(EncodeError::Invalid {
+            rule: "the length adjustment makes the length field negative",
+        })?;
+        let mut out = BytesMut::with_capacity(header);
+        out.put_slice(&cfg.magic);
+        match &cfg.prefix {
+            Some(p) => out.put_slice(p),
+            None => out.put_bytes(0, cfg.offset - cfg.magic.len()),
+        }
+        match cfg.width {
+            Width::Varint => put_varint(raw, &mut out),
+            Width::Fixed(w) => {
+                let at = out.len();
+                out.put_bytes(0, w);
+                if !write_uint(&mut out[at..], raw, w, cfg.endian) {
+                    return Err(EncodeError::TooLarge {
+                        len: raw,
+                        max: if w == 8 {
+                            u64::MAX
+                        } else {
+                            (1u64 << (8 * w)) - 1
+                        },
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The field value for a payload of `len` bytes behind a header of `header` bytes.
+    fn raw_for(&self, len: usize, header: usize) -> Option<u64> {
+        let (len, header, trailer) = (len as i128, header as i128, self.trailer as i128);
+        let raw = match self.cfg.meaning {
+            Meaning::Payload => len,
+            Meaning::Frame => header + len + trailer,
+            Meaning::Adjusted(adj) => len + trailer - i128::from(adj),
+        };
+        u64::try_from(raw).ok()
+    }
+
+    fn trailer_for(&self, header: &[u8], payload: &[u8]) -> Option<(u64, usize)> {
+        let (kind, from) = self.cfg.checksum?;
+        Some((
+            kind.compute_parts(&[&header[from..], payload]),
+            kind.width(),
+        ))
+    }
+
+    /// Encodes `payload` as header, payload and checksum without copying the payload: the
+    /// result is a [`Buf`] of three parts to hand to a vectored write
+    /// (`AsyncWriteExt::write_all_buf`), the way Netty's `LengthFieldPrepender` emits a
+    /// header buffer and the retained payload.
+    ///
+    /// # Errors
+    /// As for the `Encoder` implementation.
+    ///
+    /// ```
+    /// use bytes::{Buf, Bytes};
+    /// use packwire_codecs::LengthFieldCodec;
+    ///
+    /// let codec = LengthFieldCodec::builder().width(2).build()?;
+    /// let payload = Bytes::from(vec![1u8; 1000]);
+    /// let mut parts = codec.encode_parts(payload.clone())?;
+    /// assert_eq!(parts.remaining(), 1002);
+    /// assert_eq!(parts.chunk(), &[0x03, 0xe8]); // the header alone
+    /// assert_eq!(parts.first_ref().last_ref().as_ptr(), payload.as_ptr()); // not copied
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_parts(
+        &self,
+        payload: Bytes,
+    ) -> Result<Chain<Chain<Bytes, Bytes>, Bytes>, EncodeError> {
+        let header = self.header(payload.len())?;
+        let trailer = match self.trailer_for(&header, &payload) {
+            Some((sum, w)) => Bytes::copy_from_slice(&sum.to_be_bytes()[8 - w..]),
+            None => Bytes::new(),
+        };
+        Ok(header.freeze().chain(payload).chain(trailer))
+    }
+
+    fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let header = self.header(payload.len())?;
+        dst.reserve(header.len() + payload.len() + self.trailer);
+        dst.put_slice(&header);
+        dst.put_slice(payload);
+        if let Some((sum, w)) = self.trailer_for(&header, payload) {
+            dst.put_uint(sum, w);
+        }
+        Ok(())
+    }
+}
+
+impl Default for LengthFieldCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder for LengthFieldCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            match self.state {
+                State::Head => {
+                    let head = match self.parse_head(src) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            self.on_bad_head(e)?;
+                            continue;
+                        }
+                    };
+                    let Some((frame, header)) = head else {
+                        return Ok(None);
+                    };
+                    self.state = State::Body { frame, header };
+                }
+                State::Body { frame, header } => {
+                    if src.len() < frame {
+                        return Ok(None);
+                    }
+                    match self.take_frame(src, frame, header)? {
+                        Some(item) => return Ok(Some(item)),
+                        None => continue,
+                    }
+                }
+                State::Discard { remaining } => {
+                    let n = remaining.min(src.len() as u64);
+                    src.advance(n as usize);
+                    if n == remaining {
+                        self.state = State::Head;
+                    } else {
+                        self.state = State::Discard {
+                            remaining: remaining - n,
+                        };
+                        return Ok(None);
+                    }
+                }
+                State::Hunt { .. } => {
+                    if !self.hunt(src)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(item) = self.decode(src)? {
+            return Ok(Some(item));
+        }
+        match self.state {
+            State::Body { frame, .. } => eof_leftover(src.len(), Phase::MidFrame, Some(frame)),
+            State::Head => eof_leftover(src.len(), Phase::MidHeader, None),
+            // the rest of a skipped frame, or bytes that did not make a magic: nothing lost
+            State::Discard { .. } | State::Hunt { .. } => {
+                src.clear();
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Encoder<Bytes> for LengthFieldCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_slice(&item, dst)
+    }
+}
+
+impl Encoder<&[u8]> for LengthFieldCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_slice(item, dst)
+    }
+}
