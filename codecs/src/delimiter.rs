@@ -42,7 +42,14 @@ struct Newline;
 
 impl Search for Newline {
     fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
-        let p = from + memchr::memchr(b'\n', hay.get(from..)?)?;
+        let rest = hay.get(from..)?;
+        // a few new bytes (a trickling peer) are cheaper to scan than to hand to memchr
+        let p = from
+            + if rest.len() < 16 {
+                rest.iter().position(|&b| b == b'\n')?
+            } else {
+                memchr::memchr(b'\n', rest)?
+            };
         if p > 0 && hay[p - 1] == b'\r' {
             Some((p - 1, 2))
         } else {
@@ -134,7 +141,41 @@ impl<S: Search> Splitter<S> {
         }
     }
 
+    /// The hot path: a delimiter found within the limit, or none yet.
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.discarding.is_none() {
+            let limit = self.max + self.search.longest();
+            let window = src.len().min(limit);
+            match self.search.find(&src[..window], self.resume()) {
+                Some((start, len)) if start <= self.max => {
+                    return Ok(Some(self.cut(src, start, len)));
+                }
+                None if window < limit => {
+                    self.searched = window;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        self.decode_slow(src)
+    }
+
+    fn cut(&mut self, src: &mut BytesMut, start: usize, len: usize) -> Bytes {
+        self.searched = 0;
+        if self.keep {
+            src.split_to(start + len).freeze()
+        } else {
+            let item = src.split_to(start);
+            src.advance(len);
+            item.freeze()
+        }
+    }
+
+    /// Everything else: over-long frames, discarding.
+    #[cold]
+    #[inline(never)]
+    fn decode_slow(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             // no frame may be longer than max, so never look further than this (while
             // discarding, look at everything: it is all dropped up to the delimiter)
@@ -165,15 +206,7 @@ impl<S: Search> Splitter<S> {
             }
             match found {
                 Some((start, len)) if start <= self.max => {
-                    self.searched = 0;
-                    let item = if self.keep {
-                        src.split_to(start + len)
-                    } else {
-                        let item = src.split_to(start);
-                        src.advance(len);
-                        item
-                    };
-                    return Ok(Some(item.freeze()));
+                    return Ok(Some(self.cut(src, start, len)));
                 }
                 Some((start, _)) => return self.too_long(start, src),
                 None if window >= self.max + self.search.longest() => {
@@ -196,7 +229,7 @@ impl<S: Search> Splitter<S> {
         src.advance(drop);
         self.discarding = Some(drop as u64);
         self.searched = 0;
-        self.decode(src)
+        self.decode_slow(src)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {

@@ -1,13 +1,27 @@
 use bytes::buf::Chain;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use packwire_core::wire::{read_uint, write_uint};
+use packwire_core::wire::{Endian, read_uint, write_uint};
 use packwire_core::{EncodeError, FrameError, Phase, Recovered, RecoveryLog, eof_leftover};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::builder::{Builder, Meaning, Oversize, Strip, Width};
 use crate::varint::{MAX_VARINT_LEN, put_varint, read_varint, varint_len};
 
-#[derive(Debug)]
+/// Precomputed constants of the common layout: a fixed-width field, no magic, no checksum.
+#[derive(Debug, Clone, Copy)]
+struct Fast {
+    offset: usize,
+    width: usize,
+    header: usize,
+    /// frame length = field + add
+    add: i64,
+    /// the smallest valid frame: max(min_frame, header, strip)
+    min: u64,
+    max: u64,
+    strip: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
 enum State {
     /// Waiting for (the rest of) a header.
     Head,
@@ -16,10 +30,7 @@ enum State {
     /// Skipping the rest of an oversized frame.
     Discard { remaining: u64 },
     /// Hunting for the next magic after corruption.
-    Hunt {
-        cause: Option<FrameError>,
-        skipped: u64,
-    },
+    Hunt { skipped: u64 },
 }
 
 /// A length-field framing; see the [module docs](crate::length) for the frame layout and
@@ -32,6 +43,10 @@ pub struct LengthFieldCodec {
     cfg: Builder,
     trailer: usize,
     state: State,
+    /// why the codec is hunting for a magic
+    hunt_cause: Option<FrameError>,
+    /// the fast path's constants, for a fixed-width field with no magic or checksum
+    fast: Option<Fast>,
     log: RecoveryLog,
 }
 
@@ -61,10 +76,36 @@ impl LengthFieldCodec {
     }
 
     pub(super) fn from_builder(cfg: Builder) -> Self {
+        let fast = match cfg.width {
+            Width::Fixed(width) if cfg.magic.is_empty() && cfg.checksum.is_none() => {
+                let header = cfg.offset + width;
+                let strip = match cfg.strip {
+                    Strip::Bytes(n) => n,
+                    Strip::Header => header,
+                };
+                let add = match cfg.meaning {
+                    Meaning::Payload => Some(header as i64),
+                    Meaning::Frame => Some(0),
+                    Meaning::Adjusted(adj) => adj.checked_add(header as i64),
+                };
+                add.map(|add| Fast {
+                    offset: cfg.offset,
+                    width,
+                    header,
+                    add,
+                    min: cfg.min_frame.max(header).max(strip) as u64,
+                    max: cfg.max_frame as u64,
+                    strip,
+                })
+            }
+            _ => None,
+        };
         LengthFieldCodec {
+            fast,
             trailer: cfg.checksum.map_or(0, |(c, _)| c.width()),
             cfg,
             state: State::Head,
+            hunt_cause: None,
             log: RecoveryLog::default(),
         }
     }
@@ -88,16 +129,24 @@ impl LengthFieldCodec {
     /// Reads a header at the start of `src`: `(frame length, header length)`.
     fn parse_head(&self, src: &[u8]) -> Result<Option<(usize, usize)>, FrameError> {
         let cfg = &self.cfg;
-        let m = cfg.magic.len().min(src.len());
-        if src[..m] != cfg.magic[..m] {
-            return Err(FrameError::BadMagic {
-                found: src[..m].to_vec(),
-            });
+        if !cfg.magic.is_empty() {
+            let m = cfg.magic.len().min(src.len());
+            if src[..m] != cfg.magic[..m] {
+                return Err(FrameError::BadMagic {
+                    found: src[..m].to_vec(),
+                });
+            }
         }
         let Some(field) = src.get(cfg.offset..) else {
             return Ok(None);
         };
         let (raw, width) = match cfg.width {
+            // the common widths read directly; the rest through the generic reader
+            Width::Fixed(4) => match field.first_chunk::<4>() {
+                Some(b) if cfg.endian == Endian::Big => (u64::from(u32::from_be_bytes(*b)), 4),
+                Some(b) => (u64::from(u32::from_le_bytes(*b)), 4),
+                None => return Ok(None),
+            },
             Width::Fixed(w) => match read_uint(field, w, cfg.endian) {
                 Some(v) => (v, w),
                 None => return Ok(None),
@@ -157,10 +206,8 @@ impl LengthFieldCodec {
             }
         }
         if self.cfg.resync.is_some() {
-            self.state = State::Hunt {
-                cause: Some(err),
-                skipped: 0,
-            };
+            self.hunt_cause = Some(err);
+            self.state = State::Hunt { skipped: 0 };
             return Ok(());
         }
         Err(err)
@@ -175,12 +222,7 @@ impl LengthFieldCodec {
     ) -> Result<Option<Bytes>, FrameError> {
         if let Some((kind, from)) = self.cfg.checksum {
             let end = frame - self.trailer;
-            let expected = read_uint(
-                &src[end..frame],
-                self.trailer,
-                packwire_core::wire::Endian::Big,
-            )
-            .unwrap_or(0);
+            let expected = read_uint(&src[end..frame], self.trailer, Endian::Big).unwrap_or(0);
             let actual = kind.compute(&src[from..end]);
             if expected != actual {
                 let err = FrameError::Checksum { expected, actual };
@@ -205,14 +247,14 @@ impl LengthFieldCodec {
     /// Skips corrupt bytes up to the next magic.
     fn hunt(&mut self, src: &mut BytesMut) -> Result<bool, FrameError> {
         let max_scan = self.cfg.resync.unwrap_or(0) as u64;
-        let State::Hunt { cause, skipped } = &mut self.state else {
+        let State::Hunt { mut skipped } = self.state else {
             return Ok(true);
         };
         let magic = &self.cfg.magic;
-        if *skipped == 0 && !src.is_empty() {
+        if skipped == 0 && !src.is_empty() {
             // the bad frame start itself
             src.advance(1);
-            *skipped = 1;
+            skipped = 1;
         }
         let found = memchr::memmem::find(src, magic);
         let drop = match found {
@@ -227,15 +269,16 @@ impl LengthFieldCodec {
             }
         };
         src.advance(drop);
-        *skipped += drop as u64;
-        if *skipped > max_scan {
+        skipped += drop as u64;
+        self.state = State::Hunt { skipped };
+        if skipped > max_scan {
             return Err(FrameError::BadMagic {
                 found: src[..src.len().min(magic.len())].to_vec(),
             });
         }
         if found.is_some() {
-            let skipped = *skipped;
-            let cause = cause
+            let cause = self
+                .hunt_cause
                 .take()
                 .unwrap_or(FrameError::BadMagic { found: Vec::new() });
             self.log.record(cause, skipped);
@@ -372,11 +415,11 @@ impl Default for LengthFieldCodec {
     }
 }
 
-impl Decoder for LengthFieldCodec {
-    type Item = Bytes;
-    type Error = FrameError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+impl LengthFieldCodec {
+    /// The general decoder: every option, every state, every error.
+    #[cold]
+    #[inline(never)]
+    fn decode_slow(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             match self.state {
                 State::Head => {
@@ -390,7 +433,14 @@ impl Decoder for LengthFieldCodec {
                     let Some((frame, header)) = head else {
                         return Ok(None);
                     };
+                    if src.len() >= frame {
+                        match self.take_frame(src, frame, header)? {
+                            Some(item) => return Ok(Some(item)),
+                            None => continue,
+                        }
+                    }
                     self.state = State::Body { frame, header };
+                    return Ok(None);
                 }
                 State::Body { frame, header } => {
                     if src.len() < frame {
@@ -419,6 +469,60 @@ impl Decoder for LengthFieldCodec {
                     }
                 }
             }
+        }
+    }
+
+    /// The common layout's hot path; anything unusual (an error, a recovery state) goes
+    /// to [`Self::decode_slow`], which decides the same way.
+    #[inline]
+    fn decode_fast(&mut self, f: Fast, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let (frame, strip) = match self.state {
+            State::Body { frame, .. } => (frame, f.strip),
+            State::Head => {
+                let Some(field) = src.get(f.offset..f.header) else {
+                    return Ok(None);
+                };
+                let raw = match field.first_chunk::<4>() {
+                    Some(b) if f.width == 4 && self.cfg.endian == Endian::Big => {
+                        u64::from(u32::from_be_bytes(*b))
+                    }
+                    _ => read_uint(field, f.width, self.cfg.endian).unwrap_or(u64::MAX),
+                };
+                let frame = i64::try_from(raw).ok().and_then(|r| r.checked_add(f.add));
+                match frame.and_then(|n| u64::try_from(n).ok()) {
+                    Some(n) if n >= f.min && n <= f.max => {
+                        let frame = n as usize;
+                        if src.len() < frame {
+                            self.state = State::Body {
+                                frame,
+                                header: f.header,
+                            };
+                            return Ok(None);
+                        }
+                        (frame, f.strip)
+                    }
+                    _ => return self.decode_slow(src),
+                }
+            }
+            _ => return self.decode_slow(src),
+        };
+        if src.len() < frame {
+            return Ok(None);
+        }
+        self.state = State::Head;
+        src.advance(strip);
+        Ok(Some(src.split_to(frame - strip).freeze()))
+    }
+}
+
+impl Decoder for LengthFieldCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        match self.fast {
+            Some(f) => self.decode_fast(f, src),
+            None => self.decode_slow(src),
         }
     }
 

@@ -3,6 +3,7 @@
 mod delimiter;
 mod fixed;
 mod length;
+mod protocol;
 mod varint;
 
 use bytes::Bytes;

@@ -1,0 +1,180 @@
+//! The `packwire` binary, run as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn packwire(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn packwire");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const SPLITS: [&str; 5] = ["whole", "bytes", "every:3", "random:1", "random:99"];
+
+/// Decodes `input` with `spec` in every split mode and checks the same JSON comes out.
+fn decode_everywhere(spec: &str, input: &[u8]) -> (Vec<serde_json::Value>, i32) {
+    let mut first: Option<(Vec<serde_json::Value>, i32)> = None;
+    for split in SPLITS {
+        let o = packwire(&["decode", "--codec", spec, "--split", split], input);
+        let got = (lines(&o), o.status.code().unwrap());
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "{spec} with --split {split}"),
+        }
+    }
+    first.unwrap()
+}
+
+fn frame(hex: &str) -> serde_json::Value {
+    serde_json::json!({ "len": hex.len() / 2, "hex": hex })
+}
+
+#[test]
+fn decode_length_frames_in_every_split_mode() {
+    let (out, code) = decode_everywhere("length:size=2,strip=2", b"\x00\x02hi\x00\x00\x00\x03abc");
+    assert_eq!(code, 0);
+    assert_eq!(out, vec![frame("6869"), frame(""), frame("616263")]);
+    // defaults: a 4-byte field, the whole frame kept
+    let (out, _) = decode_everywhere("length", b"\x00\x00\x00\x01z");
+    assert_eq!(out, vec![frame("000000017a")]);
+    // little-endian, offset, adjust (Netty example 6)
+    let (out, _) = decode_everywhere(
+        "length:offset=1,size=2,adjust=1,strip=3,endian=be",
+        b"\xca\x00\x02\xfeab",
+    );
+    assert_eq!(out, vec![frame("fe6162")]);
+    let (out, _) = decode_everywhere("length:size=varint,strip=1", b"\x02ab\x00");
+    assert_eq!(out, vec![frame("6162"), frame("")]);
+    let (out, _) = decode_everywhere(
+        "length:size=2,endian=le,strip=2,min=2,max=100",
+        b"\x01\x00z",
+    );
+    assert_eq!(out, vec![frame("7a")]);
+}
+
+#[test]
+fn decode_lines_delimiters_fixed_and_varint() {
+    let (out, _) = decode_everywhere("lines", b"a\r\nbc\n");
+    assert_eq!(out, vec![frame("61"), frame("6263")]);
+    let (out, _) = decode_everywhere("lines:max=8192,keep=true", b"a\r\n");
+    assert_eq!(out, vec![frame("610d0a")]);
+    let (out, _) = decode_everywhere("delimiter:hex=0d0a/2c2c,max=8192,keep=false", b"a,,b\r\n");
+    assert_eq!(out, vec![frame("61"), frame("62")]);
+    let (out, _) = decode_everywhere("fixed:size=2", b"abcd");
+    assert_eq!(out, vec![frame("6162"), frame("6364")]);
+    let (out, _) = decode_everywhere("varint:max=10", b"\x03abc");
+    assert_eq!(out, vec![frame("616263")]);
+}
+
+#[test]
+fn a_decode_error_is_the_last_line_and_exits_2() {
+    let (out, code) = decode_everywhere("length:size=1,strip=1,max=4", b"\x01a\x09abcdefghi");
+    assert_eq!(code, 2);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0], frame("61"));
+    let err = &out[1]["error"];
+    assert_eq!(err["kind"], "too_large");
+    assert_eq!(err["offset"], 2);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 bytes declared")
+    );
+
+    let (out, code) = decode_everywhere("lines", b"ok\npartial");
+    assert_eq!(code, 2);
+    assert_eq!(out[1]["error"]["kind"], "truncated");
+    assert_eq!(out[1]["error"]["offset"], 3);
+}
+
+#[test]
+fn decode_reads_a_file_argument() {
+    let path = std::env::temp_dir().join(format!("packwire-cli-test-{}.bin", std::process::id()));
+    std::fs::write(&path, b"\x00\x00\x00\x02hi").unwrap();
+    let o = packwire(
+        &[
+            "decode",
+            "--codec",
+            "length:strip=4",
+            path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert!(o.status.success());
+    assert_eq!(lines(&o), vec![frame("6869")]);
+}
+
+#[test]
+fn bad_specs_are_refused_with_a_reason() {
+    for (spec, needle) in [
+        ("length:colour=red", "unknown option \"colour\""),
+        ("length:size=5", "width must be 1, 2, 3, 4 or 8"),
+        ("length:size=two", "size=two"),
+        ("lines:keep=maybe", "true or false"),
+        ("delimiter:hex=0g", "not hex"),
+        ("delimiter", "hex=... is required"),
+        ("fixed:size=0", "at least 1"),
+        ("morse", "unknown codec"),
+    ] {
+        let o = packwire(&["decode", "--codec", spec], b"");
+        assert_eq!(o.status.code(), Some(2), "{spec}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn unfinished_commands_say_so_and_fail() {
+    for cmd in ["serve", "connect", "bench"] {
+        let o = packwire(&[cmd], b"");
+        assert!(!o.status.success(), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("not available yet"),
+            "{cmd}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_runs_and_checks_itself() {
+    let o = packwire(&["demo"], b"");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("server decoded all 5 frames exactly as sent"),
+        "{out}"
+    );
+    assert!(
+        out.contains("closed with a typed error (too_large)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_lists_the_spec_grammar_and_version_prints() {
+    let o = packwire(&["decode", "--help"], b"");
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("length:offset=0,size=4"), "{help}");
+    let o = packwire(&["--version"], b"");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("packwire 0.1.0"));
+}
