@@ -179,7 +179,6 @@ fn lines(c: &mut Criterion) {
     for size in SIZES {
         let n = frames_for(size, "sticky");
         let line: String = (0..size).map(|j| (b'a' + (j % 26) as u8) as char).collect();
-        let line_bytes = Bytes::from(line.clone());
         g.throughput(Throughput::Bytes(((size + 1) * n) as u64));
         let mut dst = BytesMut::with_capacity((size + 1) * n);
         g.bench_function(BenchmarkId::new("packwire", size), |b| {
@@ -187,7 +186,7 @@ fn lines(c: &mut Criterion) {
             b.iter(|| {
                 dst.clear();
                 for _ in 0..n {
-                    codec.encode(line_bytes.clone(), &mut dst).unwrap();
+                    codec.encode(line.as_str(), &mut dst).unwrap();
                 }
                 black_box(dst.len())
             })

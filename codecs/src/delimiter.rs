@@ -30,6 +30,27 @@ trait Search {
     fn find(&self, hay: &[u8], from: usize) -> Option<(usize, usize)>;
     /// The longest delimiter length.
     fn longest(&self) -> usize;
+    /// Why `item` followed by `write` would not decode back to `item`, if it would not.
+    fn refuses(&self, item: &[u8], write: &[u8]) -> Option<&'static str> {
+        if self.find(item, 0).is_some() {
+            return Some("the item contains the delimiter");
+        }
+        // the item's tail and the delimiter must not make an earlier delimiter
+        let tail = &item[item.len().saturating_sub(self.longest())..];
+        let mut joint = [0u8; 64];
+        let probe = tail.len() + write.len();
+        if probe <= joint.len() {
+            joint[..tail.len()].copy_from_slice(tail);
+            joint[tail.len()..probe].copy_from_slice(write);
+            if self
+                .find(&joint[..probe], 0)
+                .is_some_and(|(s, _)| s < tail.len())
+            {
+                return Some("the item's end runs into the delimiter");
+            }
+        }
+        None
+    }
     /// How far back a resumed search must start so that no delimiter is missed.
     fn overlap(&self) -> usize {
         self.longest() - 1
@@ -58,6 +79,20 @@ impl Search for Newline {
     }
     fn longest(&self) -> usize {
         2
+    }
+    fn refuses(&self, item: &[u8], _write: &[u8]) -> Option<&'static str> {
+        let has_lf = if item.len() <= 64 {
+            item.contains(&b'\n')
+        } else {
+            memchr::memchr(b'\n', item).is_some()
+        };
+        if has_lf {
+            Some("the item contains the delimiter")
+        } else if item.last() == Some(&b'\r') {
+            Some("the item's end runs into the delimiter")
+        } else {
+            None
+        }
     }
     fn overlap(&self) -> usize {
         0 // only `\n` is searched for; the `\r` is looked up behind it
@@ -260,27 +295,8 @@ impl<S: Search> Splitter<S> {
                 max: self.max as u64,
             });
         }
-        if self.search.find(item, 0).is_some() {
-            return Err(EncodeError::Invalid {
-                rule: "the item contains the delimiter",
-            });
-        }
-        // the item's tail and the delimiter must not make an earlier delimiter
-        let tail = &item[item.len().saturating_sub(self.search.longest())..];
-        let mut joint = [0u8; 64];
-        let probe = tail.len() + self.write.len();
-        if probe <= joint.len() {
-            joint[..tail.len()].copy_from_slice(tail);
-            joint[tail.len()..probe].copy_from_slice(&self.write);
-            if self
-                .search
-                .find(&joint[..probe], 0)
-                .is_some_and(|(s, _)| s < tail.len())
-            {
-                return Err(EncodeError::Invalid {
-                    rule: "the item's end runs into the delimiter",
-                });
-            }
+        if let Some(rule) = self.search.refuses(item, &self.write) {
+            return Err(EncodeError::Invalid { rule });
         }
         dst.reserve(item.len() + self.write.len());
         dst.put_slice(item);

@@ -398,6 +398,35 @@ impl LengthFieldCodec {
     }
 
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Some(f) = self.fast {
+            // the common layout: write the header straight into `dst`
+            let frame = payload.len().saturating_add(f.header) as u64;
+            let raw = i64::try_from(frame)
+                .ok()
+                .and_then(|n| n.checked_sub(f.add))
+                .and_then(|r| u64::try_from(r).ok());
+            let fits = f.width == 8 || raw.is_some_and(|r| r >> (8 * f.width) == 0);
+            if let (Some(raw), true, true) = (
+                raw,
+                fits,
+                frame <= f.max && frame >= self.cfg.min_frame as u64,
+            ) {
+                dst.reserve(f.header + payload.len());
+                if f.offset > 0 {
+                    match &self.cfg.prefix {
+                        Some(p) => dst.put_slice(p),
+                        None => dst.put_bytes(0, f.offset),
+                    }
+                }
+                match self.cfg.endian {
+                    Endian::Big => dst.put_uint(raw, f.width),
+                    Endian::Little => dst.put_uint_le(raw, f.width),
+                }
+                dst.put_slice(payload);
+                return Ok(());
+            }
+            // otherwise the general path reports the right error
+        }
         let header = self.header(payload.len())?;
         dst.reserve(header.len() + payload.len() + self.trailer);
         dst.put_slice(&header);
@@ -520,6 +549,12 @@ impl Decoder for LengthFieldCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        // still waiting for the body: nothing to do
+        if let State::Body { frame, .. } = self.state {
+            if src.len() < frame {
+                return Ok(None);
+            }
+        }
         match self.fast {
             Some(f) => self.decode_fast(f, src),
             None => self.decode_slow(src),

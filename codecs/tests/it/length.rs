@@ -145,6 +145,13 @@ fn every_configuration_decodes_a_sticky_stream_split_everywhere() {
         let mut wire = BytesMut::new();
         for f in &frames {
             codec.encode(f.clone(), &mut wire).unwrap();
+            // the copying encoder and the zero-copy parts agree byte for byte
+            let mut parts = codec.encode_parts(f.clone()).unwrap();
+            let flat = parts.copy_to_bytes(parts.remaining());
+            assert!(
+                wire.ends_with(&flat),
+                "{name}: encode and encode_parts differ"
+            );
         }
         let kit = Kit::new(|| builder.clone().build().unwrap()).random_cases(16);
         if let Err(f) = kit.check_decodes(&wire, &frames) {
