@@ -89,10 +89,13 @@ pub(crate) fn run(
     let mut buf = BytesMut::new();
     let mut fed = 0usize;
     let mut result = Ok(());
+    // where the decode call that fails started: the first byte of the frame it was reading
+    let mut start = 0;
     'feed: for n in chunk_lengths(input.len(), split) {
         buf.extend_from_slice(&input[fed..fed + n]);
         fed += n;
         loop {
+            start = fed - buf.len();
             match dec.decode(&mut buf) {
                 Ok(Some(item)) => writeln!(out, "{item}")?,
                 Ok(None) => break,
@@ -105,6 +108,7 @@ pub(crate) fn run(
     }
     if result.is_ok() {
         loop {
+            start = fed - buf.len();
             match dec.decode_eof(&mut buf) {
                 Ok(Some(item)) => writeln!(out, "{item}")?,
                 Ok(None) => break,
@@ -118,8 +122,7 @@ pub(crate) fn run(
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
-            let offset = fed - buf.len();
-            let line = json!({ "error": { "kind": e.kind().as_str(), "message": e.to_string(), "offset": offset } });
+            let line = json!({ "error": { "kind": e.kind().as_str(), "message": e.to_string(), "offset": start } });
             writeln!(out, "{line}")?;
             2
         }

@@ -1,5 +1,6 @@
 //! The `packwire` command line: inspect codecs (`decode`), see the toolkit work (`demo`).
 
+mod cmpp_json;
 mod decode;
 mod demo;
 mod spec;

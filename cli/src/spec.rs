@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
+use packwire_codecs::cmpp::{CmppCodec, Version};
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
 use packwire_core::wire::Endian;
 use packwire_core::{FrameError, Limits};
 use serde_json::{Value, json};
 use tokio_util::codec::Decoder;
+
+use crate::cmpp_json::CmppJson;
 
 /// The SPEC grammar, for `--help`.
 pub(crate) const SPEC_HELP: &str = "\
@@ -22,7 +25,9 @@ SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
       any of several delimiters given in hex, separated by /; the earliest wins
   fixed:size=N
   varint:max=8388608
-      protobuf varint length prefix; max bounds the payload";
+      protobuf varint length prefix; max bounds the payload
+  cmpp2 | cmpp3 | cmpp3:max=4096
+      CMPP 2.0 / 3.0 PDUs in that version's layout (status reports by their length)";
 
 /// A decoder that prints its items as JSON.
 pub(crate) trait JsonDecoder {
@@ -167,9 +172,18 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
         "varint" => Box::new(Frames(VarintCodec::new(
             o.num("max", Limits::DEFAULT_MAX_FRAME)?,
         ))),
+        "cmpp2" | "cmpp3" => {
+            let v = if name == "cmpp3" {
+                Version::V30
+            } else {
+                Version::V20
+            };
+            let max = o.num("max", CmppCodec::DEFAULT_MAX_PDU)?;
+            Box::new(CmppJson(CmppCodec::with_max_pdu(v, max)))
+        }
         other => {
             return Err(format!(
-                "unknown codec {other:?}: expected length, lines, delimiter, fixed or varint"
+                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, cmpp2 or cmpp3"
             ));
         }
     };

@@ -178,3 +178,91 @@ fn help_lists_the_spec_grammar_and_version_prints() {
     let o = packwire(&["--version"], b"");
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("packwire 0.1.0"));
 }
+
+mod cmpp {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use packwire_codecs::cmpp::{Body, CmppCodec, Deliver, MsgId, Pdu, Report, Version};
+    use tokio_util::codec::Encoder;
+
+    const G4: &str = include_str!("../../codecs/tests/data/cmpp/G4.hex");
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s = s.trim();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn decode_a_cmpp2_submit_in_every_split_mode() {
+        let (out, code) = decode_everywhere("cmpp2", &unhex(G4));
+        assert_eq!(code, 0);
+        let p = &out[0];
+        assert_eq!(p["command"], "CMPP_SUBMIT");
+        assert_eq!(p["command_id"], "0x00000004");
+        assert_eq!(p["sequence_id"], 23);
+        let b = &p["body"];
+        assert_eq!(b["msg_id"], 0);
+        assert_eq!(b["service_id"], "test");
+        assert_eq!(b["dest_terminal_ids"], serde_json::json!(["13500002696"]));
+        assert_eq!(b["msg_fmt"], 8);
+        assert_eq!(b["text"], "测试gocmpp submit");
+        assert_eq!(
+            b["msg_content"],
+            "6d4b8bd50067006f0063006d007000700020007300750062006d00690074"
+        );
+        assert!(
+            b.get("fee_terminal_type").is_none(),
+            "3.0-only fields are not shown for 2.0"
+        );
+    }
+
+    #[test]
+    fn decode_a_cmpp3_report_whatever_its_layout() {
+        let report = Report {
+            msg_id: MsgId(0xb4c5530000010000),
+            stat: Bytes::from_static(b"DELIVRD"),
+            submit_time: Bytes::from_static(b"1511120955"),
+            done_time: Bytes::from_static(b"1511120957"),
+            dest_terminal_id: Bytes::from_static(b"13412340000"),
+            smsc_sequence: 305419896,
+        };
+        let mut wire = BytesMut::new();
+        for layout in [Version::V20, Version::V30] {
+            let d = Deliver {
+                msg_id: MsgId(7),
+                registered_delivery: 1,
+                src_terminal_id: Bytes::from_static(b"13412340000"),
+                msg_content: report.encode(layout).unwrap(),
+                ..Deliver::default()
+            };
+            CmppCodec::new(Version::V30)
+                .encode(Pdu::new(2, Body::Deliver(Box::new(d))), &mut wire)
+                .unwrap();
+        }
+        let (out, code) = decode_everywhere("cmpp3", &wire);
+        assert_eq!(code, 0);
+        assert_eq!(out.len(), 2);
+        for p in &out {
+            let r = &p["body"]["report"];
+            assert_eq!(r["msg_id"], 13025908756704198656u64);
+            assert_eq!(r["stat"], "DELIVRD");
+            assert_eq!(r["dest_terminal_id"], "13412340000");
+            assert_eq!(r["smsc_sequence"], 305419896);
+            assert_eq!(p["body"]["src_terminal_type"], 0);
+        }
+    }
+
+    #[test]
+    fn a_bad_cmpp_pdu_reports_where_it_started() {
+        let mut wire = unhex("0000000c0000000800000001");
+        wire.extend(unhex("0000000b00000008000000"));
+        let (out, code) = decode_everywhere("cmpp3", &wire);
+        assert_eq!(code, 2);
+        assert_eq!(out[0]["command"], "CMPP_ACTIVE_TEST");
+        assert_eq!(out[1]["error"]["kind"], "too_short");
+        assert_eq!(out[1]["error"]["offset"], 12);
+    }
+}

@@ -86,6 +86,8 @@ pub struct Protocol<F, M, L = ()> {
     framing: F,
     layers: L,
     message: M,
+    /// a frame failed a layer or the message codec: the stream yields nothing more
+    failed: bool,
 }
 
 impl<F, M> Protocol<F, M, ()> {
@@ -95,6 +97,7 @@ impl<F, M> Protocol<F, M, ()> {
             framing,
             layers: (),
             message,
+            failed: false,
         }
     }
 }
@@ -106,6 +109,7 @@ impl<F, M, L> Protocol<F, M, L> {
             framing: self.framing,
             layers: (self.layers, layer),
             message: self.message,
+            failed: self.failed,
         }
     }
 
@@ -130,6 +134,26 @@ impl<F, M, L> Protocol<F, M, L> {
     }
 }
 
+impl<F, M: MessageCodec, L: FrameLayer> Protocol<F, M, L> {
+    /// Runs a frame through the layers and the message codec. The framing has already
+    /// consumed the frame, so after a failure the stream stays failed instead of going on
+    /// with the next frame.
+    fn load(&mut self, frame: Option<Bytes>) -> Result<Option<M::Message>, FrameError> {
+        if self.failed {
+            return Err(FrameError::malformed("the stream already failed", 0));
+        }
+        let Some(frame) = frame else {
+            return Ok(None);
+        };
+        let msg = self
+            .layers
+            .decode(frame)
+            .and_then(|f| self.message.load(f))
+            .inspect_err(|_| self.failed = true)?;
+        Ok(Some(msg))
+    }
+}
+
 impl<F, M, L> Decoder for Protocol<F, M, L>
 where
     F: Decoder<Item = Bytes, Error = FrameError>,
@@ -140,17 +164,13 @@ where
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<M::Message>, FrameError> {
-        match self.framing.decode(src)? {
-            Some(frame) => self.message.load(self.layers.decode(frame)?).map(Some),
-            None => Ok(None),
-        }
+        let frame = self.framing.decode(src)?;
+        self.load(frame)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<M::Message>, FrameError> {
-        match self.framing.decode_eof(src)? {
-            Some(frame) => self.message.load(self.layers.decode(frame)?).map(Some),
-            None => Ok(None),
-        }
+        let frame = self.framing.decode_eof(src)?;
+        self.load(frame)
     }
 }
 

@@ -15,11 +15,13 @@
 //!
 //! Stack a message codec on any of them with [`packwire_core::Protocol`].
 
+pub mod cmpp;
 pub mod delimiter;
 mod fixed;
 pub mod length;
 mod varint;
 
+pub use cmpp::CmppCodec;
 pub use delimiter::{DelimiterCodec, LineCodec};
 pub use fixed::FixedLengthCodec;
 pub use length::LengthFieldCodec;

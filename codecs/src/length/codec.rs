@@ -75,7 +75,7 @@ impl LengthFieldCodec {
         Self::from_builder(Builder::default().strip_header())
     }
 
-    pub(super) fn from_builder(cfg: Builder) -> Self {
+    pub(crate) fn from_builder(cfg: Builder) -> Self {
         let fast = match cfg.width {
             Width::Fixed(width) if cfg.magic.is_empty() && cfg.checksum.is_none() => {
                 let header = cfg.offset + width;

@@ -1,5 +1,6 @@
 //! Integration tests of every codec through its public API and the test kit.
 
+mod cmpp;
 mod delimiter;
 mod fixed;
 mod length;
