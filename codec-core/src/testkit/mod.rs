@@ -751,6 +751,34 @@ where
         Ok(whole)
     }
 
+    /// The fuzz oracle for encoders: every item that the encoder accepts re-encodes to bytes
+    /// that decode (whole, with a fresh codec) to exactly that item and end cleanly. Items
+    /// the encoder refuses are skipped: a strict encoder may refuse what a tolerant decoder
+    /// accepted.
+    ///
+    /// # Errors
+    /// The [`Failure`] found, with the re-encoded bytes as its input.
+    pub fn check_reencode(&self, items: &[D::Item]) -> Result<(), Failure>
+    where
+        D: Encoder<D::Item>,
+        D::Item: Clone,
+    {
+        for item in items {
+            let mut wire = BytesMut::new();
+            let mut enc =
+                guarded(|| (self.make)()).map_err(|v| self.fail(v, "re-encode", &[], &[]))?;
+            if enc.encode(item.clone(), &mut wire).is_err() {
+                continue;
+            }
+            let expected = Run {
+                items: vec![item.clone()],
+                end: End::Clean,
+            };
+            self.expect_run(&wire, &[], "re-encode", &expected)?;
+        }
+        Ok(())
+    }
+
     /// Checks that a stream made of `header` (a header that claims a large frame) followed by
     /// up to 1 KiB of body never makes the decoder's buffer capacity exceed `bound` plus
     /// twice the bytes received: memory grows with bytes received, not with bytes claimed.
