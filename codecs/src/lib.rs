@@ -18,6 +18,7 @@
 pub mod cmpp;
 pub mod delimiter;
 mod fixed;
+pub mod http1;
 pub mod length;
 mod varint;
 

@@ -3,6 +3,7 @@
 mod cmpp;
 mod delimiter;
 mod fixed;
+mod http1;
 mod length;
 mod protocol;
 mod varint;

@@ -1,0 +1,514 @@
+//! The resumable decoder both roles share: scan for the end of a head without rescanning,
+//! then frame the body by Content-Length, chunked coding or the end of the stream.
+
+use bytes::{Buf, Bytes, BytesMut};
+use packwire_core::{FrameError, Phase};
+
+use super::head::{bad, fields, is_tchar};
+use super::{BodyKind, Config, Event};
+
+#[derive(Debug, Clone, Copy)]
+enum Chunk {
+    /// scanning the chunk-size line: bytes searched so far
+    Size { scanned: usize },
+    /// chunk data still to come
+    Data(u64),
+    /// the CRLF after chunk data
+    Crlf,
+    /// the trailer section: bytes searched, start of the current line
+    Trailers { scanned: usize, line: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// scanning for the end of a head: bytes searched, start of the current line
+    Head {
+        scanned: usize,
+        line: usize,
+    },
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    /// the message is complete: emit End next
+    End {
+        upgrade: bool,
+    },
+    /// the stream is no longer HTTP (Upgrade, CONNECT): bytes are left untouched
+    Upgraded,
+}
+
+/// What a role's head parser returns: the head, its body framing, whether the stream
+/// stops being HTTP after this message.
+pub(crate) type Parsed<H> = (H, BodyKind, bool);
+
+#[derive(Debug)]
+pub(crate) struct Reader {
+    state: State,
+    /// stream offset of the first byte in the buffer
+    consumed: u64,
+    /// chunk-extension bytes seen in this message
+    ext: usize,
+    failed: bool,
+    pub(crate) cfg: Config,
+}
+
+impl Reader {
+    pub(crate) fn new(cfg: Config) -> Self {
+        Reader {
+            state: State::Head {
+                scanned: 0,
+                line: 0,
+            },
+            consumed: 0,
+            ext: 0,
+            failed: false,
+            cfg,
+        }
+    }
+
+    pub(crate) fn is_upgraded(&self) -> bool {
+        matches!(self.state, State::Upgraded)
+    }
+
+    /// Goes back to parsing HTTP after an upgrade the server refused.
+    pub(crate) fn resume(&mut self) {
+        if self.is_upgraded() {
+            self.state = State::Head {
+                scanned: 0,
+                line: 0,
+            };
+        }
+    }
+
+    fn take(&mut self, src: &mut BytesMut, n: usize) -> Bytes {
+        self.consumed += n as u64;
+        src.split_to(n).freeze()
+    }
+
+    fn skip(&mut self, src: &mut BytesMut, n: usize) {
+        self.consumed += n as u64;
+        src.advance(n);
+    }
+
+    pub(crate) fn decode<H>(
+        &mut self,
+        src: &mut BytesMut,
+        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
+    ) -> Result<Option<Event<H>>, FrameError> {
+        if self.failed {
+            return Err(bad("the stream already failed", self.consumed));
+        }
+        let r = self.step(src, parse);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn step<H>(
+        &mut self,
+        src: &mut BytesMut,
+        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
+    ) -> Result<Option<Event<H>>, FrameError> {
+        loop {
+            match self.state {
+                State::Head { scanned, line } => {
+                    let Some(end) = self.scan_head(src, scanned, line)? else {
+                        return Ok(None);
+                    };
+                    let base = self.consumed;
+                    let head = self.take(src, end);
+                    let (h, body, upgrade) = parse(&head, base, &self.cfg)?;
+                    self.ext = 0;
+                    self.state = match body {
+                        BodyKind::Empty => State::End { upgrade },
+                        BodyKind::Length(n) => State::Length(n),
+                        BodyKind::Chunked => State::Chunked(Chunk::Size { scanned: 0 }),
+                        BodyKind::UntilClose => State::UntilClose,
+                    };
+                    return Ok(Some(Event::Head(h)));
+                }
+                State::Length(rem) => {
+                    if src.is_empty() {
+                        return Ok(None);
+                    }
+                    let n = rem.min(src.len() as u64);
+                    let data = self.take(src, n as usize);
+                    self.state = if n == rem {
+                        State::End { upgrade: false }
+                    } else {
+                        State::Length(rem - n)
+                    };
+                    return Ok(Some(Event::Data(data)));
+                }
+                State::UntilClose => {
+                    if src.is_empty() {
+                        return Ok(None);
+                    }
+                    let n = src.len();
+                    return Ok(Some(Event::Data(self.take(src, n))));
+                }
+                State::End { upgrade } => {
+                    self.state = if upgrade {
+                        State::Upgraded
+                    } else {
+                        State::Head {
+                            scanned: 0,
+                            line: 0,
+                        }
+                    };
+                    return Ok(Some(Event::End));
+                }
+                State::Upgraded => return Ok(None),
+                State::Chunked(c) => match self.chunk(src, c)? {
+                    Some(ev) => return Ok(Some(ev)),
+                    None if matches!(self.state, State::Chunked(now) if same(now, c)) => {
+                        return Ok(None);
+                    }
+                    None => {}
+                },
+            }
+        }
+    }
+
+    /// Finds the end of the head (the byte after its empty line), resuming the search where
+    /// the last call stopped; skips empty lines before a start line.
+    fn scan_head(
+        &mut self,
+        src: &mut BytesMut,
+        mut scanned: usize,
+        mut line: usize,
+    ) -> Result<Option<usize>, FrameError> {
+        if scanned == 0 {
+            // RFC 9112 §2.2: empty lines before the start line are ignored
+            loop {
+                match &src[..] {
+                    [b'\n', ..] => self.skip(src, 1),
+                    [b'\r', b'\n', ..] => self.skip(src, 2),
+                    [b'\r'] => return Ok(None),
+                    _ => break,
+                }
+            }
+        }
+        while let Some(i) = memchr::memchr(b'\n', &src[scanned..]) {
+            let nl = scanned + i;
+            let text = &src[line..nl];
+            if nl >= self.cfg.max_head {
+                return Err(FrameError::TooLarge {
+                    declared: (nl + 1) as u64,
+                    max: self.cfg.max_head as u64,
+                });
+            }
+            if line > 0 && (text.is_empty() || text == b"\r") {
+                self.state = State::Head {
+                    scanned: 0,
+                    line: 0,
+                };
+                return Ok(Some(nl + 1));
+            }
+            if line == 0 && nl > self.cfg.max_request_line + 1 {
+                return Err(FrameError::TooLarge {
+                    declared: nl as u64,
+                    max: self.cfg.max_request_line as u64,
+                });
+            }
+            line = nl + 1;
+            scanned = nl + 1;
+        }
+        if line == 0 && src.len() > self.cfg.max_request_line + 1 {
+            return Err(FrameError::TooLarge {
+                declared: src.len() as u64,
+                max: self.cfg.max_request_line as u64,
+            });
+        }
+        if src.len() > self.cfg.max_head {
+            return Err(FrameError::TooLarge {
+                declared: src.len() as u64,
+                max: self.cfg.max_head as u64,
+            });
+        }
+        self.state = State::Head {
+            scanned: src.len(),
+            line,
+        };
+        Ok(None)
+    }
+
+    fn chunk<H>(&mut self, src: &mut BytesMut, c: Chunk) -> Result<Option<Event<H>>, FrameError> {
+        match c {
+            Chunk::Size { scanned } => {
+                let Some(i) = memchr::memchr(b'\n', &src[scanned..]) else {
+                    if src.len() > self.cfg.max_chunk_ext + 64 {
+                        return Err(FrameError::TooLarge {
+                            declared: src.len() as u64,
+                            max: self.cfg.max_chunk_ext as u64,
+                        });
+                    }
+                    self.state = State::Chunked(Chunk::Size { scanned: src.len() });
+                    return Ok(None);
+                };
+                let nl = scanned + i;
+                let size = self.chunk_size(&src[..nl])?;
+                self.skip(src, nl + 1);
+                self.state = State::Chunked(if size == 0 {
+                    Chunk::Trailers {
+                        scanned: 0,
+                        line: 0,
+                    }
+                } else {
+                    Chunk::Data(size)
+                });
+                Ok(None)
+            }
+            Chunk::Data(rem) => {
+                if src.is_empty() {
+                    return Ok(None);
+                }
+                let n = rem.min(src.len() as u64);
+                let data = self.take(src, n as usize);
+                self.state = State::Chunked(if n == rem {
+                    Chunk::Crlf
+                } else {
+                    Chunk::Data(rem - n)
+                });
+                Ok(Some(Event::Data(data)))
+            }
+            Chunk::Crlf => match &src[..] {
+                [] | [b'\r'] => Ok(None),
+                [b'\r', b'\n', ..] => {
+                    self.skip(src, 2);
+                    self.state = State::Chunked(Chunk::Size { scanned: 0 });
+                    Ok(None)
+                }
+                [b'\n', ..] => Err(bad("bare LF in chunked framing", self.consumed)),
+                [b'\r', ..] => Err(bad("bare CR in chunked framing", self.consumed)),
+                _ => Err(bad("chunk data must be followed by CRLF", self.consumed)),
+            },
+            Chunk::Trailers {
+                mut scanned,
+                mut line,
+            } => {
+                while let Some(i) = memchr::memchr(b'\n', &src[scanned..]) {
+                    let nl = scanned + i;
+                    if nl == line || src[nl - 1] != b'\r' {
+                        return Err(bad("bare LF in chunked framing", self.consumed + nl as u64));
+                    }
+                    if nl == line + 1 {
+                        // the empty line: the message ends
+                        let base = self.consumed;
+                        let section = self.take(src, nl + 1);
+                        self.state = State::End { upgrade: false };
+                        if line == 0 {
+                            return Ok(None);
+                        }
+                        let mut lines = Vec::new();
+                        let mut s = 0;
+                        for nl in memchr::memchr_iter(b'\n', &section[..line]) {
+                            if let Some(cr) = memchr::memchr(b'\r', &section[s..nl - 1]) {
+                                return Err(bad(
+                                    "bare CR in chunked framing",
+                                    base + (s + cr) as u64,
+                                ));
+                            }
+                            lines.push((s, nl - 1));
+                            s = nl + 1;
+                        }
+                        let trailers = fields(&section, &lines, base, self.cfg.max_headers, true)?;
+                        return Ok(Some(Event::Trailers(trailers)));
+                    }
+                    line = nl + 1;
+                    scanned = nl + 1;
+                }
+                if src.len() > self.cfg.max_trailers {
+                    return Err(FrameError::TooLarge {
+                        declared: src.len() as u64,
+                        max: self.cfg.max_trailers as u64,
+                    });
+                }
+                self.state = State::Chunked(Chunk::Trailers {
+                    scanned: src.len(),
+                    line,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Parses a chunk-size line (without its LF): `1*HEXDIG *( BWS ";" BWS name [ BWS "="
+    /// BWS ( token / quoted-string ) ] ) CR`.
+    fn chunk_size(&mut self, line: &[u8]) -> Result<u64, FrameError> {
+        let at = self.consumed;
+        let Some((b'\r', line)) = line.split_last() else {
+            return Err(bad("bare LF in chunked framing", at + line.len() as u64));
+        };
+        if let Some(cr) = memchr::memchr(b'\r', line) {
+            return Err(bad("bare CR in chunked framing", at + cr as u64));
+        }
+        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if digits == 0 {
+            return Err(bad("the chunk size is not hexadecimal", at));
+        }
+        let mut size = 0u64;
+        for &d in &line[..digits] {
+            let v = u64::from((d as char).to_digit(16).unwrap_or(0));
+            size = size
+                .checked_mul(16)
+                .and_then(|s| s.checked_add(v))
+                .ok_or_else(|| bad("the chunk size overflows", at))?;
+        }
+        let ext = &line[digits..];
+        self.ext += ext.len();
+        if self.ext > self.cfg.max_chunk_ext {
+            return Err(FrameError::TooLarge {
+                declared: self.ext as u64,
+                max: self.cfg.max_chunk_ext as u64,
+            });
+        }
+        if !valid_extensions(ext) {
+            return Err(bad("a malformed chunk extension", at + digits as u64));
+        }
+        Ok(size)
+    }
+
+    pub(crate) fn decode_eof<H>(
+        &mut self,
+        src: &mut BytesMut,
+        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
+    ) -> Result<Option<Event<H>>, FrameError> {
+        if let Some(ev) = self.decode(src, parse)? {
+            return Ok(Some(ev));
+        }
+        match self.state {
+            State::Head { .. } if src.is_empty() => Ok(None),
+            State::Head { .. } => Err(FrameError::Truncated {
+                phase: Phase::MidHeader,
+                have: src.len(),
+                need: None,
+            }),
+            State::UntilClose => {
+                // the end of the stream is the end of this body
+                self.state = State::Head {
+                    scanned: 0,
+                    line: 0,
+                };
+                Ok(Some(Event::End))
+            }
+            State::Upgraded => Ok(None),
+            State::Length(rem) => Err(FrameError::Truncated {
+                phase: Phase::MidFrame,
+                have: src.len(),
+                need: Some(src.len() + rem as usize),
+            }),
+            State::Chunked(_) | State::End { .. } => Err(FrameError::Truncated {
+                phase: Phase::MidFrame,
+                have: src.len(),
+                need: None,
+            }),
+        }
+    }
+}
+
+fn same(a: Chunk, b: Chunk) -> bool {
+    match (a, b) {
+        (Chunk::Size { scanned: x }, Chunk::Size { scanned: y }) => x == y,
+        (Chunk::Data(x), Chunk::Data(y)) => x == y,
+        (Chunk::Crlf, Chunk::Crlf) => true,
+        (
+            Chunk::Trailers {
+                scanned: x,
+                line: l,
+            },
+            Chunk::Trailers {
+                scanned: y,
+                line: m,
+            },
+        ) => x == y && l == m,
+        _ => false,
+    }
+}
+
+/// RFC 9112 §7.1.1 chunk extensions.
+fn valid_extensions(mut s: &[u8]) -> bool {
+    fn bws(s: &[u8]) -> &[u8] {
+        let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        &s[n..]
+    }
+    fn token(s: &[u8]) -> Option<&[u8]> {
+        let n = s.iter().take_while(|&&b| is_tchar(b)).count();
+        (n > 0).then(|| &s[n..])
+    }
+    fn quoted(s: &[u8]) -> Option<&[u8]> {
+        let mut i = 1;
+        while i < s.len() {
+            match s[i] {
+                b'"' => return Some(&s[i + 1..]),
+                b'\\' => {
+                    let c = *s.get(i + 1)?;
+                    if !(c == b'\t' || c == b' ' || (0x21..=0x7e).contains(&c) || c >= 0x80) {
+                        return None;
+                    }
+                    i += 2;
+                }
+                c if c == b'\t'
+                    || c == b' '
+                    || c == 0x21
+                    || (0x23..=0x5b).contains(&c)
+                    || (0x5d..=0x7e).contains(&c)
+                    || c >= 0x80 =>
+                {
+                    i += 1
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+    loop {
+        s = bws(s);
+        if s.is_empty() {
+            return true;
+        }
+        let Some(rest) = s.strip_prefix(b";") else {
+            return false;
+        };
+        let Some(rest) = token(bws(rest)) else {
+            return false;
+        };
+        s = bws(rest);
+        if let Some(rest) = s.strip_prefix(b"=") {
+            let rest = bws(rest);
+            let after = if rest.first() == Some(&b'"') {
+                quoted(rest)
+            } else {
+                token(rest)
+            };
+            match after {
+                Some(a) => s = a,
+                None => return false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_extensions;
+
+    #[test]
+    fn chunk_extension_grammar() {
+        for ok in [&b""[..], b";a", b"; a=b", b";a=\"x y\\\"z\";b", b" ;a = b"] {
+            assert!(valid_extensions(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b";"[..],
+            b"a",
+            b";a=",
+            b";a=\"open",
+            b";a=b c",
+            b";=b",
+            b";a=\"\x01\"",
+        ] {
+            assert!(!valid_extensions(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
