@@ -51,6 +51,12 @@ trait Search {
         }
         None
     }
+    /// Whether the delimiter found at `start` (of `len` bytes) is final: no other delimiter
+    /// that would win (one starting earlier, or at the same place and listed first) could
+    /// still complete with bytes not received yet.
+    fn settled(&self, _hay: &[u8], _start: usize, _len: usize) -> bool {
+        true
+    }
     /// How far back a resumed search must start so that no delimiter is missed.
     fn overlap(&self) -> usize {
         self.longest() - 1
@@ -128,6 +134,25 @@ impl Search for AnyOf {
         }
         best
     }
+    fn settled(&self, hay: &[u8], start: usize, len: usize) -> bool {
+        let winner = self
+            .finders
+            .iter()
+            .position(|f| {
+                f.needle().len() == len && hay.get(start..start + len) == Some(f.needle())
+            })
+            .unwrap_or(0);
+        for (j, f) in self.finders.iter().enumerate() {
+            let d = f.needle();
+            // the places where what is buffered is a proper prefix of `d`
+            for p in (hay.len() + 1).saturating_sub(d.len())..hay.len() {
+                if (p < start || (p == start && j < winner)) && d.starts_with(&hay[p..]) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
     fn longest(&self) -> usize {
         self.longest
     }
@@ -146,6 +171,8 @@ struct Splitter<S> {
     searched: usize,
     /// bytes dropped so far from an over-long frame being discarded
     discarding: Option<u64>,
+    /// inside decode_eof: no more bytes will come, so a delimiter found is final
+    at_eof: bool,
     log: RecoveryLog,
 }
 
@@ -160,6 +187,7 @@ impl<S: Search> Splitter<S> {
             eof_frame: false,
             searched: 0,
             discarding: None,
+            at_eof: false,
             log: RecoveryLog::default(),
         }
     }
@@ -183,6 +211,9 @@ impl<S: Search> Splitter<S> {
             let limit = self.max + self.search.longest();
             let window = src.len().min(limit);
             match self.search.find(&src[..window], self.resume()) {
+                Some((start, len)) if !self.final_at(&src[..window], start, len) => {
+                    return Ok(None); // a longer delimiter may still win: wait
+                }
                 Some((start, len)) if start <= self.max => {
                     return Ok(Some(self.cut(src, start, len)));
                 }
@@ -194,6 +225,11 @@ impl<S: Search> Splitter<S> {
             }
         }
         self.decode_slow(src)
+    }
+
+    /// Whether a delimiter found at `start` can be acted on now (see [`Search::settled`]).
+    fn final_at(&self, hay: &[u8], start: usize, len: usize) -> bool {
+        self.at_eof || self.search.settled(hay, start, len)
     }
 
     fn cut(&mut self, src: &mut BytesMut, start: usize, len: usize) -> Bytes {
@@ -219,6 +255,11 @@ impl<S: Search> Splitter<S> {
                 None => src.len().min(self.max + self.search.longest()),
             };
             let found = self.search.find(&src[..window], self.resume());
+            if let Some((start, len)) = found {
+                if !self.final_at(&src[..window], start, len) {
+                    return Ok(None); // a longer delimiter may still win: wait
+                }
+            }
             if let Some(dropped) = self.discarding {
                 match found {
                     Some((start, len)) => {
@@ -268,6 +309,13 @@ impl<S: Search> Splitter<S> {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        self.at_eof = true;
+        let r = self.decode_eof_inner(src);
+        self.at_eof = false;
+        r
+    }
+
+    fn decode_eof_inner(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if let Some(item) = self.decode(src)? {
             return Ok(Some(item));
         }
@@ -544,6 +592,28 @@ mod tests {
         a.extend_from_slice(b"\n");
         assert_eq!(lines.decode(&mut a).unwrap().unwrap().len(), 10_000);
         assert_eq!(lines.0.resume(), 0);
+    }
+
+    #[test]
+    fn a_shorter_delimiter_waits_while_a_longer_one_listed_first_may_still_match() {
+        // fuzz finding (delimiter target): with ["\r\n\r\n", "\r"], the stream
+        // "\r\n\r\n" gave one empty frame whole but "\r" + "\n" + "\r\n" split after
+        // 2 bytes: "\r" was taken before "\r\n\r\n", listed first, could complete
+        let mut c = DelimiterCodec::new(["\r\n\r\n", "\r"]).unwrap();
+        let mut buf = BytesMut::from(&b"\r\n"[..]);
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(c.decode(&mut buf).unwrap().unwrap(), "");
+        assert!(buf.is_empty());
+        // an earlier-starting partial match also waits: ["b", "abc"] on "xab"
+        let mut c = DelimiterCodec::new(["b", "abc"]).unwrap();
+        let mut buf = BytesMut::from(&b"xab"[..]);
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"c");
+        assert_eq!(c.decode(&mut buf).unwrap().unwrap(), "x");
+        // at the end of the stream, what is there decides
+        let mut buf = BytesMut::from(&b"yab"[..]);
+        assert_eq!(c.decode_eof(&mut buf).unwrap().unwrap(), "ya");
     }
 
     #[test]

@@ -10,6 +10,9 @@ use std::fmt::Debug;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use packwire_codecs::cmpp::{CmppCodec, Version};
+use packwire_codecs::http1::{
+    BodyKind, ClientCodec, Collect, Event, Message, RequestHead, ServerCodec,
+};
 use packwire_codecs::length::Oversize;
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
 use packwire_core::testkit::{ErrorClass, Kit};
@@ -48,6 +51,9 @@ pub fn run(name: &str, data: &[u8]) {
         "varint" => decode_target(|| VarintCodec::new(1024), data, true),
         "cmpp2" => decode_target(|| CmppCodec::new(Version::V20), data, true),
         "cmpp3" => decode_target(|| CmppCodec::new(Version::V30), data, true),
+        "http_request" => http_request(data),
+        "http_response" => http_response(data),
+        "http_head_differential" => http_head_differential(data),
         "encode_length" => encode_length(data),
         "encode_line" => encode_target(LineCodec::new, data),
         "encode_varint" => encode_target(|| VarintCodec::new(300), data),
@@ -226,4 +232,203 @@ fn encode_length(data: &[u8]) {
         b.build().expect("a valid configuration")
     };
     encode_target(make, rest);
+}
+
+/// At the end of the stream, the bytes after an upgrade (101, CONNECT) belong to the next
+/// protocol, not to HTTP: take them out of the buffer so the kit does not count them as a
+/// leftover the decoder failed to classify.
+struct Handoff<C> {
+    inner: C,
+    upgraded: fn(&C) -> bool,
+}
+
+impl<C: Decoder<Error = FrameError>> Decoder for Handoff<C> {
+    type Item = C::Item;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<C::Item>, FrameError> {
+        self.inner.decode(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut bytes::BytesMut) -> Result<Option<C::Item>, FrameError> {
+        let r = self.inner.decode_eof(src)?;
+        if r.is_none() && (self.upgraded)(&self.inner) {
+            src.clear();
+        }
+        Ok(r)
+    }
+}
+
+fn server_handoff() -> Handoff<Collect<ServerCodec, RequestHead>> {
+    Handoff {
+        inner: Collect::new(ServerCodec::new(), 1 << 16),
+        upgraded: |c| c.inner().is_upgraded(),
+    }
+}
+
+/// Requests: chunking equivalence on whole messages, then every decoded request re-encoded
+/// by the client encoder decodes on a fresh server to the same message.
+fn http_request(data: &[u8]) {
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
+    let kit = Kit::new(server_handoff).random_cases(0);
+    let run = kit
+        .check_chunking_equivalence(input, &cuts(seed, input.len()))
+        .unwrap_or_else(|f| panic!("{f}"));
+    for m in run.items {
+        let wire = encode_request(&m);
+        let back = kit
+            .run(&wire, &[])
+            .unwrap_or_else(|v| panic!("re-encoded request broke the contract: {v}"));
+        if m.head.upgrade {
+            continue; // the stream ends after it; the message itself was compared above
+        }
+        assert_eq!(
+            back.items,
+            vec![m],
+            "a request re-encoded to {:?} decodes differently",
+            String::from_utf8_lossy(&wire)
+        );
+    }
+}
+
+fn encode_request(m: &Message<RequestHead>) -> Vec<u8> {
+    let mut enc = ClientCodec::new();
+    let mut wire = bytes::BytesMut::new();
+    let mut head = m.head.clone();
+    if head.body == BodyKind::Empty && !m.body.is_empty() {
+        head.body = BodyKind::Length(m.body.len() as u64);
+    }
+    let ok = enc.encode(Event::Head(head), &mut wire).is_ok()
+        && enc.encode(Event::Data(m.body.clone()), &mut wire).is_ok()
+        && (m.trailers.is_empty()
+            || enc
+                .encode(Event::Trailers(m.trailers.clone()), &mut wire)
+                .is_ok())
+        && enc.encode(Event::End, &mut wire).is_ok();
+    assert!(ok, "a decoded request could not be re-encoded");
+    wire.to_vec()
+}
+
+/// Responses, with the request methods chosen by the first byte.
+fn http_response(data: &[u8]) {
+    let Some((&cfg, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&seed, input)) = rest.split_first() else {
+        return;
+    };
+    let methods: Vec<&'static str> = (0..4)
+        .map(|i| ["GET", "HEAD", "CONNECT", "POST"][usize::from(cfg >> (2 * i) & 3)])
+        .collect();
+    let make = || {
+        let mut c = ClientCodec::new();
+        for m in &methods {
+            c.expect_response_to(*m);
+        }
+        Handoff {
+            inner: Collect::new(c, 1 << 16),
+            upgraded: |c| c.inner().is_upgraded(),
+        }
+    };
+    // a response read until close ends cleanly at EOF without consuming: allowed
+    Kit::new(make)
+        .random_cases(0)
+        .allow_empty_items()
+        .check_chunking_equivalence(input, &cuts(seed, input.len()))
+        .unwrap_or_else(|f| panic!("{f}"));
+}
+
+/// Request heads that both httparse and packwire accept must agree on method, target,
+/// version and header fields; and every head packwire accepts must pass an independent
+/// strict reading of RFC 9112's grammar.
+fn http_head_differential(data: &[u8]) {
+    let mut c = ServerCodec::new();
+    let mut buf = bytes::BytesMut::from(data);
+    let Ok(Some(Event::Head(ours))) = c.decode(&mut buf) else {
+        return;
+    };
+    let head_len = data.len() - buf.len();
+    let head = &data[..head_len];
+    assert!(
+        strict_request_head(head),
+        "packwire accepted a head a strict RFC 9112 reading refuses: {:?}",
+        String::from_utf8_lossy(head)
+    );
+    let mut fields = [httparse::EMPTY_HEADER; 128];
+    let mut theirs = httparse::Request::new(&mut fields);
+    if let Ok(httparse::Status::Complete(_)) = theirs.parse(head) {
+        assert_eq!(
+            theirs.method.map(str::as_bytes),
+            Some(&ours.method[..]),
+            "method"
+        );
+        assert_eq!(
+            theirs.path.map(str::as_bytes),
+            Some(&ours.target[..]),
+            "target"
+        );
+        let v = if ours.version == packwire_codecs::http1::Version::Http11 {
+            1
+        } else {
+            0
+        };
+        assert_eq!(theirs.version, Some(v), "version");
+        assert_eq!(theirs.headers.len(), ours.headers.len(), "header count");
+        for (t, (n, v)) in theirs.headers.iter().zip(&ours.headers) {
+            assert_eq!(t.name.as_bytes(), &n[..], "header name");
+            assert_eq!(t.value.trim_ascii(), &v[..], "header value");
+        }
+    }
+}
+
+/// An independent reading of RFC 9112 §3 and §5 for a request head (leading empty lines
+/// allowed; lines may end in CRLF or, per §2.2, LF): request-line = method SP
+/// request-target SP HTTP-version; field-line = field-name ":" OWS field-value OWS.
+fn strict_request_head(head: &[u8]) -> bool {
+    let mut lines: Vec<&[u8]> = Vec::new();
+    let mut rest = head;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        let line = &rest[..i];
+        lines.push(line.strip_suffix(b"\r").unwrap_or(line));
+        rest = &rest[i + 1..];
+    }
+    if !rest.is_empty() {
+        return false;
+    }
+    let start = lines
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(lines.len());
+    let lines = &lines[start..];
+    let Some((request_line, fields)) = lines.split_first() else {
+        return false;
+    };
+    let Some((last, fields)) = fields.split_last() else {
+        return false;
+    };
+    let tchar = |b: &u8| b"!#$%&'*+-.^_`|~".contains(b) || b.is_ascii_alphanumeric();
+    let parts: Vec<&[u8]> = request_line.split(|&b| b == b' ').collect();
+    let [method, target, version] = parts[..] else {
+        return false;
+    };
+    let ok_line = !method.is_empty()
+        && method.iter().all(tchar)
+        && !target.is_empty()
+        && target.iter().all(|b| (0x21..=0x7e).contains(b))
+        && (version == b"HTTP/1.1" || version == b"HTTP/1.0");
+    ok_line
+        && last.is_empty()
+        && fields.iter().all(|f| {
+            let Some(colon) = f.iter().position(|&b| b == b':') else {
+                return false;
+            };
+            let (name, value) = (&f[..colon], &f[colon + 1..]);
+            !name.is_empty()
+                && name.iter().all(tchar)
+                && value
+                    .iter()
+                    .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+        })
 }
