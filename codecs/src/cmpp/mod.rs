@@ -222,8 +222,8 @@ const PYCMPP_TAIL: &[u8] = b"x00";
 pub struct CmppCodec {
     framing: LengthFieldCodec,
     version: Version,
-    /// bytes of pycmpp's ACTIVE_TEST_RESP tail already matched, while skipping it
-    pycmpp: Option<usize>,
+    /// the last PDU was an ACTIVE_TEST_RESP that pycmpp may have followed with `x00`
+    pycmpp: bool,
     /// a body failed to parse: the stream is corrupt and yields nothing more
     failed: bool,
 }
@@ -251,7 +251,7 @@ impl CmppCodec {
         CmppCodec {
             framing,
             version,
-            pycmpp: None,
+            pycmpp: false,
             failed: false,
         }
     }
@@ -266,26 +266,21 @@ impl CmppCodec {
         self.version = version;
     }
 
-    /// Skips what is left of pycmpp's malformed ACTIVE_TEST_RESP tail; `false` while more
-    /// bytes are needed to tell.
+    /// Skips pycmpp's malformed ACTIVE_TEST_RESP tail if it is there; `false` while too few
+    /// bytes have arrived to tell. Nothing is consumed until the whole tail has matched, so
+    /// the outcome does not depend on how the stream was cut.
     fn skip_pycmpp(&mut self, src: &mut BytesMut) -> bool {
-        let Some(matched) = self.pycmpp else {
-            return true;
-        };
-        let want = &PYCMPP_TAIL[matched..];
-        let n = want.len().min(src.len());
-        if src[..n] != want[..n] {
-            self.pycmpp = None; // not the tail after all: decode normally
+        if !self.pycmpp {
             return true;
         }
-        src.advance(n);
-        if n == want.len() {
-            self.pycmpp = None;
-            true
-        } else {
-            self.pycmpp = Some(matched + n);
-            false
+        if src.len() < PYCMPP_TAIL.len() && PYCMPP_TAIL.starts_with(src) {
+            return false;
         }
+        if src.starts_with(PYCMPP_TAIL) {
+            src.advance(PYCMPP_TAIL.len());
+        }
+        self.pycmpp = false;
+        true
     }
 }
 
@@ -310,7 +305,7 @@ impl Decoder for CmppCodec {
         let body =
             Body::load(command_id, &frame, self.version).inspect_err(|_| self.failed = true)?;
         if command_id == CommandId::ACTIVE_TEST_RESP && frame.len() == 13 && frame[12] == b'0' {
-            self.pycmpp = Some(0);
+            self.pycmpp = true;
         }
         Ok(Some(Pdu { sequence_id, body }))
     }
@@ -318,10 +313,10 @@ impl Decoder for CmppCodec {
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Pdu>, FrameError> {
         match self.decode(src)? {
             Some(pdu) => Ok(Some(pdu)),
-            None if self.pycmpp.is_some() => {
+            None if self.pycmpp => {
                 // the stream ended inside pycmpp's tail: nothing of value was cut
                 src.clear();
-                self.pycmpp = None;
+                self.pycmpp = false;
                 Ok(None)
             }
             None => self.framing.decode_eof(src).map(|_| None),

@@ -323,6 +323,19 @@ fn pycmpps_garbage_active_test_resp_does_not_desynchronise_framing() {
 }
 
 #[test]
+fn a_partial_pycmpp_tail_is_not_consumed_before_it_is_known() {
+    // fuzz finding (cmpp2): after an ACTIVE_TEST_RESP whose Reserved byte is '0', the
+    // codec consumed a lone 'x' as the start of pycmpp's "x00" tail when a read ended right
+    // after it; the next read showed "x\0\0..." was not the tail, and framing resumed one
+    // byte late, so the error differed from the unsplit stream's
+    let mut wire = unhex("0000000d8000000800000017");
+    wire.push(b'0');
+    wire.extend_from_slice(&unhex("7800000008000000080000000a"));
+    let expected = vec![Pdu::new(23, Body::ActiveTestResp { reserved: b'0' })];
+    Kit::new(|| CmppCodec::new(Version::V20)).rejects(&wire, &expected, "too_large");
+}
+
+#[test]
 fn tp_udhi_0x40_counts_as_a_header() {
     assert!(udhi(1) && udhi(0x40) && udhi(0x41));
     assert!(!udhi(0) && !udhi(2));
