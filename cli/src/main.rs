@@ -3,6 +3,7 @@
 mod cmpp_json;
 mod decode;
 mod demo;
+mod http_json;
 mod spec;
 
 use std::process::ExitCode;

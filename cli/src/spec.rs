@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio_util::codec::Decoder;
 
 use crate::cmpp_json::CmppJson;
+use crate::http_json::{Requests, Responses};
 
 /// The SPEC grammar, for `--help`.
 pub(crate) const SPEC_HELP: &str = "\
@@ -26,6 +27,11 @@ SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
   fixed:size=N
   varint:max=8388608
       protobuf varint length prefix; max bounds the payload
+  http-request
+      HTTP/1.1 requests, one JSON object per whole message
+  http-response | http-response:methods=HEAD/GET
+      HTTP/1.1 responses; methods are the requests' methods in order (1xx responses use
+      none; the last applies to the rest; default GET)
   cmpp2 | cmpp3 | cmpp3:max=4096
       CMPP 2.0 / 3.0 PDUs in that version's layout (status reports by their length)";
 
@@ -172,6 +178,19 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
         "varint" => Box::new(Frames(VarintCodec::new(
             o.num("max", Limits::DEFAULT_MAX_FRAME)?,
         ))),
+        "http-request" => Box::new(Requests::new()),
+        "http-response" => {
+            let methods: Vec<String> = o
+                .take("methods")
+                .map(|m| {
+                    m.split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Box::new(Responses::new(&methods))
+        }
         "cmpp2" | "cmpp3" => {
             let v = if name == "cmpp3" {
                 Version::V30
@@ -183,7 +202,7 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
         }
         other => {
             return Err(format!(
-                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, cmpp2 or cmpp3"
+                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, http-request, http-response, cmpp2 or cmpp3"
             ));
         }
     };

@@ -266,3 +266,66 @@ mod cmpp {
         assert_eq!(out[1]["error"]["offset"], 12);
     }
 }
+
+mod http {
+    use super::*;
+
+    #[test]
+    fn decode_pipelined_requests_in_every_split_mode() {
+        let input = b"GET /a HTTP/1.1\r\nHost: x\r\nX-L: caf\xe9\r\n\r\nPOST /b HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nT: 1\r\n\r\n";
+        let (out, code) = decode_everywhere("http-request", input);
+        assert_eq!(code, 0);
+        assert_eq!(out[0]["method"], "GET");
+        assert_eq!(out[0]["target"], "/a");
+        assert_eq!(out[0]["version"], "HTTP/1.1");
+        assert_eq!(
+            out[0]["headers"],
+            serde_json::json!([["Host", "x"], ["X-L", "caf\u{e9}"]])
+        );
+        assert_eq!(out[0]["body_b64"], "");
+        assert!(out[0].get("trailers").is_none());
+        assert_eq!(out[1]["version"], "HTTP/1.0");
+        assert_eq!(out[1]["body_b64"], "aGk=");
+        assert_eq!(out[1]["trailers"], serde_json::json!([["T", "1"]]));
+    }
+
+    #[test]
+    fn decode_responses_with_their_request_methods() {
+        let input = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\n\r\nuntil close";
+        let (out, code) = decode_everywhere("http-response:methods=HEAD/GET", input);
+        assert_eq!(code, 0);
+        let statuses: Vec<_> = out.iter().map(|m| m["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, vec![100, 200, 200, 200]);
+        assert_eq!(
+            out[1]["body_b64"], "",
+            "HEAD: no body despite Content-Length"
+        );
+        assert_eq!(out[2]["body_b64"], "YWJj");
+        assert_eq!(out[3]["body_b64"], "dW50aWwgY2xvc2U=");
+    }
+
+    #[test]
+    fn an_incomplete_message_is_an_error_and_upgraded_bytes_are_left_alone() {
+        let (out, code) = decode_everywhere(
+            "http-request",
+            b"GET / HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc",
+        );
+        assert_eq!(code, 2);
+        assert_eq!(out[0]["method"], "GET");
+        assert_eq!(out[1]["error"]["kind"], "truncated");
+        assert_eq!(
+            out[1]["error"]["offset"], 59,
+            "the body bytes were consumed; the stream ends there"
+        );
+        let (out, code) = decode_everywhere("http-request", b"GET /a b HTTP/1.1\r\n\r\n");
+        assert_eq!(code, 2);
+        assert_eq!(out[0]["error"]["kind"], "malformed");
+        let (out, code) = decode_everywhere(
+            "http-response:methods=GET",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+        );
+        assert_eq!(code, 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["status"], 101);
+    }
+}

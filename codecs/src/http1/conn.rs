@@ -4,7 +4,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use packwire_core::{FrameError, Phase};
 
-use super::head::{bad, fields, is_tchar};
+use super::head::{bad, field_lines, is_tchar};
 use super::{BodyKind, Config, Event};
 
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +35,8 @@ enum State {
     },
     /// the stream is no longer HTTP (Upgrade, CONNECT): bytes are left untouched
     Upgraded,
+    /// a whole head of this many bytes is buffered (found by `head_pending`)
+    HeadReady(usize),
 }
 
 /// What a role's head parser returns: the head, its body framing, whether the stream
@@ -112,9 +114,16 @@ impl Reader {
     ) -> Result<Option<Event<H>>, FrameError> {
         loop {
             match self.state {
-                State::Head { scanned, line } => {
-                    let Some(end) = self.scan_head(src, scanned, line)? else {
-                        return Ok(None);
+                State::Head { .. } | State::HeadReady(_) => {
+                    let end = match self.state {
+                        State::HeadReady(end) => end,
+                        State::Head { scanned, line } => {
+                            match self.scan_head(src, scanned, line)? {
+                                Some(end) => end,
+                                None => return Ok(None),
+                            }
+                        }
+                        _ => unreachable!("matched above"),
                     };
                     let base = self.consumed;
                     let head = self.take(src, end);
@@ -171,6 +180,30 @@ impl Reader {
         }
     }
 
+    /// The hot path of a trickling head: scans the new bytes and says whether the head is
+    /// still incomplete, without building (and copying around) a decode result. An error
+    /// is left for `decode`, which scans again and reports it.
+    #[inline]
+    pub(crate) fn head_pending(&mut self, src: &mut BytesMut) -> bool {
+        let State::Head { scanned, line } = self.state else {
+            return false;
+        };
+        if self.failed || scanned == 0 {
+            return false;
+        }
+        match self.scan_head(src, scanned, line) {
+            Ok(None) => true,
+            Ok(Some(end)) => {
+                self.state = State::HeadReady(end);
+                false
+            }
+            Err(_) => {
+                self.state = State::Head { scanned, line };
+                false
+            }
+        }
+    }
+
     /// Finds the end of the head (the byte after its empty line), resuming the search where
     /// the last call stopped; skips empty lines before a start line.
     fn scan_head(
@@ -190,7 +223,7 @@ impl Reader {
                 }
             }
         }
-        while let Some(i) = memchr::memchr(b'\n', &src[scanned..]) {
+        while let Some(i) = find_lf(&src[scanned..]) {
             let nl = scanned + i;
             let text = &src[line..nl];
             if nl >= self.cfg.max_head {
@@ -301,19 +334,7 @@ impl Reader {
                         if line == 0 {
                             return Ok(None);
                         }
-                        let mut lines = Vec::new();
-                        let mut s = 0;
-                        for nl in memchr::memchr_iter(b'\n', &section[..line]) {
-                            if let Some(cr) = memchr::memchr(b'\r', &section[s..nl - 1]) {
-                                return Err(bad(
-                                    "bare CR in chunked framing",
-                                    base + (s + cr) as u64,
-                                ));
-                            }
-                            lines.push((s, nl - 1));
-                            s = nl + 1;
-                        }
-                        let trailers = fields(&section, &lines, base, self.cfg.max_headers, true)?;
+                        let trailers = field_lines(&section, 0, base, self.cfg.max_headers, true)?;
                         return Ok(Some(Event::Trailers(trailers)));
                     }
                     line = nl + 1;
@@ -399,12 +420,27 @@ impl Reader {
                 have: src.len(),
                 need: Some(src.len() + rem as usize),
             }),
+            State::HeadReady(_) => Err(FrameError::Truncated {
+                phase: Phase::MidHeader,
+                have: src.len(),
+                need: None,
+            }),
             State::Chunked(_) | State::End { .. } => Err(FrameError::Truncated {
                 phase: Phase::MidFrame,
                 have: src.len(),
                 need: None,
             }),
         }
+    }
+}
+
+/// `memchr` for `\n`, with a plain loop for the few bytes a trickling peer adds per read.
+#[inline]
+fn find_lf(hay: &[u8]) -> Option<usize> {
+    if hay.len() < 16 {
+        hay.iter().position(|&b| b == b'\n')
+    } else {
+        memchr::memchr(b'\n', hay)
     }
 }
 

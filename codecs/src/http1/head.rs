@@ -5,8 +5,19 @@ use packwire_core::FrameError;
 
 use super::{BodyKind, Config, Headers, RequestHead, ResponseHead, Version};
 
-/// RFC 9110 §5.6.2: tchar.
-pub(crate) fn is_tchar(b: u8) -> bool {
+macro_rules! table {
+    ($f:ident) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $f(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+
+const fn tchar(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'#'
@@ -26,37 +37,49 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     ) || b.is_ascii_alphanumeric()
 }
 
+const fn value_byte(b: u8) -> bool {
+    b == b'\t' || b == b' ' || (b >= 0x21 && b <= 0x7e) || b >= 0x80
+}
+
+/// Byte classes as lookup tables: one load per byte on the hot path.
+static TCHAR: [bool; 256] = table!(tchar);
+static VALUE: [bool; 256] = table!(value_byte);
+
+/// The index of the first byte at or after `pos` that is not a field-value byte. Eight
+/// bytes at a time while no byte is below 0x20 or equal to 0x7f (SWAR), then byte by byte.
+#[inline]
+fn skip_value(h: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = h.get(pos..pos + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let y = x ^ (ONES * 0x7f);
+        let del = y.wrapping_sub(ONES) & !y & HIGH;
+        if below_space | del != 0 {
+            break;
+        }
+        pos += 8;
+    }
+    while pos < h.len() && VALUE[usize::from(h[pos])] {
+        pos += 1;
+    }
+    pos
+}
+
+/// RFC 9110 §5.6.2: tchar.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
 /// RFC 9110 §5.5: field-value bytes (VCHAR, obs-text, SP, HTAB).
 pub(crate) fn is_field_value_byte(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
+    VALUE[usize::from(b)]
 }
 
 /// A rule broken at `offset` bytes into the stream.
 pub(crate) fn bad(rule: &'static str, offset: u64) -> FrameError {
     FrameError::malformed(rule, offset)
-}
-
-/// The lines of a head, each without its line ending, with their offsets. A bare CR
-/// anywhere is an error; a line may end in CRLF or, leniently (RFC 9112 §2.2), LF.
-fn lines(head: &[u8], base: u64) -> Result<Vec<(usize, usize)>, FrameError> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', head) {
-        let end = if nl > start && head[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
-        if let Some(cr) = memchr::memchr(b'\r', &head[start..end]) {
-            return Err(bad(
-                "bare CR in the message head",
-                base + (start + cr) as u64,
-            ));
-        }
-        out.push((start, end));
-        start = nl + 1;
-    }
-    Ok(out)
 }
 
 fn version(v: &[u8], at: u64) -> Result<Version, FrameError> {
@@ -67,72 +90,108 @@ fn version(v: &[u8], at: u64) -> Result<Version, FrameError> {
     }
 }
 
-/// Parses the header field lines `lines` of `buf` (all but the start line and the final
-/// empty line).
-pub(crate) fn fields(
+/// Parses field lines from `pos` up to the empty line that ends the block, in one pass
+/// that finds line ends and checks every byte by table. Head lines may end in CRLF or LF
+/// (RFC 9112 §2.2); trailer lines (inside chunked framing) only in CRLF.
+pub(crate) fn field_lines(
     buf: &Bytes,
-    lines: &[(usize, usize)],
+    mut pos: usize,
     base: u64,
     max: usize,
     trailers: bool,
 ) -> Result<Headers, FrameError> {
-    if lines.len() > max {
-        return Err(bad(
-            if trailers {
-                "more trailer fields than the limit"
-            } else {
-                "more header fields than the limit"
-            },
-            base,
-        ));
-    }
-    let mut out = Vec::with_capacity(lines.len());
-    for &(s, e) in lines {
-        let line = &buf[s..e];
-        let at = base + s as u64;
-        if matches!(line.first(), Some(b' ' | b'\t')) {
-            return Err(bad("obs-fold (a field line starting with whitespace)", at));
-        }
-        let name_len = line
-            .iter()
-            .position(|&b| !is_tchar(b))
-            .unwrap_or(line.len());
-        if name_len == 0 {
-            return Err(bad("a field name must be a token", at));
-        }
-        match line.get(name_len) {
-            Some(b':') => {}
+    let h = &buf[..];
+    let mut out = Vec::with_capacity(16);
+    let line_end_rule = if trailers {
+        "bare LF in chunked framing"
+    } else {
+        ""
+    };
+    let bare_cr = if trailers {
+        "bare CR in chunked framing"
+    } else {
+        "bare CR in the message head"
+    };
+    loop {
+        let at = base + pos as u64;
+        match h.get(pos) {
+            Some(b'\r') if h.get(pos + 1) == Some(&b'\n') => return Ok(out),
+            Some(b'\n') if trailers => return Err(bad(line_end_rule, at)),
+            Some(b'\n') | None => return Ok(out),
             Some(b' ' | b'\t') => {
+                return Err(bad("obs-fold (a field line starting with whitespace)", at));
+            }
+            _ => {}
+        }
+        let ns = pos;
+        while pos < h.len() && TCHAR[usize::from(h[pos])] {
+            pos += 1;
+        }
+        let name = ns..pos;
+        match h.get(pos) {
+            Some(b':') if pos > ns => pos += 1,
+            Some(b' ' | b'\t') if pos > ns => {
                 return Err(bad(
                     "whitespace between the field name and the colon",
-                    at + name_len as u64,
+                    base + pos as u64,
                 ));
             }
+            _ if pos == ns => return Err(bad("a field name must be a token", at)),
             _ => {
                 return Err(bad(
                     "a field name must be a token followed by a colon",
-                    at + name_len as u64,
+                    base + pos as u64,
                 ));
             }
         }
-        let mut v = &line[name_len + 1..];
-        let mut vs = s + name_len + 1;
-        while let [b' ' | b'\t', rest @ ..] = v {
-            v = rest;
-            vs += 1;
+        while matches!(h.get(pos), Some(b' ' | b'\t')) {
+            pos += 1;
         }
-        while let [rest @ .., b' ' | b'\t'] = v {
-            v = rest;
+        let vs = pos;
+        pos = skip_value(h, pos);
+        let mut ve = pos;
+        while ve > vs && matches!(h[ve - 1], b' ' | b'\t') {
+            ve -= 1;
         }
-        if let Some(i) = v.iter().position(|&b| !is_field_value_byte(b)) {
+        match (h.get(pos), h.get(pos + 1)) {
+            (Some(b'\r'), Some(b'\n')) => pos += 2,
+            (Some(b'\r'), _) => return Err(bad(bare_cr, base + pos as u64)),
+            (Some(b'\n'), _) if trailers => return Err(bad(line_end_rule, base + pos as u64)),
+            (Some(b'\n'), _) => pos += 1,
+            _ => {
+                return Err(bad(
+                    "a control character in a field value",
+                    base + pos as u64,
+                ));
+            }
+        }
+        if out.len() == max {
             return Err(bad(
-                "a control character in a field value",
-                base + (vs + i) as u64,
+                if trailers {
+                    "more trailer fields than the limit"
+                } else {
+                    "more header fields than the limit"
+                },
+                at,
             ));
         }
-        out.push((buf.slice(s..s + name_len), buf.slice(vs..vs + v.len())));
+        out.push((buf.slice(name), buf.slice(vs..ve)));
     }
-    Ok(out)
+}
+
+/// The end of the start line at `pos` (the index of its line ending) and the index of the
+/// next line; a CR not followed by LF is a bare CR.
+fn line_end(h: &[u8], pos: usize, base: u64) -> Result<(usize, usize), FrameError> {
+    let nl = pos + memchr::memchr(b'\n', &h[pos..]).unwrap_or(h.len() - pos);
+    let end = if nl > pos && h[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    if let Some(cr) = memchr::memchr(b'\r', &h[pos..end]) {
+        return Err(bad("bare CR in the message head", base + (pos + cr) as u64));
+    }
+    Ok((end, nl + 1))
 }
 
 /// The framing and connection facts a head's fields decide.
@@ -252,44 +311,52 @@ fn framing(f: &Facts, v: Version, cfg: &Config, base: u64) -> Result<(BodyKind, 
 
 /// Parses a request head (`buf` holds exactly the head, final empty line included).
 pub(crate) fn request(buf: &Bytes, base: u64, cfg: &Config) -> Result<RequestHead, FrameError> {
-    let ls = lines(buf, base)?;
-    let (s, e) = ls[0];
-    let line = &buf[s..e];
-    if line.len() > cfg.max_request_line {
+    let h = &buf[..];
+    let (e, next) = line_end(h, 0, base)?;
+    if e > cfg.max_request_line {
         return Err(FrameError::TooLarge {
-            declared: line.len() as u64,
+            declared: e as u64,
             max: cfg.max_request_line as u64,
         });
     }
-    let sp1 = line
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or_else(|| bad("the request line has no target", base))?;
-    let method = &line[..sp1];
-    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
-        return Err(bad("the method must be a token", base));
+    let mut i = 0;
+    while i < e && TCHAR[usize::from(h[i])] {
+        i += 1;
     }
-    let rest = &line[sp1 + 1..];
-    let sp2 = rest
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or_else(|| bad("the request line has no version", base))?;
-    let target = &rest[..sp2];
-    if target.is_empty() || !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
+    if i == 0 || h.get(i) != Some(&b' ') || i >= e {
         return Err(bad(
-            "the request target has a space or a control character",
-            base + sp1 as u64 + 1,
+            if i < e && h[i] != b' ' || i == 0 {
+                "the method must be a token"
+            } else {
+                "the request line has no target"
+            },
+            base,
         ));
     }
-    let v_at = base + (sp1 + sp2 + 2) as u64;
-    let version = version(&rest[sp2 + 1..], v_at)?;
-    let headers = fields(buf, &ls[1..ls.len() - 1], base, cfg.max_headers, false)?;
+    let method = 0..i;
+    let ts = i + 1;
+    let mut j = ts;
+    while j < e && (0x21..=0x7e).contains(&h[j]) {
+        j += 1;
+    }
+    if j == ts || j >= e || h[j] != b' ' {
+        return Err(bad(
+            if j >= e {
+                "the request line has no version"
+            } else {
+                "the request target has a space or a control character"
+            },
+            base + ts as u64,
+        ));
+    }
+    let version = version(&h[j + 1..e], base + (j + 1) as u64)?;
+    let headers = field_lines(buf, next, base, cfg.max_headers, false)?;
     let f = facts(&headers, base, true)?;
     let (body, keep_alive) = framing(&f, version, cfg, base)?;
-    let is_connect = method == b"CONNECT";
+    let is_connect = &h[method.clone()] == b"CONNECT";
     Ok(RequestHead {
-        method: buf.slice(s..s + sp1),
-        target: buf.slice(s + sp1 + 1..s + sp1 + 1 + sp2),
+        method: buf.slice(method),
+        target: buf.slice(ts..j),
         version,
         headers,
         body: if is_connect { BodyKind::Empty } else { body },
@@ -307,9 +374,9 @@ pub(crate) fn response(
     cfg: &Config,
     method: &[u8],
 ) -> Result<ResponseHead, FrameError> {
-    let ls = lines(buf, base)?;
-    let (s, e) = ls[0];
-    let line = &buf[s..e];
+    let (e, next) = line_end(buf, 0, base)?;
+    let s = 0;
+    let line = &buf[..e];
     if line.len() > cfg.max_request_line {
         return Err(FrameError::TooLarge {
             declared: line.len() as u64,
@@ -342,7 +409,7 @@ pub(crate) fn response(
         }
         Some(_) => return Err(bad("the status code must be 3 digits", base + 9)),
     };
-    let headers = fields(buf, &ls[1..ls.len() - 1], base, cfg.max_headers, false)?;
+    let headers = field_lines(buf, next, base, cfg.max_headers, false)?;
     let f = facts(&headers, base, false)?;
     let (mut body, keep_alive) = framing(&f, version, cfg, base)?;
     let upgrade = status == 101 || (method == b"CONNECT" && (200..300).contains(&status));

@@ -245,8 +245,11 @@ impl Default for Config {
 pub struct ServerCodec {
     reader: Reader,
     writer: Writer,
-    /// the methods of the requests whose responses are not written yet
-    methods: VecDeque<Bytes>,
+    /// requests decoded and final responses encoded so far
+    requests: u64,
+    responses: u64,
+    /// the numbers of the HEAD requests not answered yet (their responses have no body)
+    heads: VecDeque<u64>,
 }
 
 impl Default for ServerCodec {
@@ -266,7 +269,9 @@ impl ServerCodec {
         ServerCodec {
             reader: Reader::new(cfg),
             writer: Writer::new(),
-            methods: VecDeque::new(),
+            requests: 0,
+            responses: 0,
+            heads: VecDeque::new(),
         }
     }
 
@@ -278,6 +283,16 @@ impl ServerCodec {
     /// Goes on parsing HTTP after the server refused an upgrade or a CONNECT.
     pub fn resume(&mut self) {
         self.reader.resume();
+    }
+
+    /// Counts a decoded request head, remembering HEAD requests.
+    fn saw(&mut self, ev: &Option<Event<RequestHead>>) {
+        if let Some(Event::Head(h)) = ev {
+            if h.method == "HEAD" {
+                self.heads.push_back(self.requests);
+            }
+            self.requests += 1;
+        }
     }
 }
 
@@ -296,18 +311,17 @@ impl Decoder for ServerCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        let ev = self.reader.decode(src, parse_request)?;
-        if let Some(Event::Head(h)) = &ev {
-            self.methods.push_back(h.method.clone());
+        if self.reader.head_pending(src) {
+            return Ok(None);
         }
+        let ev = self.reader.decode(src, parse_request)?;
+        self.saw(&ev);
         Ok(ev)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
         let ev = self.reader.decode_eof(src, parse_request)?;
-        if let Some(Event::Head(h)) = &ev {
-            self.methods.push_back(h.method.clone());
-        }
+        self.saw(&ev);
         Ok(ev)
     }
 }
@@ -324,15 +338,15 @@ impl Encoder<Event<ResponseHead>> for ServerCodec {
                     });
                 }
                 let interim = (100..200).contains(&h.status);
-                let method = if interim {
-                    None
-                } else {
-                    self.methods.pop_front()
-                };
-                let no_body = interim
-                    || h.status == 204
-                    || h.status == 304
-                    || method.as_deref() == Some(b"HEAD");
+                let mut to_head = false;
+                if !interim {
+                    to_head = self.heads.front() == Some(&self.responses);
+                    if to_head {
+                        self.heads.pop_front();
+                    }
+                    self.responses += 1;
+                }
+                let no_body = interim || h.status == 204 || h.status == 304 || to_head;
                 let mut start = format!("{} {:03} ", version_str(h.version), h.status).into_bytes();
                 start.extend_from_slice(&h.reason);
                 self.writer.head(
@@ -382,6 +396,13 @@ impl ClientCodec {
             methods: VecDeque::new(),
             default_method: Bytes::from_static(b"GET"),
         }
+    }
+
+    /// The method assumed for a response when no request method was recorded (for reading
+    /// captures). Default GET.
+    pub fn with_default_method(mut self, method: impl Into<Bytes>) -> Self {
+        self.default_method = method.into();
+        self
     }
 
     /// Records the method of a request sent some other way, so the response to it is
