@@ -376,9 +376,9 @@ fn http_head_differential(data: &[u8]) {
         };
         assert_eq!(theirs.version, Some(v), "version");
         assert_eq!(theirs.headers.len(), ours.headers.len(), "header count");
-        for (t, (n, v)) in theirs.headers.iter().zip(&ours.headers) {
-            assert_eq!(t.name.as_bytes(), &n[..], "header name");
-            assert_eq!(t.value.trim_ascii(), &v[..], "header value");
+        for (t, (n, v)) in theirs.headers.iter().zip(ours.headers.iter()) {
+            assert_eq!(t.name.as_bytes(), n, "header name");
+            assert_eq!(t.value.trim_ascii(), v, "header value");
         }
     }
 }

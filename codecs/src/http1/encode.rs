@@ -30,7 +30,7 @@ fn has(headers: &Headers, name: &[u8]) -> bool {
 }
 
 pub(crate) fn check_fields(headers: &Headers) -> Result<(), EncodeError> {
-    for (n, v) in headers {
+    for (n, v) in headers.iter() {
         if n.is_empty() || !n.iter().all(|&b| is_tchar(b)) {
             return Err(invalid("a header name must be a token"));
         }
@@ -44,7 +44,7 @@ pub(crate) fn check_fields(headers: &Headers) -> Result<(), EncodeError> {
 }
 
 fn put_fields(dst: &mut BytesMut, headers: &Headers) {
-    for (n, v) in headers {
+    for (n, v) in headers.iter() {
         dst.put_slice(n);
         dst.put_slice(b": ");
         dst.put_slice(v);

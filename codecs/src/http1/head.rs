@@ -101,7 +101,7 @@ pub(crate) fn field_lines(
     trailers: bool,
 ) -> Result<Headers, FrameError> {
     let h = &buf[..];
-    let mut out = Vec::with_capacity(16);
+    let mut out = Headers::in_buffer(buf.clone());
     let line_end_rule = if trailers {
         "bare LF in chunked framing"
     } else {
@@ -175,7 +175,7 @@ pub(crate) fn field_lines(
                 at,
             ));
         }
-        out.push((buf.slice(name), buf.slice(vs..ve)));
+        out.push_span(name, vs..ve);
     }
 }
 
@@ -216,7 +216,7 @@ fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub(crate) fn facts(headers: &Headers, base: u64, request: bool) -> Result<Facts, FrameError> {
     let mut f = Facts::default();
     let mut chunked_count = 0;
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         if name.eq_ignore_ascii_case(b"content-length") {
             for e in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {

@@ -61,7 +61,10 @@
 
 mod conn;
 mod encode;
+mod fields;
 mod head;
+
+pub use fields::Headers;
 
 use std::collections::VecDeque;
 
@@ -71,9 +74,6 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use conn::Reader;
 use encode::{Writer, version_str};
-
-/// Header fields as (name, value) pairs, in order, as zero-copy slices.
-pub type Headers = Vec<(Bytes, Bytes)>;
 
 /// The protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,14 +124,14 @@ impl RequestHead {
     pub fn new(
         method: impl Into<Bytes>,
         target: impl Into<Bytes>,
-        headers: Headers,
+        headers: impl Into<Headers>,
         body: BodyKind,
     ) -> Self {
         RequestHead {
             method: method.into(),
             target: target.into(),
             version: Version::Http11,
-            headers,
+            headers: headers.into(),
             body,
             keep_alive: true,
             expect_continue: false,
@@ -139,9 +139,9 @@ impl RequestHead {
         }
     }
 
-    /// The first value of a header, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        find(&self.headers, name)
+    /// The first value of a header, by case-insensitive name (a zero-copy slice).
+    pub fn header(&self, name: &str) -> Option<Bytes> {
+        self.headers.get_bytes(name)
     }
 }
 
@@ -167,29 +167,27 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     /// A response head to encode; the body framing header is written from `body`.
-    pub fn new(status: u16, reason: impl Into<Bytes>, headers: Headers, body: BodyKind) -> Self {
+    pub fn new(
+        status: u16,
+        reason: impl Into<Bytes>,
+        headers: impl Into<Headers>,
+        body: BodyKind,
+    ) -> Self {
         ResponseHead {
             status,
             reason: reason.into(),
             version: Version::Http11,
-            headers,
+            headers: headers.into(),
             body,
             keep_alive: true,
             upgrade: false,
         }
     }
 
-    /// The first value of a header, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        find(&self.headers, name)
+    /// The first value of a header, by case-insensitive name (a zero-copy slice).
+    pub fn header(&self, name: &str) -> Option<Bytes> {
+        self.headers.get_bytes(name)
     }
-}
-
-fn find<'a>(headers: &'a Headers, name: &str) -> Option<&'a Bytes> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|(_, v)| v)
 }
 
 /// One piece of a message: its head, body data as it arrives, trailers, its end.
@@ -548,7 +546,7 @@ impl<C, H> Collect<C, H> {
 
     fn step(&mut self, ev: Event<H>) -> Result<Option<Message<H>>, FrameError> {
         match ev {
-            Event::Head(h) => self.partial = Some((h, BytesMut::new(), Vec::new())),
+            Event::Head(h) => self.partial = Some((h, BytesMut::new(), Headers::new())),
             Event::Data(d) => {
                 if let Some((_, body, _)) = &mut self.partial {
                     if body.len() + d.len() > self.max_body {

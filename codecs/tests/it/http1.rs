@@ -345,13 +345,18 @@ fn the_encoder_refuses_injection() {
         BodyKind::Empty,
     );
     assert!(c.encode(Event::Head(bad_name), &mut dst).is_err());
-    let bad_reason = ResponseHead::new(200, "OK\r\nX: y", vec![], BodyKind::Empty);
+    let bad_reason = ResponseHead::new(200, "OK\r\nX: y", Headers::new(), BodyKind::Empty);
     assert!(c.encode(Event::Head(bad_reason), &mut dst).is_err());
     assert!(dst.is_empty());
     let mut cl = ClientCodec::new();
     assert!(
         cl.encode(
-            Event::Head(RequestHead::new("GET", "/a b", vec![], BodyKind::Empty)),
+            Event::Head(RequestHead::new(
+                "GET",
+                "/a b",
+                Headers::new(),
+                BodyKind::Empty
+            )),
             &mut dst
         )
         .is_err()
@@ -366,23 +371,33 @@ fn the_encoder_frames_bodies_and_trailers() {
     let mut r = BytesMut::from(&b"HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"[..]);
     while c.decode(&mut r).unwrap().is_some() {}
     c.encode(
-        Event::Head(ResponseHead::new(200, "OK", vec![], BodyKind::Length(5))),
+        Event::Head(ResponseHead::new(
+            200,
+            "OK",
+            Headers::new(),
+            BodyKind::Length(5),
+        )),
         &mut dst,
     )
     .unwrap();
     c.encode(Event::End, &mut dst).unwrap();
     c.encode(
-        Event::Head(ResponseHead::new(200, "OK", vec![], BodyKind::Chunked)),
+        Event::Head(ResponseHead::new(
+            200,
+            "OK",
+            Headers::new(),
+            BodyKind::Chunked,
+        )),
         &mut dst,
     )
     .unwrap();
     c.encode(Event::Data(Bytes::from_static(b"hello")), &mut dst)
         .unwrap();
     c.encode(
-        Event::Trailers(vec![(
+        Event::Trailers(Headers::from(vec![(
             Bytes::from_static(b"x-sum"),
             Bytes::from_static(b"1"),
-        )]),
+        )])),
         &mut dst,
     )
     .unwrap();
@@ -395,7 +410,12 @@ fn the_encoder_frames_bodies_and_trailers() {
     let mut c = ClientCodec::new();
     let mut dst = BytesMut::new();
     c.encode(
-        Event::Head(RequestHead::new("POST", "/", vec![], BodyKind::Length(3))),
+        Event::Head(RequestHead::new(
+            "POST",
+            "/",
+            Headers::new(),
+            BodyKind::Length(3),
+        )),
         &mut dst,
     )
     .unwrap();
@@ -477,7 +497,7 @@ proptest! {
         for (m, (method, target, headers, body)) in run.items.iter().zip(expected) {
             prop_assert_eq!(&m.head.method, &method);
             prop_assert_eq!(&m.head.target, &target);
-            let got: Headers = m.head.headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case(b"content-length") && !n.eq_ignore_ascii_case(b"transfer-encoding")).cloned().collect();
+            let got: Headers = m.head.headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case(b"content-length") && !n.eq_ignore_ascii_case(b"transfer-encoding")).collect();
             prop_assert_eq!(got, headers);
             prop_assert_eq!(&m.body[..], &body[..]);
         }
