@@ -414,6 +414,26 @@ impl ClientCodec {
         self.reader.is_upgraded()
     }
 
+    /// Decodes with the method of the request the next response answers.
+    fn next(
+        &mut self,
+        src: &mut BytesMut,
+        eof: bool,
+    ) -> Result<Option<Event<ResponseHead>>, FrameError> {
+        let method: &[u8] = self.methods.front().unwrap_or(&self.default_method);
+        let parse = |b: &Bytes, base: u64, cfg: &Config| {
+            let h = head::response(b, base, cfg, method)?;
+            let (body, up) = (h.body, h.upgrade);
+            Ok((h, body, up))
+        };
+        let ev = if eof {
+            self.reader.decode_eof(src, parse)?
+        } else {
+            self.reader.decode(src, parse)?
+        };
+        Ok(self.event(ev))
+    }
+
     fn event(&mut self, ev: Option<Event<ResponseHead>>) -> Option<Event<ResponseHead>> {
         if let Some(Event::Head(h)) = &ev {
             if !(100..200).contains(&h.status) || h.status == 101 {
@@ -429,31 +449,14 @@ impl Decoder for ClientCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        let method = self
-            .methods
-            .front()
-            .cloned()
-            .unwrap_or_else(|| self.default_method.clone());
-        let ev = self.reader.decode(src, |b, base, cfg| {
-            let h = head::response(b, base, cfg, &method)?;
-            let (body, up) = (h.body, h.upgrade);
-            Ok((h, body, up))
-        })?;
-        Ok(self.event(ev))
+        if self.reader.head_pending(src) {
+            return Ok(None);
+        }
+        self.next(src, false)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        let method = self
-            .methods
-            .front()
-            .cloned()
-            .unwrap_or_else(|| self.default_method.clone());
-        let ev = self.reader.decode_eof(src, |b, base, cfg| {
-            let h = head::response(b, base, cfg, &method)?;
-            let (body, up) = (h.body, h.upgrade);
-            Ok((h, body, up))
-        })?;
-        Ok(self.event(ev))
+        self.next(src, true)
     }
 }
 
