@@ -1,0 +1,196 @@
+//! The connection handle.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+
+use crate::stats::Stats;
+use crate::{CloseReason, ConnId};
+
+/// What waits in a connection's outbound queue: a message for the codec to encode, or
+/// bytes already encoded (a message sent to many connections is encoded once).
+#[derive(Debug)]
+pub(crate) enum Outbound<M> {
+    Msg(M),
+    Raw(Bytes),
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The outbound queue is full (only from `try_send`).
+    Full,
+    /// The connection is closed.
+    Closed,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Full => "the connection's outbound queue is full",
+            SendError::Closed => "the connection is closed",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+type Attrs = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
+
+pub(crate) struct Inner<M> {
+    pub(crate) id: ConnId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) tx: mpsc::Sender<Outbound<M>>,
+    pub(crate) close: Mutex<Option<CloseReason>>,
+    /// flips to true once, when the connection starts closing
+    pub(crate) closed_tx: watch::Sender<bool>,
+    attrs: Mutex<Attrs>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
+/// typed attributes on it. `M` is what its codec encodes.
+pub struct Conn<M> {
+    pub(crate) inner: Arc<Inner<M>>,
+}
+
+impl<M> Clone for Conn<M> {
+    fn clone(&self) -> Self {
+        Conn {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M> fmt::Debug for Conn<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<M: Send + 'static> Conn<M> {
+    pub(crate) fn new(
+        id: ConnId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        tx: mpsc::Sender<Outbound<M>>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Conn {
+            inner: Arc::new(Inner {
+                id,
+                peer,
+                local,
+                tx,
+                close: Mutex::new(None),
+                closed_tx: watch::Sender::new(false),
+                attrs: Mutex::new(HashMap::new()),
+                stats,
+            }),
+        }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.inner.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// Queues a message, waiting for room in the queue.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] if the connection is closed.
+    ///
+    /// # Cancel safety
+    /// Cancelling the future before it completes leaves the message unsent.
+    pub async fn send(&self, msg: M) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.inner
+            .tx
+            .send(Outbound::Msg(msg))
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
+    /// Queues a message if there is room now.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when the queue is full, [`SendError::Closed`] when closed.
+    pub fn try_send(&self, msg: M) -> Result<(), SendError> {
+        self.try_queue(Outbound::Msg(msg))
+    }
+
+    pub(crate) fn try_queue(&self, out: Outbound<M>) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.inner.tx.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                self.inner.stats.queue_full();
+                SendError::Full
+            }
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Closes the connection: queued messages are still written, then the socket closes.
+    /// The first reason given is the one reported.
+    pub fn close(&self, reason: CloseReason) {
+        let mut c = lock(&self.inner.close);
+        if c.is_none() {
+            *c = Some(reason);
+            self.inner.closed_tx.send_replace(true);
+        }
+    }
+
+    /// Whether `close` was called (or the connection ended).
+    pub fn is_closed(&self) -> bool {
+        lock(&self.inner.close).is_some()
+    }
+
+    pub(crate) fn closed_rx(&self) -> watch::Receiver<bool> {
+        self.inner.closed_tx.subscribe()
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        lock(&self.inner.close).clone()
+    }
+
+    /// Stores a typed attribute (one value per type), replacing any earlier one.
+    pub fn set_attr<T: Any + Send + Sync>(&self, value: T) {
+        lock(&self.inner.attrs).insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// A copy of the attribute of type `T`, if set.
+    pub fn attr<T: Any + Send + Sync + Clone>(&self) -> Option<T> {
+        lock(&self.inner.attrs)
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref::<T>())
+            .cloned()
+    }
+}

@@ -1,0 +1,342 @@
+//! The registry (t-io's "group context"): every open connection, and the users, groups,
+//! tokens and business ids they are bound to.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+
+use crate::conn::{Conn, Outbound};
+use crate::{CloseReason, ConnId};
+
+/// Encodes one message to bytes, for sends to many connections.
+pub(crate) type EncodeFn<M> = Arc<dyn Fn(M) -> Result<Bytes, String> + Send + Sync>;
+
+#[derive(Default)]
+struct Bindings {
+    user: Option<String>,
+    token: Option<String>,
+    bsid: Option<String>,
+    groups: HashSet<String>,
+}
+
+struct Maps<M> {
+    conns: HashMap<ConnId, (Conn<M>, Bindings)>,
+    users: HashMap<String, HashSet<ConnId>>,
+    groups: HashMap<String, HashSet<ConnId>>,
+    tokens: HashMap<String, ConnId>,
+    bsids: HashMap<String, ConnId>,
+}
+
+/// Every open connection of a server and what it is bound to: a user id (several
+/// connections per user: multi-device), a token, a business id, any number of groups.
+///
+/// Bindings go away by themselves when a connection closes. Binding and closing take the
+/// same lock, and binding a connection that has already left the registry does nothing,
+/// so a connection that closes while being bound leaves no stale entry.
+///
+/// The `send_to_*` methods queue without waiting: a connection whose queue is full is
+/// skipped (and counted in the statistics); each returns how many connections the
+/// message was queued for. A message sent to several connections is encoded once.
+pub struct Registry<M> {
+    maps: Arc<Mutex<Maps<M>>>,
+    encode: EncodeFn<M>,
+}
+
+impl<M> Clone for Registry<M> {
+    fn clone(&self) -> Self {
+        Registry {
+            maps: self.maps.clone(),
+            encode: self.encode.clone(),
+        }
+    }
+}
+
+impl<M> fmt::Debug for Registry<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = lock(&self.maps);
+        f.debug_struct("Registry")
+            .field("connections", &m.conns.len())
+            .field("users", &m.users.len())
+            .field("groups", &m.groups.len())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn unlink(map: &mut HashMap<String, HashSet<ConnId>>, key: &str, id: ConnId) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl<M: Send + 'static> Registry<M> {
+    pub(crate) fn new(encode: EncodeFn<M>) -> Self {
+        Registry {
+            maps: Arc::new(Mutex::new(Maps {
+                conns: HashMap::new(),
+                users: HashMap::new(),
+                groups: HashMap::new(),
+                tokens: HashMap::new(),
+                bsids: HashMap::new(),
+            })),
+            encode,
+        }
+    }
+
+    pub(crate) fn add(&self, conn: Conn<M>) {
+        lock(&self.maps)
+            .conns
+            .insert(conn.id(), (conn, Bindings::default()));
+    }
+
+    pub(crate) fn remove(&self, id: ConnId) {
+        let mut m = lock(&self.maps);
+        let Some((_, b)) = m.conns.remove(&id) else {
+            return;
+        };
+        if let Some(u) = &b.user {
+            unlink(&mut m.users, u, id);
+        }
+        for g in &b.groups {
+            unlink(&mut m.groups, g, id);
+        }
+        if let Some(t) = &b.token {
+            m.tokens.remove(t);
+        }
+        if let Some(s) = &b.bsid {
+            m.bsids.remove(s);
+        }
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        lock(&self.maps).conns.len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The connection with this id.
+    pub fn get(&self, id: ConnId) -> Option<Conn<M>> {
+        lock(&self.maps).conns.get(&id).map(|(c, _)| c.clone())
+    }
+
+    /// Binds `conn` to a user id, replacing an earlier user of this connection; returns
+    /// false if the connection has closed.
+    pub fn bind_user(&self, conn: &Conn<M>, user: &str) -> bool {
+        let mut m = lock(&self.maps);
+        let id = conn.id();
+        let Some((_, b)) = m.conns.get_mut(&id) else {
+            return false;
+        };
+        let old = b.user.replace(user.to_string());
+        if let Some(old) = old {
+            unlink(&mut m.users, &old, id);
+        }
+        m.users.entry(user.to_string()).or_default().insert(id);
+        true
+    }
+
+    /// Removes `conn`'s user binding.
+    pub fn unbind_user(&self, conn: &Conn<M>) {
+        let mut m = lock(&self.maps);
+        let id = conn.id();
+        if let Some(old) = m.conns.get_mut(&id).and_then(|(_, b)| b.user.take()) {
+            unlink(&mut m.users, &old, id);
+        }
+    }
+
+    /// Adds `conn` to a group; returns false if the connection has closed.
+    pub fn join_group(&self, conn: &Conn<M>, group: &str) -> bool {
+        let mut m = lock(&self.maps);
+        let id = conn.id();
+        let Some((_, b)) = m.conns.get_mut(&id) else {
+            return false;
+        };
+        b.groups.insert(group.to_string());
+        m.groups.entry(group.to_string()).or_default().insert(id);
+        true
+    }
+
+    /// Removes `conn` from a group.
+    pub fn leave_group(&self, conn: &Conn<M>, group: &str) {
+        let mut m = lock(&self.maps);
+        let id = conn.id();
+        if let Some((_, b)) = m.conns.get_mut(&id) {
+            b.groups.remove(group);
+        }
+        unlink(&mut m.groups, group, id);
+    }
+
+    /// Binds a token (one connection per token: a later binding moves it); returns false
+    /// if the connection has closed.
+    pub fn bind_token(&self, conn: &Conn<M>, token: &str) -> bool {
+        self.bind_unique(conn, token, |m| &mut m.tokens, |b| &mut b.token)
+    }
+
+    /// Binds a business id (one connection per id); returns false if the connection has
+    /// closed.
+    pub fn bind_bsid(&self, conn: &Conn<M>, bsid: &str) -> bool {
+        self.bind_unique(conn, bsid, |m| &mut m.bsids, |b| &mut b.bsid)
+    }
+
+    fn bind_unique(
+        &self,
+        conn: &Conn<M>,
+        key: &str,
+        map: fn(&mut Maps<M>) -> &mut HashMap<String, ConnId>,
+        slot: fn(&mut Bindings) -> &mut Option<String>,
+    ) -> bool {
+        let mut m = lock(&self.maps);
+        let id = conn.id();
+        if !m.conns.contains_key(&id) {
+            return false;
+        }
+        if let Some(prev) = map(&mut m).insert(key.to_string(), id) {
+            if prev != id {
+                if let Some((_, b)) = m.conns.get_mut(&prev) {
+                    *slot(b) = None;
+                }
+            }
+        }
+        if let Some((_, b)) = m.conns.get_mut(&id) {
+            if let Some(old) = slot(b).replace(key.to_string()) {
+                if old != key {
+                    map(&mut m).remove(&old);
+                }
+            }
+        }
+        true
+    }
+
+    /// The connections of a user.
+    pub fn user(&self, user: &str) -> Vec<Conn<M>> {
+        let m = lock(&self.maps);
+        m.users.get(user).map_or_else(Vec::new, |ids| {
+            ids.iter()
+                .filter_map(|id| m.conns.get(id).map(|(c, _)| c.clone()))
+                .collect()
+        })
+    }
+
+    /// The connections in a group.
+    pub fn group(&self, group: &str) -> Vec<Conn<M>> {
+        let m = lock(&self.maps);
+        m.groups.get(group).map_or_else(Vec::new, |ids| {
+            ids.iter()
+                .filter_map(|id| m.conns.get(id).map(|(c, _)| c.clone()))
+                .collect()
+        })
+    }
+
+    /// The connection bound to a token.
+    pub fn by_token(&self, token: &str) -> Option<Conn<M>> {
+        let m = lock(&self.maps);
+        m.tokens
+            .get(token)
+            .and_then(|id| m.conns.get(id))
+            .map(|(c, _)| c.clone())
+    }
+
+    /// The connection bound to a business id.
+    pub fn by_bsid(&self, bsid: &str) -> Option<Conn<M>> {
+        let m = lock(&self.maps);
+        m.bsids
+            .get(bsid)
+            .and_then(|id| m.conns.get(id))
+            .map(|(c, _)| c.clone())
+    }
+
+    /// Every open connection.
+    pub fn all(&self) -> Vec<Conn<M>> {
+        lock(&self.maps)
+            .conns
+            .values()
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// The connections from an IP address.
+    pub fn ip(&self, ip: IpAddr) -> Vec<Conn<M>> {
+        lock(&self.maps)
+            .conns
+            .values()
+            .filter(|(c, _)| c.peer_addr().ip() == ip)
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    fn fan_out(&self, conns: Vec<Conn<M>>, msg: M) -> usize {
+        if conns.is_empty() {
+            return 0;
+        }
+        let bytes = match (self.encode)(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "a message for several connections could not be encoded");
+                return 0;
+            }
+        };
+        conns
+            .iter()
+            .filter(|c| c.try_queue(Outbound::Raw(bytes.clone())).is_ok())
+            .count()
+    }
+
+    /// Queues `msg` for one connection by id; 1 if queued, 0 if not.
+    pub fn send_to(&self, id: ConnId, msg: M) -> usize {
+        self.get(id)
+            .map_or(0, |c| usize::from(c.try_send(msg).is_ok()))
+    }
+
+    /// Queues `msg` for every connection of a user.
+    pub fn send_to_user(&self, user: &str, msg: M) -> usize {
+        self.fan_out(self.user(user), msg)
+    }
+
+    /// Queues `msg` for every connection in a group.
+    pub fn send_to_group(&self, group: &str, msg: M) -> usize {
+        self.fan_out(self.group(group), msg)
+    }
+
+    /// Queues `msg` for every open connection.
+    pub fn send_to_all(&self, msg: M) -> usize {
+        self.fan_out(self.all(), msg)
+    }
+
+    /// Queues `msg` for every connection from an IP address.
+    pub fn send_to_ip(&self, ip: IpAddr, msg: M) -> usize {
+        self.fan_out(self.ip(ip), msg)
+    }
+
+    /// Closes every connection of a user; returns how many.
+    pub fn close_user(&self, user: &str, reason: CloseReason) -> usize {
+        Self::close_all(self.user(user), reason)
+    }
+
+    /// Closes every connection in a group; returns how many.
+    pub fn close_group(&self, group: &str, reason: CloseReason) -> usize {
+        Self::close_all(self.group(group), reason)
+    }
+
+    /// Closes every connection from an IP address; returns how many.
+    pub fn close_ip(&self, ip: IpAddr, reason: CloseReason) -> usize {
+        Self::close_all(self.ip(ip), reason)
+    }
+
+    fn close_all(conns: Vec<Conn<M>>, reason: CloseReason) -> usize {
+        conns.iter().for_each(|c| c.close(reason.clone()));
+        conns.len()
+    }
+}

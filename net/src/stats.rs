@@ -1,0 +1,137 @@
+//! Counters every connection updates, and a snapshot to read them.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::CloseReason;
+
+/// Live counters (atomics; cheap to update from every connection task).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    accepted: AtomicU64,
+    current: AtomicU64,
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+    decode_errors: AtomicU64,
+    queue_full: AtomicU64,
+    closed: [AtomicU64; CloseReason::KINDS],
+}
+
+impl Stats {
+    pub(crate) fn accepted(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+        self.current.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn closed(&self, reason: &CloseReason) {
+        self.current.fetch_sub(1, Relaxed);
+        self.closed[reason.index()].fetch_add(1, Relaxed);
+        if matches!(reason, CloseReason::DecodeError(_)) {
+            self.decode_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn sent(&self, messages: usize, bytes: usize) {
+        self.messages_out.fetch_add(messages as u64, Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn queue_full(&self) {
+        self.queue_full.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            accepted: self.accepted.load(Relaxed),
+            current: self.current.load(Relaxed),
+            messages_in: self.messages_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            messages_out: self.messages_out.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            decode_errors: self.decode_errors.load(Relaxed),
+            queue_full: self.queue_full.load(Relaxed),
+            closed: CloseReason::NAMES
+                .iter()
+                .zip(&self.closed)
+                .map(|(n, c)| (*n, c.load(Relaxed)))
+                .filter(|(_, c)| *c > 0)
+                .collect(),
+        }
+    }
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections open now.
+    pub current: u64,
+    /// Messages decoded.
+    pub messages_in: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Messages written to sockets.
+    pub messages_out: u64,
+    /// Bytes written to sockets.
+    pub bytes_out: u64,
+    /// Connections closed because a frame was malformed.
+    pub decode_errors: u64,
+    /// Sends refused because a connection's queue was full.
+    pub queue_full: u64,
+    /// Connections closed, by reason (only reasons that occurred).
+    pub closed: Vec<(&'static str, u64)>,
+}
+
+impl StatsSnapshot {
+    /// Connections closed for `reason` (its snake_case name, as in [`CloseReason::name`]).
+    pub fn closed_for(&self, reason: &str) -> u64 {
+        self.closed
+            .iter()
+            .find(|(n, _)| *n == reason)
+            .map_or(0, |(_, c)| *c)
+    }
+}
+
+impl fmt::Display for StatsSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "connections")?;
+        writeln!(f, "├── accepted: {}", self.accepted)?;
+        writeln!(f, "├── current: {}", self.current)?;
+        writeln!(
+            f,
+            "└── closed: {}",
+            self.closed.iter().map(|(_, c)| c).sum::<u64>()
+        )?;
+        for (i, (n, c)) in self.closed.iter().enumerate() {
+            let branch = if i + 1 == self.closed.len() {
+                "└──"
+            } else {
+                "├──"
+            };
+            writeln!(f, "    {branch} {n}: {c}")?;
+        }
+        writeln!(f, "traffic")?;
+        writeln!(
+            f,
+            "├── in: {} messages, {} bytes",
+            self.messages_in, self.bytes_in
+        )?;
+        writeln!(
+            f,
+            "└── out: {} messages, {} bytes",
+            self.messages_out, self.bytes_out
+        )?;
+        writeln!(f, "errors")?;
+        writeln!(f, "├── decode: {}", self.decode_errors)?;
+        write!(f, "└── queue full: {}", self.queue_full)
+    }
+}
