@@ -28,6 +28,8 @@ pub enum SendError {
     Full,
     /// The connection is closed.
     Closed,
+    /// A client is between connections (it fails fast rather than queue unboundedly).
+    NotConnected,
 }
 
 impl fmt::Display for SendError {
@@ -35,6 +37,7 @@ impl fmt::Display for SendError {
         f.write_str(match self {
             SendError::Full => "the connection's outbound queue is full",
             SendError::Closed => "the connection is closed",
+            SendError::NotConnected => "not connected (reconnecting)",
         })
     }
 }

@@ -3,9 +3,9 @@
 //! sends to them; per-connection bounded outbound queues with coalesced writes; idle
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
-//! **Status:** the server half. The client (heartbeat, reconnect with fail-over),
-//! request/response correlation, admission limits beyond a connection cap, and the echo
-//! benchmark are not written yet.
+//! **Status:** server and client. Request/response correlation with windows, admission
+//! control beyond a connection cap (per-IP limits, block lists, an auth gate), queue
+//! policies other than wait / fail, and the echo benchmark are not written yet.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod client;
 mod conn;
 mod registry;
 mod server;
@@ -31,11 +32,12 @@ mod timer;
 
 use std::fmt;
 
+pub use client::{Client, ClientBuilder, ClientEvent, ClientHandle};
 pub use conn::{Conn, SendError};
 pub use registry::Registry;
 pub use server::{Listener, NoListener, Server, ServerBuilder, ServerHandle};
 pub use stats::StatsSnapshot;
-pub use timer::IdleTimer;
+pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer};
 
 /// A connection's id, unique within a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -48,3 +48,188 @@ impl IdleTimer {
         now >= self.deadline()
     }
 }
+
+/// What a client's heartbeat wants done now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatAction {
+    /// Nothing yet.
+    Wait,
+    /// The connection has written nothing for the interval: send the heartbeat message.
+    Ping,
+    /// The server has sent nothing for the timeout: treat it as dead.
+    Dead,
+}
+
+/// Client-side heartbeat: ping only after the connection has been *write*-idle for the
+/// interval (traffic already proves liveness), and declare the server dead after it has
+/// been silent for the timeout.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use packwire_net::{Heartbeat, HeartbeatAction};
+///
+/// let t0 = Instant::now();
+/// let s = Duration::from_secs;
+/// let mut hb = Heartbeat::new(s(10), s(35), t0);
+/// assert_eq!(hb.poll(t0 + s(9)), HeartbeatAction::Wait);
+/// hb.on_write(t0 + s(5)); // real traffic: no ping needed until 15 s
+/// assert_eq!(hb.poll(t0 + s(12)), HeartbeatAction::Wait);
+/// assert_eq!(hb.poll(t0 + s(15)), HeartbeatAction::Ping);
+/// hb.on_write(t0 + s(15));
+/// assert_eq!(hb.poll(t0 + s(35)), HeartbeatAction::Dead); // nothing read since 0 s
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    last_write: Instant,
+    last_read: Instant,
+}
+
+impl Heartbeat {
+    /// A heartbeat starting at `now` (the moment the connection opened).
+    pub fn new(interval: Duration, timeout: Duration, now: Instant) -> Self {
+        Heartbeat {
+            interval,
+            timeout,
+            last_write: now,
+            last_read: now,
+        }
+    }
+
+    /// Bytes were written at `now`.
+    pub fn on_write(&mut self, now: Instant) {
+        self.last_write = now;
+    }
+
+    /// Bytes were read at `now`.
+    pub fn on_read(&mut self, now: Instant) {
+        self.last_read = now;
+    }
+
+    /// What is due at `now`.
+    pub fn poll(&self, now: Instant) -> HeartbeatAction {
+        if now >= self.last_read + self.timeout {
+            HeartbeatAction::Dead
+        } else if now >= self.last_write + self.interval {
+            HeartbeatAction::Ping
+        } else {
+            HeartbeatAction::Wait
+        }
+    }
+
+    /// The next moment something may be due.
+    pub fn deadline(&self) -> Instant {
+        (self.last_write + self.interval).min(self.last_read + self.timeout)
+    }
+}
+
+/// Reconnect back-off: exponential from `base` to `max`, with up to `jitter` (a fraction)
+/// randomly taken off each delay so that clients restarted together do not reconnect in
+/// step, and an optional cap on attempts after which it gives up.
+///
+/// ```
+/// use std::time::Duration;
+/// use packwire_net::Backoff;
+///
+/// let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).jitter(0.0).max_attempts(5);
+/// let delays: Vec<_> = std::iter::from_fn(|| b.next_delay()).collect();
+/// assert_eq!(delays, [100, 200, 400, 800, 1000].map(Duration::from_millis));
+/// b.reset();
+/// assert_eq!(b.next_delay(), Some(Duration::from_millis(100)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    jitter: f64,
+    attempts: u32,
+    max_attempts: Option<u32>,
+    seed: u64,
+}
+
+impl Backoff {
+    /// Delays from `base` doubling up to `max`, 20% jitter, no attempt cap.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            jitter: 0.2,
+            attempts: 0,
+            max_attempts: None,
+            seed: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// The fraction (0 to 1) of each delay that may be randomly taken off.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Gives up after `n` attempts.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Seeds the jitter (tests make it repeatable).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The delay before the next attempt, or `None` once the attempts are used up.
+    pub fn next_delay(&mut self) -> Option<Duration> {
+        if self.max_attempts.is_some_and(|m| self.attempts >= m) {
+            return None;
+        }
+        let exp = self
+            .base
+            .saturating_mul(1u32 << self.attempts.min(20))
+            .min(self.max);
+        self.attempts += 1;
+        // splitmix64 for the jitter
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let unit = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
+        Some(exp.mul_f64(1.0 - self.jitter * unit))
+    }
+
+    /// Attempts made since the last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Starts over (after a successful connection).
+    pub fn reset(&mut self) {
+        self.attempts = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jittered_delays_stay_within_their_band_and_are_seeded() {
+        let mut a = Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).seed(7);
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).seed(7);
+        for i in 0..10 {
+            let exp = Duration::from_secs(1u64 << i).min(Duration::from_secs(30));
+            let d = a.next_delay().unwrap();
+            assert!(d <= exp && d >= exp.mul_f64(0.8), "{i}: {d:?} vs {exp:?}");
+            assert_eq!(Some(d), b.next_delay());
+        }
+    }
+
+    #[test]
+    fn heartbeat_deadline_is_the_earlier_of_ping_and_death() {
+        let t0 = Instant::now();
+        let hb = Heartbeat::new(Duration::from_secs(10), Duration::from_secs(5), t0);
+        assert_eq!(hb.deadline(), t0 + Duration::from_secs(5));
+        assert_eq!(hb.poll(t0 + Duration::from_secs(5)), HeartbeatAction::Dead);
+    }
+}

@@ -1,0 +1,404 @@
+//! The client: one connection at a time to one of several nodes, heartbeat, reconnect
+//! with back-off and fail-over, on a supervisor task independent of any connection.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::conn::{Conn, Outbound, SendError};
+use crate::stats::Stats;
+use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
+use crate::{CloseReason, ConnId};
+
+/// What happened to a client's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Connected to `node`; `is_reconnect` after the first time.
+    Connected {
+        /// The server.
+        node: SocketAddr,
+        /// Whether an earlier connection existed.
+        is_reconnect: bool,
+    },
+    /// The connection to `node` ended.
+    Disconnected {
+        /// The server.
+        node: SocketAddr,
+        /// Why (`IdleTimeout` when the heartbeat found the server silent).
+        reason: CloseReason,
+    },
+    /// Connecting to `node` failed; the next node is tried after the back-off delay.
+    ConnectFailed {
+        /// The server.
+        node: SocketAddr,
+        /// The error.
+        error: String,
+    },
+    /// The back-off's attempts are used up: the client stopped.
+    GaveUp,
+}
+
+type PingFn<M> = Arc<dyn Fn() -> M + Send + Sync>;
+
+/// Entry point: [`Client::builder`].
+#[derive(Debug)]
+pub struct Client;
+
+impl Client {
+    /// A client whose connections each get a codec from `make_codec` and whose decoded
+    /// messages go to `handler`.
+    pub fn builder<C, F, H, Fut, M>(make_codec: F, handler: H) -> ClientBuilder<F, H, M>
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: Decoder + Encoder<M> + Send + 'static,
+        H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        ClientBuilder {
+            make_codec,
+            handler,
+            nodes: Vec::new(),
+            heartbeat: None,
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+            connect_timeout: Duration::from_secs(5),
+            queue: 1024,
+        }
+    }
+}
+
+/// Options for a client; [`ClientBuilder::start`] runs it.
+pub struct ClientBuilder<F, H, M> {
+    make_codec: F,
+    handler: H,
+    nodes: Vec<SocketAddr>,
+    heartbeat: Option<(Duration, Duration, PingFn<M>)>,
+    backoff: Backoff,
+    connect_timeout: Duration,
+    queue: usize,
+}
+
+impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("nodes", &self.nodes)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running client.
+pub struct ClientHandle<M> {
+    current: Arc<Mutex<Option<Conn<M>>>>,
+    events: mpsc::UnboundedReceiver<ClientEvent>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<M> std::fmt::Debug for ClientHandle<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle").finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> ClientHandle<M> {
+    /// The current connection, if connected.
+    pub fn conn(&self) -> Option<Conn<M>> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Queues a message on the current connection; fails fast while disconnected.
+    ///
+    /// # Errors
+    /// [`SendError::NotConnected`] between connections, [`SendError::Full`] when the
+    /// queue is full.
+    pub fn send(&self, msg: M) -> Result<(), SendError> {
+        match self.conn() {
+            Some(c) => c.try_send(msg),
+            None => Err(SendError::NotConnected),
+        }
+    }
+
+    /// The next event (`None` once the client has stopped and all were read).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: no event is lost if the future is dropped.
+    pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+
+    /// Closes the connection and stops reconnecting.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+impl<F, H, M, C, Fut> ClientBuilder<F, H, M>
+where
+    F: Fn() -> C + Send + Sync + 'static,
+    C: Decoder + Encoder<M> + Send + 'static,
+    C::Item: Send + 'static,
+    <C as Decoder>::Error: Display + Send,
+    <C as Encoder<M>>::Error: Display,
+    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    M: Send + 'static,
+{
+    /// Adds a server; on failure the client moves on to the next one (fail-over).
+    pub fn node(mut self, addr: SocketAddr) -> Self {
+        self.nodes.push(addr);
+        self
+    }
+
+    /// Sends `ping()` after the connection has been write-idle for `interval`, and treats
+    /// a server silent for `timeout` as dead (closed with [`CloseReason::IdleTimeout`],
+    /// then reconnected).
+    pub fn heartbeat(
+        mut self,
+        interval: Duration,
+        timeout: Duration,
+        ping: impl Fn() -> M + Send + Sync + 'static,
+    ) -> Self {
+        self.heartbeat = Some((interval, timeout, Arc::new(ping)));
+        self
+    }
+
+    /// The reconnect back-off. Default: 200 ms doubling to 30 s, 20% jitter, no cap.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long one connection attempt may take. Default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Starts the supervisor task.
+    pub fn start(self) -> ClientHandle<M> {
+        let current = Arc::new(Mutex::new(None));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(supervise(self, current.clone(), events_tx, shutdown_rx));
+        ClientHandle {
+            current,
+            events,
+            shutdown,
+            task,
+        }
+    }
+}
+
+async fn supervise<F, H, M, C, Fut>(
+    mut cfg: ClientBuilder<F, H, M>,
+    current: Arc<Mutex<Option<Conn<M>>>>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    F: Fn() -> C + Send + Sync + 'static,
+    C: Decoder + Encoder<M> + Send + 'static,
+    C::Item: Send + 'static,
+    <C as Decoder>::Error: Display + Send,
+    <C as Encoder<M>>::Error: Display,
+    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    M: Send + 'static,
+{
+    if cfg.nodes.is_empty() {
+        let _ = events.send(ClientEvent::GaveUp);
+        return;
+    }
+    let stats = Arc::new(Stats::default());
+    let ids = AtomicU64::new(1);
+    let mut node = 0;
+    let mut connected_before = false;
+    while !*shutdown.borrow() {
+        let addr = cfg.nodes[node % cfg.nodes.len()];
+        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                cfg.backoff.reset();
+                let _ = events.send(ClientEvent::Connected {
+                    node: addr,
+                    is_reconnect: connected_before,
+                });
+                connected_before = true;
+                let id = ConnId(ids.fetch_add(1, Ordering::Relaxed));
+                let reason = session(stream, id, &cfg, &current, &stats, &mut shutdown).await;
+                *current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                let _ = events.send(ClientEvent::Disconnected { node: addr, reason });
+            }
+            Ok(Err(e)) => {
+                let _ = events.send(ClientEvent::ConnectFailed {
+                    node: addr,
+                    error: e.to_string(),
+                });
+                node += 1;
+            }
+            Err(_) => {
+                let _ = events.send(ClientEvent::ConnectFailed {
+                    node: addr,
+                    error: "connect timed out".into(),
+                });
+                node += 1;
+            }
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let Some(delay) = cfg.backoff.next_delay() else {
+            let _ = events.send(ClientEvent::GaveUp);
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = flipped(&mut shutdown) => break,
+        }
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// One connection's life: read and decode, write what is queued, heartbeat.
+async fn session<F, H, M, C, Fut>(
+    stream: TcpStream,
+    id: ConnId,
+    cfg: &ClientBuilder<F, H, M>,
+    current: &Mutex<Option<Conn<M>>>,
+    stats: &Arc<Stats>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> CloseReason
+where
+    F: Fn() -> C,
+    C: Decoder + Encoder<M>,
+    <C as Decoder>::Error: Display,
+    <C as Encoder<M>>::Error: Display,
+    H: Fn(Conn<M>, C::Item) -> Fut,
+    Fut: Future<Output = ()>,
+    M: Send + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = stream.local_addr().unwrap_or(peer);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel(cfg.queue);
+    let conn = Conn::new(id, peer, local, tx, stats.clone());
+    *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+    let mut codec = (cfg.make_codec)();
+    let mut hb = cfg
+        .heartbeat
+        .as_ref()
+        .map(|(i, t, _)| Heartbeat::new(*i, *t, now()));
+    let mut closed = conn.closed_rx();
+    let mut rbuf = BytesMut::with_capacity(8 * 1024);
+    let mut wbuf = BytesMut::with_capacity(8 * 1024);
+    let reason = loop {
+        let deadline = hb.map(|h| tokio::time::Instant::from_std(h.deadline()));
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => {
+                let eof = match r {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(_) => break CloseReason::PeerClosed,
+                };
+                if let Some(h) = &mut hb {
+                    h.on_read(now());
+                }
+                let mut failed = None;
+                loop {
+                    let r = if eof { codec.decode_eof(&mut rbuf) } else { codec.decode(&mut rbuf) };
+                    match r {
+                        Ok(Some(item)) => (cfg.handler)(conn.clone(), item).await,
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed = Some(CloseReason::DecodeError(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+                if let Some(f) = failed {
+                    break f;
+                }
+                if eof {
+                    break CloseReason::PeerClosed;
+                }
+            }
+            m = rx.recv() => {
+                let Some(first) = m else { break CloseReason::Kicked };
+                wbuf.clear();
+                let mut next = Some(first);
+                while let Some(out) = next.take() {
+                    match out {
+                        Outbound::Msg(m) => {
+                            if let Err(e) = codec.encode(m, &mut wbuf) {
+                                tracing::warn!(%id, error = %e, "a message could not be encoded; dropped");
+                            }
+                        }
+                        Outbound::Raw(b) => wbuf.extend_from_slice(&b),
+                    }
+                    if wbuf.len() < 64 * 1024 {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if let Err(e) = wr.write_all(&wbuf).await {
+                    break CloseReason::WriteError(e.to_string());
+                }
+                if let Some(h) = &mut hb {
+                    h.on_write(now());
+                }
+            }
+            () = sleep_until(deadline) => {
+                let Some(h) = &mut hb else { continue };
+                match h.poll(now()) {
+                    HeartbeatAction::Dead => break CloseReason::IdleTimeout,
+                    HeartbeatAction::Ping => {
+                        let ping = cfg.heartbeat.as_ref().map(|(_, _, p)| p());
+                        wbuf.clear();
+                        if let Some(Err(e)) = ping.map(|p| codec.encode(p, &mut wbuf)) {
+                            tracing::warn!(%id, error = %e, "the heartbeat message could not be encoded");
+                        }
+                        if let Err(e) = wr.write_all(&wbuf).await {
+                            break CloseReason::WriteError(e.to_string());
+                        }
+                        h.on_write(now());
+                    }
+                    HeartbeatAction::Wait => {}
+                }
+            }
+            () = flipped(&mut closed) => break conn.close_reason().unwrap_or(CloseReason::Kicked),
+            () = flipped(shutdown) => break CloseReason::Kicked,
+        }
+    };
+    conn.close(reason.clone());
+    let _ = wr.shutdown().await;
+    reason
+}
+
+/// Resolves once the flag is true (without holding the watch's read guard).
+async fn flipped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
