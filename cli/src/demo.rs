@@ -170,3 +170,111 @@ pub(crate) fn run() -> io::Result<()> {
         )))
     }
 }
+
+/// Part two: the packwire-net runtime — an echo server, a client with a heartbeat, the
+/// server stopped and started again while the client reconnects, the statistics tree.
+pub(crate) fn run_runtime() -> io::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(runtime_demo())
+}
+
+/// The client's next event, waiting at most 5 s.
+async fn next(
+    c: &mut packwire_net::ClientHandle<Bytes>,
+) -> io::Result<Option<packwire_net::ClientEvent>> {
+    tokio::time::timeout(Duration::from_secs(5), c.next_event())
+        .await
+        .map_err(|_| io::Error::other("no client event in time"))
+}
+
+async fn runtime_demo() -> io::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use packwire_net::{Backoff, Client, ClientEvent, Conn, Server};
+
+    let pings = Arc::new(AtomicUsize::new(0));
+    let make_server = |addr: String, pings: Arc<AtomicUsize>| async move {
+        Server::builder(
+            LengthFieldCodec::new,
+            move |conn: Conn<Bytes>, frame: Bytes| {
+                let pings = pings.clone();
+                async move {
+                    if &frame[..] == b"ping" {
+                        pings.fetch_add(1, Ordering::SeqCst);
+                        println!("  [server] heartbeat from {}", conn.id());
+                    } else {
+                        let _ = conn.send(frame).await;
+                    }
+                }
+            },
+        )
+        .idle_timeout(Duration::from_secs(5))
+        .bind(addr)
+        .await
+    };
+    let server = make_server("127.0.0.1:0".into(), pings.clone()).await?;
+    let addr = server.local_addr();
+    println!("server listening on {addr} (echo, idle timeout 5 s)");
+    let mut client = Client::builder(
+        LengthFieldCodec::new,
+        |_: Conn<Bytes>, frame: Bytes| async move {
+            println!("  [client] echo: {}", preview(&frame));
+        },
+    )
+    .node(addr)
+    .heartbeat(Duration::from_millis(800), Duration::from_secs(3), || {
+        Bytes::from_static(b"ping")
+    })
+    .backoff(Backoff::new(Duration::from_millis(200), Duration::from_secs(1)).max_attempts(20))
+    .start();
+    let event = |e: Option<ClientEvent>| -> io::Result<ClientEvent> {
+        let e = e.ok_or_else(|| io::Error::other("the client stopped"))?;
+        println!("  [client] {e:?}");
+        Ok(e)
+    };
+    event(next(&mut client).await?)?;
+    for text in ["hello", "from", "packwire-net"] {
+        client
+            .send(Bytes::from_static(text.as_bytes()))
+            .map_err(io::Error::other)?;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    println!("\nthe client sends nothing for 2 s: its heartbeat keeps the link alive");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("\nstopping the server");
+    server.shutdown(Duration::from_secs(2)).await;
+    event(next(&mut client).await?)?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    println!("\nstarting the server again on {addr}");
+    let server = make_server(addr.to_string(), pings.clone()).await?;
+    loop {
+        if let ClientEvent::Connected { is_reconnect, .. } = event(next(&mut client).await?)? {
+            if !is_reconnect {
+                return Err(io::Error::other("expected a reconnect"));
+            }
+            break;
+        }
+    }
+    client
+        .send(Bytes::from_static(b"back again"))
+        .map_err(io::Error::other)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    println!(
+        "\nserver statistics (after the restart):\n{}",
+        server.stats()
+    );
+    server.shutdown(Duration::from_secs(2)).await;
+    if pings.load(Ordering::SeqCst) == 0 {
+        return Err(io::Error::other("no heartbeat arrived"));
+    }
+    println!(
+        "\nheartbeats received: {}; the client reconnected by itself",
+        pings.load(Ordering::SeqCst)
+    );
+    Ok(())
+}

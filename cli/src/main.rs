@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show half packets and sticky packets being framed correctly over a real loopback socket.
+    /// Show half packets and sticky packets framed correctly over a real loopback socket,
+    /// then the runtime: echo server, client heartbeat, server restart and reconnect.
     Demo,
     /// Decode a file (or stdin) with a codec and print one JSON object per item.
     #[command(after_help = spec::SPEC_HELP)]
@@ -37,19 +38,19 @@ enum Command {
         /// The input file; stdin if absent or `-`.
         file: Option<String>,
     },
-    /// Run a server for a codec (needs the packwire-net runtime, not available yet).
+    /// Run a server for a codec (not available yet from the command line).
     Serve {
         /// Arguments for the future server.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Connect to a server and send frames (needs the packwire-net runtime, not available yet).
+    /// Connect to a server and send frames (not available yet from the command line).
     Connect {
         /// Arguments for the future client.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Echo load test (needs the packwire-net runtime, not available yet).
+    /// Echo load test (not written yet).
     Bench {
         /// Arguments for the future load client.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,7 +60,7 @@ enum Command {
 
 fn not_yet(cmd: &str) -> ExitCode {
     eprintln!(
-        "packwire {cmd}: not available yet: it needs the packwire-net runtime, which has not landed. \
+        "packwire {cmd}: not available yet from the command line. \
          `packwire decode` and `packwire demo` work today."
     );
     ExitCode::from(3)
@@ -68,7 +69,10 @@ fn not_yet(cmd: &str) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => match demo::run() {
+        Command::Demo => match demo::run().and_then(|()| {
+            println!("\n--- part two: the packwire-net runtime ---\n");
+            demo::run_runtime()
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("packwire demo: {e}");
