@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::conn::{Conn, Outbound, SendError};
+use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
 use crate::{CloseReason, ConnId};
@@ -299,7 +299,7 @@ where
     let local = stream.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel(cfg.queue);
-    let conn = Conn::new(id, peer, local, tx, stats.clone());
+    let conn = Conn::new(id, peer, local, tx, stats.clone(), QueuePolicy::Fail);
     *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
     let mut codec = (cfg.make_codec)();
     let mut hb = cfg

@@ -20,6 +20,20 @@ pub(crate) enum Outbound<M> {
     Raw(Bytes),
 }
 
+/// What [`Conn::send`] does when a connection's outbound queue is full (a peer that
+/// reads slower than it is written to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueuePolicy {
+    /// Wait for room (back-pressure on the sender). The default.
+    #[default]
+    Wait,
+    /// Fail the send with [`SendError::Full`].
+    Fail,
+    /// Close the slow peer with [`CloseReason::LimitExceeded`] and fail the send with
+    /// [`SendError::Closed`].
+    CloseSlowPeer,
+}
+
 /// Why a send failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,6 +70,8 @@ pub(crate) struct Inner<M> {
     pub(crate) closed_tx: watch::Sender<bool>,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) policy: QueuePolicy,
+    authenticated: std::sync::atomic::AtomicBool,
 }
 
 /// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
@@ -92,6 +108,7 @@ impl<M: Send + 'static> Conn<M> {
         local: SocketAddr,
         tx: mpsc::Sender<Outbound<M>>,
         stats: Arc<Stats>,
+        policy: QueuePolicy,
     ) -> Self {
         Conn {
             inner: Arc::new(Inner {
@@ -103,6 +120,8 @@ impl<M: Send + 'static> Conn<M> {
                 closed_tx: watch::Sender::new(false),
                 attrs: Mutex::new(HashMap::new()),
                 stats,
+                policy,
+                authenticated: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -122,10 +141,13 @@ impl<M: Send + 'static> Conn<M> {
         self.inner.local
     }
 
-    /// Queues a message, waiting for room in the queue.
+    /// Queues a message. When the queue is full it follows the server's [`QueuePolicy`]:
+    /// waits for room (the default), fails with [`SendError::Full`], or closes the slow
+    /// peer.
     ///
     /// # Errors
-    /// [`SendError::Closed`] if the connection is closed.
+    /// [`SendError::Closed`] if the connection is closed; [`SendError::Full`] under
+    /// [`QueuePolicy::Fail`].
     ///
     /// # Cancel safety
     /// Cancelling the future before it completes leaves the message unsent.
@@ -133,11 +155,36 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        match self.inner.policy {
+            QueuePolicy::Wait => self
+                .inner
+                .tx
+                .send(Outbound::Msg(msg))
+                .await
+                .map_err(|_| SendError::Closed),
+            QueuePolicy::Fail => self.try_send(msg),
+            QueuePolicy::CloseSlowPeer => match self.try_send(msg) {
+                Err(SendError::Full) => {
+                    self.close(CloseReason::LimitExceeded);
+                    Err(SendError::Closed)
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// Marks the connection authenticated (see [`crate::ServerBuilder::auth_gate`]).
+    pub fn authenticate(&self) {
         self.inner
-            .tx
-            .send(Outbound::Msg(msg))
-            .await
-            .map_err(|_| SendError::Closed)
+            .authenticated
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`Conn::authenticate`] was called.
+    pub fn is_authenticated(&self) -> bool {
+        self.inner
+            .authenticated
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a message if there is room now.

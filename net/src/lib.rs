@@ -33,8 +33,9 @@ mod timer;
 use std::fmt;
 
 pub use client::{Client, ClientBuilder, ClientEvent, ClientHandle};
-pub use conn::{Conn, SendError};
+pub use conn::{Conn, QueuePolicy, SendError};
 pub use registry::Registry;
+pub use server::BlockList;
 pub use server::{Listener, NoListener, Server, ServerBuilder, ServerHandle};
 pub use stats::StatsSnapshot;
 pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer};
@@ -65,12 +66,17 @@ pub enum CloseReason {
     Kicked,
     /// The server is shutting down.
     ServerShutdown,
-    /// A limit was exceeded (connections, buffered bytes).
+    /// A limit was exceeded (connections, connections per IP, buffered bytes, a full
+    /// queue under [`QueuePolicy::CloseSlowPeer`]).
     LimitExceeded,
+    /// The connection did not authenticate in time ([`ServerBuilder::auth_gate`]).
+    AuthTimeout,
+    /// The peer's address is on the block list.
+    BlockedIp,
 }
 
 impl CloseReason {
-    pub(crate) const KINDS: usize = 7;
+    pub(crate) const KINDS: usize = 9;
     pub(crate) const NAMES: [&'static str; Self::KINDS] = [
         "peer_closed",
         "idle_timeout",
@@ -79,6 +85,8 @@ impl CloseReason {
         "kicked",
         "server_shutdown",
         "limit_exceeded",
+        "auth_timeout",
+        "blocked_ip",
     ];
 
     pub(crate) fn index(&self) -> usize {
@@ -90,6 +98,8 @@ impl CloseReason {
             CloseReason::Kicked => 4,
             CloseReason::ServerShutdown => 5,
             CloseReason::LimitExceeded => 6,
+            CloseReason::AuthTimeout => 7,
+            CloseReason::BlockedIp => 8,
         }
     }
 

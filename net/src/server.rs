@@ -1,9 +1,10 @@
 //! The server: accept, one reader and one writer task per connection, graceful shutdown.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::conn::{Conn, Outbound};
+use crate::conn::{Conn, Outbound, QueuePolicy};
 use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::IdleTimer;
@@ -45,6 +46,102 @@ pub struct NoListener;
 
 impl<M> Listener<M> for NoListener {}
 
+/// Addresses whose connections are closed on accept, before a byte is read: exact
+/// addresses or CIDR ranges, each forever or until an expiry. A cheap handle: clones share
+/// the list, so it can be changed while the server runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use packwire_net::BlockList;
+///
+/// let list = BlockList::default();
+/// list.block_cidr("10.0.0.0/8").unwrap();
+/// list.block_for("192.0.2.7".parse().unwrap(), Duration::from_secs(60));
+/// assert!(list.is_blocked("10.1.2.3".parse().unwrap()));
+/// assert!(list.is_blocked("192.0.2.7".parse().unwrap()));
+/// assert!(!list.is_blocked("192.0.2.8".parse().unwrap()));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct BlockList {
+    rules: Arc<std::sync::Mutex<Vec<Rule>>>,
+}
+
+/// A network, its prefix length, and when the rule expires.
+type Rule = (IpAddr, u8, Option<tokio::time::Instant>);
+
+fn prefix_matches(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+impl BlockList {
+    fn rules(&self) -> std::sync::MutexGuard<'_, Vec<Rule>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Blocks one address for good.
+    pub fn block(&self, ip: IpAddr) {
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        self.rules().push((ip, bits, None));
+    }
+
+    /// Blocks one address for `duration`.
+    pub fn block_for(&self, ip: IpAddr, duration: Duration) {
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        self.rules()
+            .push((ip, bits, Some(tokio::time::Instant::now() + duration)));
+    }
+
+    /// Blocks a CIDR range such as `10.0.0.0/8` or `2001:db8::/32`.
+    ///
+    /// # Errors
+    /// When `cidr` is not an address, a slash and a prefix length that fits it.
+    pub fn block_cidr(&self, cidr: &str) -> Result<(), String> {
+        let (addr, bits) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("{cidr:?} is not address/prefix"))?;
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP address"))?;
+        let bits: u8 = bits
+            .parse()
+            .map_err(|_| format!("{bits:?} is not a prefix length"))?;
+        if bits > if ip.is_ipv4() { 32 } else { 128 } {
+            return Err(format!("/{bits} is too long for {ip}"));
+        }
+        self.rules().push((ip, bits, None));
+        Ok(())
+    }
+
+    /// Removes every rule for exactly this address.
+    pub fn unblock(&self, ip: IpAddr) {
+        self.rules().retain(|(n, _, _)| *n != ip);
+    }
+
+    /// Whether `ip` is blocked now (expired rules are dropped on the way).
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut rules = self.rules();
+        rules.retain(|(_, _, exp)| exp.is_none_or(|e| e > now));
+        rules.iter().any(|(n, p, _)| prefix_matches(*n, *p, ip))
+    }
+}
+
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
 pub struct Server;
@@ -67,7 +164,11 @@ impl Server {
             idle: None,
             queue: 1024,
             max_connections: 10_000,
+            max_per_ip: usize::MAX,
             max_buffered: 16 * 1024 * 1024,
+            policy: QueuePolicy::Wait,
+            blocked: BlockList::default(),
+            auth: None,
         }
     }
 }
@@ -80,7 +181,11 @@ pub struct ServerBuilder<F, H, M> {
     idle: Option<Duration>,
     queue: usize,
     max_connections: usize,
+    max_per_ip: usize,
     max_buffered: usize,
+    policy: QueuePolicy,
+    blocked: BlockList,
+    auth: Option<Duration>,
 }
 
 impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
@@ -94,6 +199,35 @@ impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
     }
 }
 
+impl<F, H, M> Shared<F, H, M> {
+    /// Counts a connection from `ip` if the per-IP limit allows it.
+    fn admit_ip(&self, ip: IpAddr) -> bool {
+        let mut m = self
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_ip(&self, ip: IpAddr) {
+        let mut m = self
+            .per_ip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
+
 struct Shared<F, H, M> {
     make_codec: F,
     handler: H,
@@ -103,13 +237,19 @@ struct Shared<F, H, M> {
     idle: Option<Duration>,
     queue: usize,
     max_connections: usize,
+    max_per_ip: usize,
     max_buffered: usize,
+    policy: QueuePolicy,
+    blocked: BlockList,
+    auth: Option<Duration>,
+    per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     next_id: AtomicU64,
 }
 
 /// A running server.
 pub struct ServerHandle<M> {
     local_addr: SocketAddr,
+    blocked: BlockList,
     registry: Registry<M>,
     stats: Arc<Stats>,
     shutdown: watch::Sender<Option<Duration>>,
@@ -133,6 +273,11 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// The connection registry.
     pub fn registry(&self) -> &Registry<M> {
         &self.registry
+    }
+
+    /// The block list, to change while the server runs.
+    pub fn block_list(&self) -> &BlockList {
+        &self.blocked
     }
 
     /// The statistics now.
@@ -178,6 +323,36 @@ where
         self
     }
 
+    /// The most connections from one IP address; more are closed on accept. Default: no
+    /// limit.
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.max_per_ip = n;
+        self
+    }
+
+    /// What `Conn::send` does when a connection's queue is full. Default
+    /// [`QueuePolicy::Wait`].
+    pub fn queue_policy(mut self, policy: QueuePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The block list checked on accept (share it to change it later).
+    pub fn block_list(mut self, list: BlockList) -> Self {
+        self.blocked = list;
+        self
+    }
+
+    /// Requires every connection to be authenticated by the handler
+    /// ([`Conn::authenticate`]) while it handles the connection's first message, which must
+    /// arrive within `deadline`. A connection that sends nothing in time, or whose first
+    /// message does not authenticate it, is closed with [`CloseReason::AuthTimeout`]; no
+    /// other message reaches the handler before authentication.
+    pub fn auth_gate(mut self, deadline: Duration) -> Self {
+        self.auth = Some(deadline);
+        self
+    }
+
     /// The most unread bytes a connection may buffer, whatever its codec does. Default
     /// 16 MiB.
     pub fn max_buffered(mut self, n: usize) -> Self {
@@ -216,13 +391,19 @@ where
             idle: self.idle,
             queue: self.queue,
             max_connections: self.max_connections,
+            max_per_ip: self.max_per_ip,
             max_buffered: self.max_buffered,
+            policy: self.policy,
+            blocked: self.blocked.clone(),
+            auth: self.auth,
+            per_ip: std::sync::Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         });
         let (shutdown, rx) = watch::channel(None);
         let done = tokio::spawn(accept_loop(tcp, shared, rx));
         Ok(ServerHandle {
             local_addr,
+            blocked: self.blocked,
             registry,
             stats,
             shutdown,
@@ -250,9 +431,17 @@ async fn accept_loop<F, H, M, C, Fut>(
         tokio::select! {
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if shared.registry.len() >= shared.max_connections {
+                    let refused = if shared.blocked.is_blocked(peer.ip()) {
+                        Some(CloseReason::BlockedIp)
+                    } else if shared.registry.len() >= shared.max_connections || !shared.admit_ip(peer.ip()) {
+                        Some(CloseReason::LimitExceeded)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refused {
                         shared.stats.accepted();
-                        shared.stats.closed(&CloseReason::LimitExceeded);
+                        shared.stats.closed(&reason);
+                        tracing::debug!(%peer, %reason, "refused");
                         drop(stream);
                         continue;
                     }
@@ -304,7 +493,7 @@ async fn serve<F, H, M, C, Fut>(
     let (rd, wr) = stream.into_split();
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let (tx, rx) = mpsc::channel(shared.queue);
-    let conn = Conn::new(id, peer, local, tx, shared.stats.clone());
+    let conn = Conn::new(id, peer, local, tx, shared.stats.clone(), shared.policy);
     shared.stats.accepted();
     shared.registry.add(conn.clone());
     shared.listener.on_connected(&conn);
@@ -324,6 +513,7 @@ async fn serve<F, H, M, C, Fut>(
     shared.registry.remove(id);
     let _ = writer.await;
     shared.stats.closed(&reason);
+    shared.release_ip(peer.ip());
     tracing::debug!(%id, %reason, "closed");
     shared.listener.on_after_close(id, &reason);
 }
@@ -343,12 +533,14 @@ where
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut idle = shared.idle.map(|d| IdleTimer::new(d, now()));
+    let auth_deadline = shared.auth.map(|d| tokio::time::Instant::now() + d);
     let mut closed = conn.closed_rx();
     loop {
         if buf.len() >= shared.max_buffered {
             return CloseReason::LimitExceeded;
         }
         let deadline = idle.map(|i| tokio::time::Instant::from_std(i.deadline()));
+        let auth = auth_deadline.filter(|_| !conn.is_authenticated());
         let eof = tokio::select! {
             r = rd.read_buf(&mut buf) => match r {
                 Ok(0) => true,
@@ -356,6 +548,7 @@ where
                 Err(_) => return CloseReason::PeerClosed,
             },
             () = sleep_until(deadline) => return CloseReason::IdleTimeout,
+            () = sleep_until(auth) => return CloseReason::AuthTimeout,
             _ = closed.wait_for(|c| *c) => return conn.close_reason().unwrap_or(CloseReason::Kicked),
         };
         if let Some(i) = &mut idle {
@@ -376,6 +569,9 @@ where
                     (shared.handler)(conn.clone(), item).await;
                     if let Some(reason) = conn.close_reason() {
                         return reason;
+                    }
+                    if shared.auth.is_some() && !conn.is_authenticated() {
+                        return CloseReason::AuthTimeout;
                     }
                 }
                 Ok(None) => break,
