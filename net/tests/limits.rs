@@ -285,37 +285,35 @@ where
     server.shutdown(WAIT).await;
 }
 
+fn wire_of<C: Encoder<Bytes>>(mut codec: C, frames: &[Bytes]) -> Vec<u8>
+where
+    C::Error: std::fmt::Debug,
+{
+    let mut w = BytesMut::new();
+    for f in frames {
+        codec.encode(f.clone(), &mut w).unwrap();
+    }
+    w.to_vec()
+}
+
 #[tokio::test]
 async fn echo_over_every_framing_codec() {
     let frames: Vec<Bytes> = ["alpha", "", "gamma delta"]
         .iter()
         .map(|s| Bytes::copy_from_slice(s.as_bytes()))
         .collect();
-    let encode = |mut c: Box<dyn FnMut(Bytes, &mut BytesMut)>| {
-        let mut w = BytesMut::new();
-        for f in &frames {
-            c(f.clone(), &mut w);
-        }
-        w.to_vec()
-    };
-    let wire = encode(Box::new(|f, w| {
-        LengthFieldCodec::new().encode(f, w).unwrap()
-    }));
+    let wire = wire_of(LengthFieldCodec::new(), &frames);
     echo_with(LengthFieldCodec::new, wire, frames.clone()).await;
-    let wire = encode(Box::new(|f, w| LineCodec::new().encode(f, w).unwrap()));
+    let wire = wire_of(LineCodec::new(), &frames);
     echo_with(LineCodec::new, wire, frames.clone()).await;
-    let wire = encode(Box::new(|f, w| {
-        DelimiterCodec::new(["||"]).unwrap().encode(f, w).unwrap()
-    }));
+    let wire = wire_of(DelimiterCodec::new(["||"]).unwrap(), &frames);
     echo_with(
         || DelimiterCodec::new(["||"]).unwrap(),
         wire,
         frames.clone(),
     )
     .await;
-    let wire = encode(Box::new(|f, w| {
-        VarintCodec::default().encode(f, w).unwrap()
-    }));
+    let wire = wire_of(VarintCodec::default(), &frames);
     echo_with(VarintCodec::default, wire, frames.clone()).await;
     let fixed: Vec<Bytes> = ["abcd", "efgh"]
         .iter()
