@@ -8,7 +8,7 @@ use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCo
 use packwire_core::wire::Endian;
 use packwire_core::{FrameError, Limits};
 use serde_json::{Value, json};
-use tokio_util::codec::Decoder;
+use tokio_util::codec::{Decoder, Encoder};
 
 use crate::cmpp_json::CmppJson;
 use crate::http_json::{Requests, Responses};
@@ -39,6 +39,53 @@ SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
 pub(crate) trait JsonDecoder {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, FrameError>;
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, FrameError>;
+}
+
+/// One of the framing codecs, chosen at run time.
+#[derive(Debug)]
+pub(crate) enum Framing {
+    Length(LengthFieldCodec),
+    Lines(LineCodec),
+    Delimiter(DelimiterCodec),
+    Fixed(FixedLengthCodec),
+    Varint(VarintCodec),
+}
+
+macro_rules! each {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            Framing::Length($c) => $e,
+            Framing::Lines($c) => $e,
+            Framing::Delimiter($c) => $e,
+            Framing::Fixed($c) => $e,
+            Framing::Varint($c) => $e,
+        }
+    };
+}
+
+impl Decoder for Framing {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        each!(self, c => c.decode(src))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        each!(self, c => c.decode_eof(src))
+    }
+}
+
+impl Encoder<Bytes> for Framing {
+    type Error = packwire_core::EncodeError;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut BytesMut,
+    ) -> Result<(), packwire_core::EncodeError> {
+        each!(self, c => c.encode(item, dst))
+    }
 }
 
 /// Any framing: items print as `{"len": N, "hex": "..."}`.
@@ -124,60 +171,11 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
         Some((n, r)) => (n, Some(r)),
         None => (spec, None),
     };
+    if let Some(f) = framing(spec)? {
+        return Ok(Box::new(Frames(f)));
+    }
     let mut o = Opts::parse(name, rest)?;
-    let cfg = |e: packwire_core::ConfigError| format!("{name}: {e}");
     let dec: Box<dyn JsonDecoder> = match name {
-        "length" => {
-            let mut b = LengthFieldCodec::builder()
-                .offset(o.num("offset", 0)?)
-                .length_adjustment(o.num("adjust", 0)?)
-                .strip(o.num("strip", 0)?)
-                .max_frame(o.num("max", Limits::DEFAULT_MAX_FRAME)?)
-                .min_frame(o.num("min", 0)?);
-            b = match o.take("size") {
-                Some("varint") => b.varint(),
-                Some(n) => b
-                    .width(n.parse().map_err(|_| {
-                        format!("length: size={n} must be 1, 2, 3, 4, 8 or varint")
-                    })?),
-                None => b.width(4),
-            };
-            b = match o.take("endian") {
-                None | Some("be") => b.endian(Endian::Big),
-                Some("le") => b.endian(Endian::Little),
-                Some(v) => return Err(format!("length: endian={v} must be be or le")),
-            };
-            Box::new(Frames(b.build().map_err(cfg)?))
-        }
-        "lines" => {
-            let c = LineCodec::new()
-                .max_length(o.num("max", Limits::DEFAULT_MAX_LINE)?)
-                .keep_delimiter(o.flag("keep")?);
-            Box::new(Frames(c))
-        }
-        "delimiter" => {
-            let hexes = o.take("hex").ok_or("delimiter: hex=... is required")?;
-            let delims = hexes
-                .split('/')
-                .map(unhex)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("delimiter: {e}"))?;
-            let c = DelimiterCodec::new(delims)
-                .map_err(cfg)?
-                .max_length(o.num("max", Limits::DEFAULT_MAX_LINE)?)
-                .keep_delimiter(o.flag("keep")?);
-            Box::new(Frames(c))
-        }
-        "fixed" => {
-            let size = o.take("size").ok_or("fixed: size=N is required")?;
-            let size = size
-                .parse()
-                .map_err(|_| format!("fixed: size={size} is not a number"))?;
-            Box::new(Frames(FixedLengthCodec::new(size).map_err(cfg)?))
-        }
-        "varint" => Box::new(Frames(VarintCodec::new(
-            o.num("max", Limits::DEFAULT_MAX_FRAME)?,
-        ))),
         "http-request" => Box::new(Requests::new()),
         "http-response" => {
             let methods: Vec<String> = o
@@ -208,6 +206,70 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
     };
     o.done()?;
     Ok(dec)
+}
+
+/// Builds the framing codec a SPEC names (`None` for a protocol name).
+pub(crate) fn framing(spec: &str) -> Result<Option<Framing>, String> {
+    let (name, rest) = match spec.split_once(':') {
+        Some((n, r)) => (n, Some(r)),
+        None => (spec, None),
+    };
+    let mut o = Opts::parse(name, rest)?;
+    let cfg = |e: packwire_core::ConfigError| format!("{name}: {e}");
+    let codec = match name {
+        "length" => {
+            let mut b = LengthFieldCodec::builder()
+                .offset(o.num("offset", 0)?)
+                .length_adjustment(o.num("adjust", 0)?)
+                .strip(o.num("strip", 0)?)
+                .max_frame(o.num("max", Limits::DEFAULT_MAX_FRAME)?)
+                .min_frame(o.num("min", 0)?);
+            b = match o.take("size") {
+                Some("varint") => b.varint(),
+                Some(n) => b
+                    .width(n.parse().map_err(|_| {
+                        format!("length: size={n} must be 1, 2, 3, 4, 8 or varint")
+                    })?),
+                None => b.width(4),
+            };
+            b = match o.take("endian") {
+                None | Some("be") => b.endian(Endian::Big),
+                Some("le") => b.endian(Endian::Little),
+                Some(v) => return Err(format!("length: endian={v} must be be or le")),
+            };
+            Framing::Length(b.build().map_err(cfg)?)
+        }
+        "lines" => {
+            let c = LineCodec::new()
+                .max_length(o.num("max", Limits::DEFAULT_MAX_LINE)?)
+                .keep_delimiter(o.flag("keep")?);
+            Framing::Lines(c)
+        }
+        "delimiter" => {
+            let hexes = o.take("hex").ok_or("delimiter: hex=... is required")?;
+            let delims = hexes
+                .split('/')
+                .map(unhex)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("delimiter: {e}"))?;
+            let c = DelimiterCodec::new(delims)
+                .map_err(cfg)?
+                .max_length(o.num("max", Limits::DEFAULT_MAX_LINE)?)
+                .keep_delimiter(o.flag("keep")?);
+            Framing::Delimiter(c)
+        }
+        "fixed" => {
+            let size = o.take("size").ok_or("fixed: size=N is required")?;
+            let size = size
+                .parse()
+                .map_err(|_| format!("fixed: size={size} is not a number"))?;
+            Framing::Fixed(FixedLengthCodec::new(size).map_err(cfg)?)
+        }
+        "varint" => Framing::Varint(VarintCodec::new(o.num("max", Limits::DEFAULT_MAX_FRAME)?)),
+        _ => return Ok(None),
+    };
+    o.done()?;
+    Ok(Some(codec))
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {

@@ -3,9 +3,9 @@
 //! sends to them; per-connection bounded outbound queues with coalesced writes; idle
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
-//! **Status:** server and client. Request/response correlation with windows, admission
-//! control beyond a connection cap (per-IP limits, block lists, an auth gate), queue
-//! policies other than wait / fail, and the echo benchmark are not written yet.
+//! **Status:** server and client. Not written yet: request/response correlation with
+//! windows and retries, per-IP counters over a sliding window, a bound on queued bytes
+//! (queues are bounded in messages).
 //!
 //! ```no_run
 //! use bytes::Bytes;

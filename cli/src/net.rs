@@ -1,0 +1,235 @@
+//! `packwire serve`, `packwire connect` and `packwire bench` (the echo load client).
+
+use std::io::{self, BufRead};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use packwire_codecs::LengthFieldCodec;
+use packwire_net::{Client, ClientEvent, Conn, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::spec::{Framing, framing, hex};
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn framing_factory(spec: &str) -> io::Result<impl Fn() -> Framing + Send + Sync + 'static> {
+    framing(spec).map_err(io::Error::other)?.ok_or_else(|| {
+        io::Error::other(format!(
+            "{spec}: serve and connect take a framing (length, lines, delimiter, fixed, varint)"
+        ))
+    })?;
+    let spec = spec.to_string();
+    Ok(move || {
+        framing(&spec)
+            .ok()
+            .flatten()
+            .expect("the spec parsed once already")
+    })
+}
+
+/// `packwire serve`: the packwire server (or, with `baseline`, a minimal hand-written tokio
+/// echo server, for the benchmark) on `listen`, for `seconds` or until killed.
+pub(crate) fn serve(
+    spec: &str,
+    listen: &str,
+    echo: bool,
+    baseline: bool,
+    seconds: Option<u64>,
+) -> io::Result<()> {
+    let make = framing_factory(spec)?;
+    runtime()?.block_on(async move {
+        if baseline {
+            let l = TcpListener::bind(listen).await?;
+            println!("baseline echo server listening on {}", l.local_addr()?);
+            let make = Arc::new(make);
+            let run = async {
+                loop {
+                    let (s, _) = l.accept().await?;
+                    tokio::spawn(baseline_echo(s, make()));
+                }
+            };
+            return match seconds {
+                Some(s) => tokio::time::timeout(Duration::from_secs(s), run)
+                    .await
+                    .unwrap_or(Ok(())),
+                None => run.await,
+            };
+        }
+        let server = Server::builder(make, move |conn: Conn<Bytes>, frame: Bytes| async move {
+            if echo {
+                let _ = conn.send(frame).await;
+            } else {
+                println!("{} {}: {}", conn.id(), conn.peer_addr(), hex(&frame));
+            }
+        })
+        .bind(listen)
+        .await?;
+        println!("packwire server listening on {}", server.local_addr());
+        match seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending::<()>().await,
+        }
+        println!("{}", server.stats());
+        server.shutdown(Duration::from_secs(2)).await;
+        Ok(())
+    })
+}
+
+/// The hand-written baseline: read what is there, decode every frame, encode every echo
+/// into one buffer, one write per read (flushes batched per read, not per frame).
+async fn baseline_echo(mut s: TcpStream, mut codec: Framing) -> io::Result<()> {
+    let _ = s.set_nodelay(true);
+    let mut rbuf = BytesMut::with_capacity(8 * 1024);
+    let mut wbuf = BytesMut::with_capacity(8 * 1024);
+    loop {
+        if s.read_buf(&mut rbuf).await? == 0 {
+            return Ok(());
+        }
+        while let Some(f) = codec.decode(&mut rbuf).map_err(io::Error::other)? {
+            codec.encode(f, &mut wbuf).map_err(io::Error::other)?;
+        }
+        if !wbuf.is_empty() {
+            s.write_all(&wbuf).await?;
+            wbuf.clear();
+        }
+    }
+}
+
+/// `packwire connect`: sends each stdin line as a frame, prints what comes back.
+pub(crate) fn connect(spec: &str, addr: &str) -> io::Result<()> {
+    let make = framing_factory(spec)?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| io::Error::other(format!("{addr} is not ip:port")))?;
+    runtime()?.block_on(async move {
+        let mut client = Client::builder(make, |_: Conn<Bytes>, frame: Bytes| async move {
+            match std::str::from_utf8(&frame) {
+                Ok(t) => println!("< {t}"),
+                Err(_) => println!("< hex {}", hex(&frame)),
+            }
+        })
+        .node(addr)
+        .start();
+        match client.next_event().await {
+            Some(ClientEvent::Connected { .. }) => {}
+            other => return Err(io::Error::other(format!("could not connect: {other:?}"))),
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+        std::thread::spawn(move || {
+            for line in io::stdin().lock().lines().map_while(Result::ok) {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(line) = rx.recv().await {
+            if let Err(e) = client.send(Bytes::from(line)) {
+                eprintln!("packwire connect: {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.shutdown().await;
+        Ok(())
+    })
+}
+
+/// `packwire bench`: `conns` connections each keep `inflight` frames of `size` bytes in
+/// flight against an echo server (4-byte length framing) for `seconds`; prints frames per
+/// second and the p50/p99 round-trip latency as one JSON line.
+pub(crate) fn bench(
+    addr: &str,
+    conns: usize,
+    inflight: usize,
+    size: usize,
+    seconds: u64,
+) -> io::Result<()> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| io::Error::other(format!("{addr} is not ip:port")))?;
+    let size = size.max(8);
+    runtime()?.block_on(async move {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(seconds);
+        let total = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let total = total.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                let mut codec = LengthFieldCodec::new();
+                let mut out = BytesMut::new();
+                let mut frame = |out: &mut BytesMut| {
+                    let mut p = BytesMut::with_capacity(size);
+                    p.put_u64(start.elapsed().as_nanos() as u64);
+                    p.put_bytes(0, size - 8);
+                    codec.encode(p.freeze(), out).map_err(io::Error::other)
+                };
+                for _ in 0..inflight {
+                    frame(&mut out)?;
+                }
+                s.write_all(&out).await?;
+                out.clear();
+                let mut dec = LengthFieldCodec::new();
+                let mut rbuf = BytesMut::with_capacity(64 * 1024);
+                let mut lat = Vec::with_capacity(1 << 16);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let r = tokio::time::timeout_at(deadline.into(), s.read_buf(&mut rbuf)).await;
+                    match r {
+                        Err(_) => break,
+                        Ok(Ok(0)) => {
+                            return Err(io::Error::other("the server closed the connection"));
+                        }
+                        Ok(r) => r?,
+                    };
+                    let now = start.elapsed().as_nanos() as u64;
+                    while let Some(mut f) = dec.decode(&mut rbuf).map_err(io::Error::other)? {
+                        let sent = f.get_u64();
+                        if lat.len() < 1 << 20 {
+                            lat.push(now.saturating_sub(sent));
+                        }
+                        n += 1;
+                        frame(&mut out)?;
+                    }
+                    if !out.is_empty() {
+                        s.write_all(&out).await?;
+                        out.clear();
+                    }
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+                Ok::<_, io::Error>(lat)
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.map_err(io::Error::other)??);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let frames = total.load(Ordering::Relaxed);
+        println!(
+            "{}",
+            serde_json::json!({
+                "conns": conns, "inflight": inflight, "size": size, "seconds": secs,
+                "frames": frames, "frames_per_sec": frames as f64 / secs,
+                "p50_us": pct(0.50) as f64 / 1000.0, "p99_us": pct(0.99) as f64 / 1000.0,
+            })
+        );
+        Ok(())
+    })
+}
