@@ -4,8 +4,7 @@
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
 //! **Status:** server and client. Not written yet: request/response correlation with
-//! windows and retries, per-IP counters over a sliding window, a bound on queued bytes
-//! (queues are bounded in messages).
+//! windows and retries, a bound on queued bytes (queues are bounded in messages).
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -29,6 +28,7 @@ mod registry;
 mod server;
 mod stats;
 mod timer;
+mod window;
 
 use std::fmt;
 
@@ -39,6 +39,7 @@ pub use server::BlockList;
 pub use server::{Listener, NoListener, Server, ServerBuilder, ServerHandle};
 pub use stats::StatsSnapshot;
 pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer};
+pub use window::IpStats;
 
 /// A connection's id, unique within a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -21,6 +21,7 @@ use crate::conn::{Conn, Outbound, QueuePolicy};
 use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::IdleTimer;
+use crate::window::{IpStats, IpWindows};
 use crate::{CloseReason, ConnId};
 
 /// Lifecycle hooks, all with no-op defaults. Called from the connection's tasks: keep them
@@ -243,6 +244,7 @@ struct Shared<F, H, M> {
     blocked: BlockList,
     auth: Option<Duration>,
     per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
+    windows: Arc<IpWindows>,
     next_id: AtomicU64,
 }
 
@@ -250,6 +252,7 @@ struct Shared<F, H, M> {
 pub struct ServerHandle<M> {
     local_addr: SocketAddr,
     blocked: BlockList,
+    windows: Arc<IpWindows>,
     registry: Registry<M>,
     stats: Arc<Stats>,
     shutdown: watch::Sender<Option<Duration>>,
@@ -273,6 +276,11 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// The connection registry.
     pub fn registry(&self) -> &Registry<M> {
         &self.registry
+    }
+
+    /// What one IP address did over the last 60 seconds (connections, messages, bytes).
+    pub fn ip_stats(&self, ip: IpAddr) -> IpStats {
+        self.windows.get(ip, now())
     }
 
     /// The block list, to change while the server runs.
@@ -381,6 +389,7 @@ where
             Ok(buf.freeze())
         });
         let stats = Arc::new(Stats::default());
+        let windows = Arc::new(IpWindows::new(Duration::from_secs(60)));
         let registry = Registry::new(encode);
         let shared = Arc::new(Shared {
             make_codec: make,
@@ -397,6 +406,7 @@ where
             blocked: self.blocked.clone(),
             auth: self.auth,
             per_ip: std::sync::Mutex::new(HashMap::new()),
+            windows: windows.clone(),
             next_id: AtomicU64::new(1),
         });
         let (shutdown, rx) = watch::channel(None);
@@ -404,6 +414,7 @@ where
         Ok(ServerHandle {
             local_addr,
             blocked: self.blocked,
+            windows,
             registry,
             stats,
             shutdown,
@@ -431,6 +442,7 @@ async fn accept_loop<F, H, M, C, Fut>(
         tokio::select! {
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    shared.windows.add(peer.ip(), now(), |s| s.connections += 1);
                     let refused = if shared.blocked.is_blocked(peer.ip()) {
                         Some(CloseReason::BlockedIp)
                     } else if shared.registry.len() >= shared.max_connections || !shared.admit_ip(peer.ip()) {
@@ -554,36 +566,78 @@ where
         if let Some(i) = &mut idle {
             i.on_read(now());
         }
-        loop {
-            let before = buf.len();
-            let r = if eof {
-                codec.decode_eof(&mut buf)
-            } else {
-                codec.decode(&mut buf)
-            };
-            match r {
-                Ok(Some(item)) => {
-                    let n = before - buf.len();
-                    shared.stats.received(n);
-                    shared.listener.on_message(conn, n);
-                    (shared.handler)(conn.clone(), item).await;
-                    if let Some(reason) = conn.close_reason() {
-                        return reason;
-                    }
-                    if shared.auth.is_some() && !conn.is_authenticated() {
-                        return CloseReason::AuthTimeout;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let e = e.to_string();
-                    shared.listener.on_decode_error(conn, &e);
-                    return CloseReason::DecodeError(e);
-                }
-            }
+        let (mut batch_msgs, mut batch_bytes) = (0u64, 0u64);
+        let r = decode_all(
+            &mut codec,
+            &mut buf,
+            eof,
+            conn,
+            shared,
+            &mut batch_msgs,
+            &mut batch_bytes,
+        )
+        .await;
+        if batch_msgs > 0 {
+            shared.windows.add(conn.peer_addr().ip(), now(), |s| {
+                s.messages_in += batch_msgs;
+                s.bytes_in += batch_bytes;
+            });
+        }
+        if let Some(reason) = r {
+            return reason;
         }
         if eof {
             return CloseReason::PeerClosed;
+        }
+    }
+}
+
+/// Decodes and handles every whole message in the buffer; `Some(reason)` when the
+/// connection must close.
+async fn decode_all<F, H, M, C, Fut>(
+    codec: &mut C,
+    buf: &mut BytesMut,
+    eof: bool,
+    conn: &Conn<M>,
+    shared: &Shared<Arc<F>, H, M>,
+    msgs: &mut u64,
+    bytes: &mut u64,
+) -> Option<CloseReason>
+where
+    C: Decoder,
+    <C as Decoder>::Error: Display,
+    H: Fn(Conn<M>, C::Item) -> Fut,
+    Fut: Future<Output = ()>,
+    M: Send + 'static,
+{
+    loop {
+        let before = buf.len();
+        let r = if eof {
+            codec.decode_eof(buf)
+        } else {
+            codec.decode(buf)
+        };
+        match r {
+            Ok(Some(item)) => {
+                let n = before - buf.len();
+                *msgs += 1;
+                *bytes += n as u64;
+                shared.stats.received(n);
+                shared.listener.on_message(conn, n);
+                (shared.handler)(conn.clone(), item).await;
+                if let Some(reason) = conn.close_reason() {
+                    return Some(reason);
+                }
+                if shared.auth.is_some() && !conn.is_authenticated() {
+                    return Some(CloseReason::AuthTimeout);
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                let e = e.to_string();
+                shared.listener.on_decode_error(conn, &e);
+                return Some(CloseReason::DecodeError(e));
+            }
         }
     }
 }

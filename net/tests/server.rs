@@ -92,6 +92,13 @@ async fn echo_half_packets_and_sticky_packets_through_real_sockets() {
     );
     let s = server.stats();
     assert_eq!((s.accepted, s.current, s.messages_in), (1, 1, 4));
+    let ip = server.ip_stats("127.0.0.1".parse().unwrap());
+    assert_eq!(
+        (ip.connections, ip.messages_in),
+        (1, 4),
+        "per-IP counters over the last minute"
+    );
+    assert_eq!(ip.bytes_in, s.bytes_in);
     drop(sock);
     wait_until(|| server.stats().current == 0).await;
     assert_eq!(server.stats().closed_for("peer_closed"), 1);
