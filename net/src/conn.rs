@@ -68,6 +68,8 @@ pub(crate) struct Inner<M> {
     pub(crate) close: Mutex<Option<CloseReason>>,
     /// flips to true once, when the connection starts closing
     pub(crate) closed_tx: watch::Sender<bool>,
+    /// the same fact, for the send path to read without a lock
+    closed_flag: std::sync::atomic::AtomicBool,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
@@ -118,6 +120,7 @@ impl<M: Send + 'static> Conn<M> {
                 tx,
                 close: Mutex::new(None),
                 closed_tx: watch::Sender::new(false),
+                closed_flag: std::sync::atomic::AtomicBool::new(false),
                 attrs: Mutex::new(HashMap::new()),
                 stats,
                 policy,
@@ -214,13 +217,14 @@ impl<M: Send + 'static> Conn<M> {
         let mut c = lock(&self.inner.close);
         if c.is_none() {
             *c = Some(reason);
+            self.inner.closed_flag.store(true, std::sync::atomic::Ordering::Release);
             self.inner.closed_tx.send_replace(true);
         }
     }
 
     /// Whether `close` was called (or the connection ended).
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner.close).is_some()
+        self.inner.closed_flag.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn closed_rx(&self) -> watch::Receiver<bool> {
