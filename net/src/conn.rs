@@ -217,14 +217,18 @@ impl<M: Send + 'static> Conn<M> {
         let mut c = lock(&self.inner.close);
         if c.is_none() {
             *c = Some(reason);
-            self.inner.closed_flag.store(true, std::sync::atomic::Ordering::Release);
+            self.inner
+                .closed_flag
+                .store(true, std::sync::atomic::Ordering::Release);
             self.inner.closed_tx.send_replace(true);
         }
     }
 
     /// Whether `close` was called (or the connection ended).
     pub fn is_closed(&self) -> bool {
-        self.inner.closed_flag.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .closed_flag
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn closed_rx(&self) -> watch::Receiver<bool> {

@@ -24,6 +24,7 @@
 
 mod client;
 mod conn;
+pub mod correlate;
 mod registry;
 mod server;
 mod stats;
