@@ -17,7 +17,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
-use crate::{CloseReason, ConnId};
+use crate::{CloseReason, Codec, ConnId};
 
 /// What happened to a client's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,10 +149,7 @@ impl<M: Send + 'static> ClientHandle<M> {
 impl<F, H, M, C, Fut> ClientBuilder<F, H, M>
 where
     F: Fn() -> C + Send + Sync + 'static,
-    C: Decoder + Encoder<M> + Send + 'static,
-    C::Item: Send + 'static,
-    <C as Decoder>::Error: Display + Send,
-    <C as Encoder<M>>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     M: Send + 'static,
@@ -210,10 +207,7 @@ async fn supervise<F, H, M, C, Fut>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn() -> C + Send + Sync + 'static,
-    C: Decoder + Encoder<M> + Send + 'static,
-    C::Item: Send + 'static,
-    <C as Decoder>::Error: Display + Send,
-    <C as Encoder<M>>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     M: Send + 'static,

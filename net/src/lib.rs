@@ -42,6 +42,25 @@ pub use stats::StatsSnapshot;
 pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer};
 pub use window::IpStats;
 
+/// What the runtime needs of a codec: tokio-util's `Decoder` and `Encoder<M>`, movable
+/// to another thread, with errors it can print. Every packwire codec qualifies; so does
+/// any tokio-util codec.
+pub trait Codec<M>:
+    tokio_util::codec::Decoder<Item: Send + 'static, Error: fmt::Display + Send>
+    + tokio_util::codec::Encoder<M, Error: fmt::Display>
+    + Send
+    + 'static
+{
+}
+
+impl<M, C> Codec<M> for C where
+    C: tokio_util::codec::Decoder<Item: Send + 'static, Error: fmt::Display + Send>
+        + tokio_util::codec::Encoder<M, Error: fmt::Display>
+        + Send
+        + 'static
+{
+}
+
 /// A connection's id, unique within a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);

@@ -22,7 +22,7 @@ use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::IdleTimer;
 use crate::window::{IpStats, IpWindows};
-use crate::{CloseReason, ConnId};
+use crate::{CloseReason, Codec, ConnId};
 
 /// Lifecycle hooks, all with no-op defaults. Called from the connection's tasks: keep them
 /// quick.
@@ -305,10 +305,7 @@ impl<M: Send + 'static> ServerHandle<M> {
 impl<F, H, M, C, Fut> ServerBuilder<F, H, M>
 where
     F: Fn() -> C + Send + Sync + 'static,
-    C: Decoder + Encoder<M> + Send + 'static,
-    C::Item: Send + 'static,
-    <C as Decoder>::Error: Display + Send,
-    <C as Encoder<M>>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     M: Send + 'static,
@@ -429,10 +426,7 @@ async fn accept_loop<F, H, M, C, Fut>(
     mut shutdown: watch::Receiver<Option<Duration>>,
 ) where
     F: Fn() -> C + Send + Sync + 'static,
-    C: Decoder + Encoder<M> + Send + 'static,
-    C::Item: Send + 'static,
-    <C as Decoder>::Error: Display + Send,
-    <C as Encoder<M>>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     M: Send + 'static,
@@ -492,10 +486,7 @@ async fn serve<F, H, M, C, Fut>(
     shared: Arc<Shared<Arc<F>, H, M>>,
 ) where
     F: Fn() -> C + Send + Sync + 'static,
-    C: Decoder + Encoder<M> + Send + 'static,
-    C::Item: Send + 'static,
-    <C as Decoder>::Error: Display + Send,
-    <C as Encoder<M>>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     M: Send + 'static,
