@@ -538,6 +538,9 @@ where
     let mut idle = shared.idle.map(|d| IdleTimer::new(d, now()));
     let auth_deadline = shared.auth.map(|d| tokio::time::Instant::now() + d);
     let mut closed = conn.closed_rx();
+    // one future for the whole loop: registering with the watch once, not per read
+    let closing = flipped(&mut closed);
+    tokio::pin!(closing);
     loop {
         if buf.len() >= shared.max_buffered {
             return CloseReason::LimitExceeded;
@@ -552,7 +555,7 @@ where
             },
             () = sleep_until(deadline) => return CloseReason::IdleTimeout,
             () = sleep_until(auth) => return CloseReason::AuthTimeout,
-            _ = closed.wait_for(|c| *c) => return conn.close_reason().unwrap_or(CloseReason::Kicked),
+            () = &mut closing => return conn.close_reason().unwrap_or(CloseReason::Kicked),
         };
         if let Some(i) = &mut idle {
             i.on_read(now());
@@ -633,6 +636,11 @@ where
     }
 }
 
+/// Resolves once the flag is true.
+async fn flipped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -657,6 +665,8 @@ async fn write_loop<M, C>(
     const MAX_BYTES: usize = 64 * 1024;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut closed = conn.closed_rx();
+    let close_signal = flipped(&mut closed);
+    tokio::pin!(close_signal);
     let mut closing = false;
     loop {
         let first = if closing {
@@ -664,7 +674,7 @@ async fn write_loop<M, C>(
         } else {
             tokio::select! {
                 m = rx.recv() => m,
-                _ = closed.wait_for(|c| *c) => {
+                () = &mut close_signal => {
                     closing = true;
                     rx.try_recv().ok()
                 }
