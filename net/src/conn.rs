@@ -70,6 +70,8 @@ pub(crate) struct Inner<M> {
     pub(crate) closed_tx: watch::Sender<bool>,
     /// the same fact, for the send path to read without a lock
     closed_flag: std::sync::atomic::AtomicBool,
+    /// the reader is handling the messages of one read: more answers may follow
+    pub(crate) batching: std::sync::atomic::AtomicBool,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
@@ -121,6 +123,7 @@ impl<M: Send + 'static> Conn<M> {
                 close: Mutex::new(None),
                 closed_tx: watch::Sender::new(false),
                 closed_flag: std::sync::atomic::AtomicBool::new(false),
+                batching: std::sync::atomic::AtomicBool::new(false),
                 attrs: Mutex::new(HashMap::new()),
                 stats,
                 policy,

@@ -561,6 +561,9 @@ where
             i.on_read(now());
         }
         let (mut batch_msgs, mut batch_bytes) = (0u64, 0u64);
+        conn.inner
+            .batching
+            .store(true, std::sync::atomic::Ordering::Release);
         let r = decode_all(
             &mut codec,
             &mut buf,
@@ -571,6 +574,9 @@ where
             &mut batch_bytes,
         )
         .await;
+        conn.inner
+            .batching
+            .store(false, std::sync::atomic::Ordering::Release);
         if batch_msgs > 0 {
             shared.windows.add(conn.peer_addr().ip(), now(), |s| {
                 s.messages_in += batch_msgs;
@@ -681,6 +687,17 @@ async fn write_loop<M, C>(
             }
         };
         let Some(first) = first else { break };
+        if !closing
+            && rx.is_empty()
+            && conn
+                .inner
+                .batching
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // the reader is still handling messages from the same read and may queue more
+            // answers: let it run once, so they go out in one write instead of one each
+            tokio::task::yield_now().await;
+        }
         buf.clear();
         let mut n = 0;
         let mut next = Some(first);
