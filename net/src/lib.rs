@@ -3,8 +3,9 @@
 //! sends to them; per-connection bounded outbound queues with coalesced writes; idle
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
-//! **Status:** server and client. Not written yet: request/response correlation with
-//! windows and retries, a bound on queued bytes (queues are bounded in messages).
+//! **Status:** server and client. Not written yet: `conn.call` (request/response
+//! correlation; its sans-IO core is [`correlate`]), a bound on queued bytes (queues are
+//! bounded in messages), queueing sends while a client is disconnected (they fail fast).
 //!
 //! ```no_run
 //! use bytes::Bytes;
