@@ -50,6 +50,12 @@ pub enum ClientEvent {
 
 type PingFn<M> = Arc<dyn Fn() -> M + Send + Sync>;
 
+/// Messages sent while disconnected, kept (up to a bound) for the next connection.
+struct Offline<M> {
+    bound: usize,
+    queue: std::collections::VecDeque<M>,
+}
+
 /// Entry point: [`Client::builder`].
 #[derive(Debug)]
 pub struct Client;
@@ -72,6 +78,7 @@ impl Client {
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(5),
             queue: 1024,
+            offline: 0,
         }
     }
 }
@@ -85,6 +92,7 @@ pub struct ClientBuilder<F, H, M> {
     backoff: Backoff,
     connect_timeout: Duration,
     queue: usize,
+    offline: usize,
 }
 
 impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
@@ -99,6 +107,7 @@ impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
 /// A running client.
 pub struct ClientHandle<M> {
     current: Arc<Mutex<Option<Conn<M>>>>,
+    offline: Arc<Mutex<Offline<M>>>,
     events: mpsc::UnboundedReceiver<ClientEvent>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -119,14 +128,24 @@ impl<M: Send + 'static> ClientHandle<M> {
             .clone()
     }
 
-    /// Queues a message on the current connection; fails fast while disconnected.
+    /// Queues a message on the current connection. Between connections it fails fast, or,
+    /// with [`ClientBuilder::queue_while_disconnected`], keeps the message for the next
+    /// connection.
     ///
     /// # Errors
-    /// [`SendError::NotConnected`] between connections, [`SendError::Full`] when the
-    /// queue is full.
+    /// [`SendError::NotConnected`] between connections (no offline queue),
+    /// [`SendError::Full`] when the queue (or the offline queue) is full.
     pub fn send(&self, msg: M) -> Result<(), SendError> {
+        // the offline lock is held while looking at the connection, so a message cannot
+        // slip into the offline queue after the new connection has drained it
+        let mut off = self.offline.lock().unwrap_or_else(PoisonError::into_inner);
         match self.conn() {
             Some(c) => c.try_send(msg),
+            None if off.queue.len() < off.bound => {
+                off.queue.push_back(msg);
+                Ok(())
+            }
+            None if off.bound > 0 => Err(SendError::Full),
             None => Err(SendError::NotConnected),
         }
     }
@@ -179,6 +198,13 @@ where
         self
     }
 
+    /// Keeps up to `n` messages (at most the queue capacity) sent while disconnected and
+    /// sends them, in order, on the next connection. Default 0: such sends fail fast with [`SendError::NotConnected`].
+    pub fn queue_while_disconnected(mut self, n: usize) -> Self {
+        self.offline = n;
+        self
+    }
+
     /// How long one connection attempt may take. Default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -188,11 +214,22 @@ where
     /// Starts the supervisor task.
     pub fn start(self) -> ClientHandle<M> {
         let current = Arc::new(Mutex::new(None));
+        let offline = Arc::new(Mutex::new(Offline {
+            bound: self.offline.min(self.queue),
+            queue: std::collections::VecDeque::new(),
+        }));
         let (events_tx, events) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(supervise(self, current.clone(), events_tx, shutdown_rx));
+        let task = tokio::spawn(supervise(
+            self,
+            current.clone(),
+            offline.clone(),
+            events_tx,
+            shutdown_rx,
+        ));
         ClientHandle {
             current,
+            offline,
             events,
             shutdown,
             task,
@@ -203,6 +240,7 @@ where
 async fn supervise<F, H, M, C, Fut>(
     mut cfg: ClientBuilder<F, H, M>,
     current: Arc<Mutex<Option<Conn<M>>>>,
+    offline: Arc<Mutex<Offline<M>>>,
     events: mpsc::UnboundedSender<ClientEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -231,7 +269,8 @@ async fn supervise<F, H, M, C, Fut>(
                 });
                 connected_before = true;
                 let id = ConnId(ids.fetch_add(1, Ordering::Relaxed));
-                let reason = session(stream, id, &cfg, &current, &stats, &mut shutdown).await;
+                let reason =
+                    session(stream, id, &cfg, &current, &offline, &stats, &mut shutdown).await;
                 *current.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 let _ = events.send(ClientEvent::Disconnected { node: addr, reason });
             }
@@ -274,6 +313,7 @@ async fn session<F, H, M, C, Fut>(
     id: ConnId,
     cfg: &ClientBuilder<F, H, M>,
     current: &Mutex<Option<Conn<M>>>,
+    offline: &Mutex<Offline<M>>,
     stats: &Arc<Stats>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> CloseReason
@@ -294,7 +334,16 @@ where
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel(cfg.queue);
     let conn = Conn::new(id, peer, local, tx, stats.clone(), QueuePolicy::Fail);
-    *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+    {
+        // hand over what was sent while disconnected, then publish the connection
+        let mut off = offline.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(m) = off.queue.pop_front() {
+            if conn.try_send(m).is_err() {
+                break; // more than the connection's queue holds: the rest is dropped
+            }
+        }
+        *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+    }
     let mut codec = (cfg.make_codec)();
     let mut hb = cfg
         .heartbeat

@@ -5,7 +5,7 @@
 //!
 //! **Status:** server and client. Not written yet: `conn.call` (request/response
 //! correlation; its sans-IO core is [`correlate`]), a bound on queued bytes (queues are
-//! bounded in messages), queueing sends while a client is disconnected (they fail fast).
+//! bounded in messages).
 //!
 //! ```no_run
 //! use bytes::Bytes;

@@ -245,3 +245,50 @@ async fn real_traffic_replaces_heartbeats() {
     client.shutdown().await;
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn messages_sent_while_disconnected_wait_for_the_next_connection_when_asked() {
+    let addr = dead_addr().await;
+    let got = Arc::new(AtomicUsize::new(0));
+    let mut client = Client::builder(LengthFieldCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+        .node(addr)
+        .backoff(fast_backoff())
+        .queue_while_disconnected(3)
+        .start();
+    assert!(matches!(
+        next(&mut client).await,
+        ClientEvent::ConnectFailed { .. }
+    ));
+    for m in ["a", "b", "c"] {
+        client.send(Bytes::from(m)).unwrap();
+    }
+    assert_eq!(
+        client.send(Bytes::from("d")),
+        Err(SendError::Full),
+        "the offline queue is bounded"
+    );
+    let count = got.clone();
+    let server = Server::builder(LengthFieldCodec::new, move |_: Conn<Bytes>, _: Bytes| {
+        let count = count.clone();
+        async move {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+    .bind(addr)
+    .await
+    .unwrap();
+    loop {
+        if let ClientEvent::Connected { .. } = next(&mut client).await {
+            break;
+        }
+    }
+    timeout(WAIT, async {
+        while got.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the queued messages arrive");
+    client.shutdown().await;
+    server.shutdown(WAIT).await;
+}
