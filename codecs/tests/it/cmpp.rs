@@ -798,3 +798,9 @@ fn a_server_picks_the_layout_from_the_connect() {
     assert_eq!(Version(0x31).layout(), Version::V30);
     assert_eq!(FrameErrorKind::Short.as_str(), "short");
 }
+
+#[test]
+fn a_claimed_large_pdu_reserves_nothing() {
+    Kit::new(|| CmppCodec::with_max_pdu(Version::V30, 1 << 20))
+        .bounded_memory(&unhex("000fffff00000004"), 4096);
+}

@@ -509,3 +509,20 @@ proptest! {
         let _ = Kit::new(server).random_cases(0).check_chunking_equivalence(&data, &[data.len() / 2]).map_err(|f| TestCaseError::fail(f.to_string()))?;
     }
 }
+
+#[test]
+fn a_claimed_huge_body_or_chunk_reserves_nothing() {
+    // the raw event codec: a body the head claims is never reserved ahead of its bytes
+    Kit::new(ServerCodec::new)
+        .allow_empty_items()
+        .bounded_memory(
+            b"POST / HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+            4096,
+        );
+    Kit::new(ServerCodec::new)
+        .allow_empty_items()
+        .bounded_memory(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
+            4096,
+        );
+}
