@@ -333,7 +333,7 @@ where
     let local = stream.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel(cfg.queue);
-    let conn = Conn::new(id, peer, local, tx, stats.clone(), QueuePolicy::Fail);
+    let conn = Conn::new(id, peer, local, tx, stats.clone(), QueuePolicy::Fail, None);
     {
         // hand over what was sent while disconnected, then publish the connection
         let mut off = offline.lock().unwrap_or_else(PoisonError::into_inner);

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::registry::EncodeFn;
 
 use crate::stats::Stats;
 use crate::{CloseReason, ConnId};
@@ -44,6 +46,8 @@ pub enum SendError {
     Closed,
     /// A client is between connections (it fails fast rather than queue unboundedly).
     NotConnected,
+    /// The codec could not encode the message (measured at send time under a byte limit).
+    Unencodable,
 }
 
 impl fmt::Display for SendError {
@@ -52,6 +56,7 @@ impl fmt::Display for SendError {
             SendError::Full => "the connection's outbound queue is full",
             SendError::Closed => "the connection is closed",
             SendError::NotConnected => "not connected (reconnecting)",
+            SendError::Unencodable => "the codec cannot encode the message",
         })
     }
 }
@@ -72,6 +77,12 @@ pub(crate) struct Inner<M> {
     closed_flag: std::sync::atomic::AtomicBool,
     /// the reader is handling the messages of one read: more answers may follow
     pub(crate) batching: std::sync::atomic::AtomicBool,
+    /// a bound on queued bytes, and the encoder that measures a message at send time
+    pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
+    /// encoded bytes waiting in the queue (counted only with a byte limit)
+    pub(crate) queued_bytes: std::sync::atomic::AtomicUsize,
+    /// the writer drained some bytes
+    pub(crate) drained: Notify,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
@@ -113,6 +124,7 @@ impl<M: Send + 'static> Conn<M> {
         tx: mpsc::Sender<Outbound<M>>,
         stats: Arc<Stats>,
         policy: QueuePolicy,
+        byte_limit: Option<(usize, EncodeFn<M>)>,
     ) -> Self {
         Conn {
             inner: Arc::new(Inner {
@@ -124,6 +136,9 @@ impl<M: Send + 'static> Conn<M> {
                 closed_tx: watch::Sender::new(false),
                 closed_flag: std::sync::atomic::AtomicBool::new(false),
                 batching: std::sync::atomic::AtomicBool::new(false),
+                byte_limit,
+                queued_bytes: std::sync::atomic::AtomicUsize::new(0),
+                drained: Notify::new(),
                 attrs: Mutex::new(HashMap::new()),
                 stats,
                 policy,
@@ -161,6 +176,10 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        if let Some((max, encode)) = &self.inner.byte_limit {
+            let bytes = encode(msg).map_err(|_| SendError::Unencodable)?;
+            return self.send_bytes(bytes, *max).await;
+        }
         match self.inner.policy {
             QueuePolicy::Wait => self
                 .inner
@@ -177,6 +196,53 @@ impl<M: Send + 'static> Conn<M> {
                 other => other,
             },
         }
+    }
+
+    /// Queues encoded bytes under the byte limit, following the queue policy.
+    async fn send_bytes(&self, bytes: Bytes, max: usize) -> Result<(), SendError> {
+        use std::sync::atomic::Ordering::AcqRel;
+        let len = bytes.len();
+        loop {
+            let drained = self.inner.drained.notified();
+            let queued = self
+                .inner
+                .queued_bytes
+                .load(std::sync::atomic::Ordering::Acquire);
+            // a message larger than the limit may go alone into an empty queue
+            if queued == 0 || queued + len <= max {
+                break;
+            }
+            match self.inner.policy {
+                QueuePolicy::Wait => {}
+                QueuePolicy::Fail => {
+                    self.inner.stats.queue_full();
+                    return Err(SendError::Full);
+                }
+                QueuePolicy::CloseSlowPeer => {
+                    self.inner.stats.queue_full();
+                    self.close(CloseReason::LimitExceeded);
+                    return Err(SendError::Closed);
+                }
+            }
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            drained.await;
+        }
+        self.inner.queued_bytes.fetch_add(len, AcqRel);
+        let sent = match self.inner.policy {
+            QueuePolicy::Wait => self
+                .inner
+                .tx
+                .send(Outbound::Raw(bytes))
+                .await
+                .map_err(|_| SendError::Closed),
+            _ => self.try_queue_unaccounted(Outbound::Raw(bytes)),
+        };
+        if sent.is_err() {
+            self.inner.queued_bytes.fetch_sub(len, AcqRel);
+        }
+        sent
     }
 
     /// Marks the connection authenticated (see [`crate::ServerBuilder::auth_gate`]).
@@ -202,6 +268,32 @@ impl<M: Send + 'static> Conn<M> {
     }
 
     pub(crate) fn try_queue(&self, out: Outbound<M>) -> Result<(), SendError> {
+        use std::sync::atomic::Ordering::AcqRel;
+        let Some((max, encode)) = &self.inner.byte_limit else {
+            return self.try_queue_unaccounted(out);
+        };
+        let bytes = match out {
+            Outbound::Raw(b) => b,
+            Outbound::Msg(m) => encode(m).map_err(|_| SendError::Unencodable)?,
+        };
+        let len = bytes.len();
+        let queued = self
+            .inner
+            .queued_bytes
+            .load(std::sync::atomic::Ordering::Acquire);
+        if queued > 0 && queued + len > *max {
+            self.inner.stats.queue_full();
+            return Err(SendError::Full);
+        }
+        self.inner.queued_bytes.fetch_add(len, AcqRel);
+        let r = self.try_queue_unaccounted(Outbound::Raw(bytes));
+        if r.is_err() {
+            self.inner.queued_bytes.fetch_sub(len, AcqRel);
+        }
+        r
+    }
+
+    fn try_queue_unaccounted(&self, out: Outbound<M>) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }

@@ -4,8 +4,7 @@
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
 //! **Status:** server and client. Not written yet: `conn.call` (request/response
-//! correlation; its sans-IO core is [`correlate`]), a bound on queued bytes (queues are
-//! bounded in messages).
+//! correlation; its sans-IO core is [`correlate`]).
 //!
 //! ```no_run
 //! use bytes::Bytes;

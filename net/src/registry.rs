@@ -92,6 +92,10 @@ impl<M: Send + 'static> Registry<M> {
         }
     }
 
+    pub(crate) fn encoder(&self) -> EncodeFn<M> {
+        self.encode.clone()
+    }
+
     pub(crate) fn add(&self, conn: Conn<M>) {
         lock(&self.maps)
             .conns

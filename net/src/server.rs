@@ -170,6 +170,7 @@ impl Server {
             policy: QueuePolicy::Wait,
             blocked: BlockList::default(),
             auth: None,
+            max_queued_bytes: None,
         }
     }
 }
@@ -187,6 +188,7 @@ pub struct ServerBuilder<F, H, M> {
     policy: QueuePolicy,
     blocked: BlockList,
     auth: Option<Duration>,
+    max_queued_bytes: Option<usize>,
 }
 
 impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
@@ -243,6 +245,7 @@ struct Shared<F, H, M> {
     policy: QueuePolicy,
     blocked: BlockList,
     auth: Option<Duration>,
+    max_queued_bytes: Option<usize>,
     per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
     next_id: AtomicU64,
@@ -342,6 +345,14 @@ where
         self
     }
 
+    /// Also bounds each connection's queue in encoded bytes (the queue policy applies when
+    /// a message would pass it). Messages are then encoded when they are sent, to be
+    /// measured. Default: bounded in messages only.
+    pub fn max_queued_bytes(mut self, n: usize) -> Self {
+        self.max_queued_bytes = Some(n);
+        self
+    }
+
     /// The block list checked on accept (share it to change it later).
     pub fn block_list(mut self, list: BlockList) -> Self {
         self.blocked = list;
@@ -402,6 +413,7 @@ where
             policy: self.policy,
             blocked: self.blocked.clone(),
             auth: self.auth,
+            max_queued_bytes: self.max_queued_bytes,
             per_ip: std::sync::Mutex::new(HashMap::new()),
             windows: windows.clone(),
             next_id: AtomicU64::new(1),
@@ -496,7 +508,18 @@ async fn serve<F, H, M, C, Fut>(
     let (rd, wr) = stream.into_split();
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let (tx, rx) = mpsc::channel(shared.queue);
-    let conn = Conn::new(id, peer, local, tx, shared.stats.clone(), shared.policy);
+    let byte_limit = shared
+        .max_queued_bytes
+        .map(|n| (n, shared.registry.encoder()));
+    let conn = Conn::new(
+        id,
+        peer,
+        local,
+        tx,
+        shared.stats.clone(),
+        shared.policy,
+        byte_limit,
+    );
     shared.stats.accepted();
     shared.registry.add(conn.clone());
     shared.listener.on_connected(&conn);
@@ -712,6 +735,11 @@ async fn write_loop<M, C>(
                 }
                 Outbound::Raw(b) => {
                     buf.extend_from_slice(&b);
+                    if conn.inner.byte_limit.is_some() {
+                        conn.inner
+                            .queued_bytes
+                            .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
+                    }
                     n += 1;
                 }
             }
@@ -727,6 +755,7 @@ async fn write_loop<M, C>(
             break;
         }
         stats.sent(n, buf.len());
+        conn.inner.drained.notify_waiters();
         listener.on_sent(&conn, n, buf.len());
     }
     let _ = wr.shutdown().await;

@@ -326,3 +326,45 @@ async fn echo_over_every_framing_codec() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_queue_is_bounded_in_bytes_when_asked() {
+    // 10 000 messages fit the queue by count; 256 KiB by bytes stops a 64 KiB flood early
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (f, s) = (failure.clone(), sent.clone());
+    let server = Server::builder(LengthFieldCodec::new, move |conn: Conn<Bytes>, _: Bytes| {
+        let (f, s) = (f.clone(), s.clone());
+        async move {
+            let big = Bytes::from(vec![0x42u8; 64 * 1024]);
+            for _ in 0..2000 {
+                match conn.send(big.clone()).await {
+                    Ok(()) => {
+                        s.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => {
+                        *f.lock().unwrap() = Some(e);
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .queue_capacity(10_000)
+    .max_queued_bytes(256 * 1024)
+    .queue_policy(QueuePolicy::Fail)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut slow = TcpStream::connect(server.local_addr()).await.unwrap();
+    slow.write_all(&frame(b"flood")).await.unwrap();
+    wait_until(|| failure.lock().unwrap().is_some()).await;
+    assert_eq!(*failure.lock().unwrap(), Some(SendError::Full));
+    assert!(sent.load(Ordering::SeqCst) < 2000);
+    // the frames that were accepted all arrive intact once the client reads
+    let accepted = sent.load(Ordering::SeqCst);
+    let reader = tokio::spawn(async move { read_to_close(&mut slow).await });
+    server.shutdown(WAIT).await;
+    let total = reader.await.unwrap();
+    assert_eq!(total, accepted * (64 * 1024 + 4));
+}
