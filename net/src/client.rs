@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
+use crate::server::{Listener, NoListener};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
 use crate::{CloseReason, Codec, ConnId};
@@ -79,6 +80,7 @@ impl Client {
             connect_timeout: Duration::from_secs(5),
             queue: 1024,
             offline: 0,
+            listener: Arc::new(NoListener),
         }
     }
 }
@@ -93,6 +95,7 @@ pub struct ClientBuilder<F, H, M> {
     connect_timeout: Duration,
     queue: usize,
     offline: usize,
+    listener: Arc<dyn Listener<M>>,
 }
 
 impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
@@ -205,6 +208,12 @@ where
         self
     }
 
+    /// Lifecycle hooks (the same [`Listener`] a server takes).
+    pub fn listener(mut self, listener: impl Listener<M>) -> Self {
+        self.listener = Arc::new(listener);
+        self
+    }
+
     /// How long one connection attempt may take. Default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -267,10 +276,18 @@ async fn supervise<F, H, M, C, Fut>(
                     node: addr,
                     is_reconnect: connected_before,
                 });
-                connected_before = true;
                 let id = ConnId(ids.fetch_add(1, Ordering::Relaxed));
-                let reason =
-                    session(stream, id, &cfg, &current, &offline, &stats, &mut shutdown).await;
+                let reconnect = connected_before_this(&mut connected_before);
+                let reason = session(
+                    stream,
+                    (id, reconnect),
+                    &cfg,
+                    &current,
+                    &offline,
+                    &stats,
+                    &mut shutdown,
+                )
+                .await;
                 *current.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 let _ = events.send(ClientEvent::Disconnected { node: addr, reason });
             }
@@ -303,6 +320,11 @@ async fn supervise<F, H, M, C, Fut>(
     }
 }
 
+/// Whether an earlier connection existed; marks that one does now.
+fn connected_before_this(flag: &mut bool) -> bool {
+    std::mem::replace(flag, true)
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -310,7 +332,7 @@ fn now() -> std::time::Instant {
 /// One connection's life: read and decode, write what is queued, heartbeat.
 async fn session<F, H, M, C, Fut>(
     stream: TcpStream,
-    id: ConnId,
+    (id, is_reconnect): (ConnId, bool),
     cfg: &ClientBuilder<F, H, M>,
     current: &Mutex<Option<Conn<M>>>,
     offline: &Mutex<Offline<M>>,
@@ -344,6 +366,7 @@ where
         }
         *current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
     }
+    cfg.listener.on_connected(&conn, is_reconnect);
     let mut codec = (cfg.make_codec)();
     let mut hb = cfg
         .heartbeat
@@ -366,12 +389,18 @@ where
                 }
                 let mut failed = None;
                 loop {
+                    let before = rbuf.len();
                     let r = if eof { codec.decode_eof(&mut rbuf) } else { codec.decode(&mut rbuf) };
                     match r {
-                        Ok(Some(item)) => (cfg.handler)(conn.clone(), item).await,
+                        Ok(Some(item)) => {
+                            cfg.listener.on_message(&conn, before - rbuf.len());
+                            (cfg.handler)(conn.clone(), item).await;
+                        }
                         Ok(None) => break,
                         Err(e) => {
-                            failed = Some(CloseReason::DecodeError(e.to_string()));
+                            let e = e.to_string();
+                            cfg.listener.on_decode_error(&conn, &e);
+                            failed = Some(CloseReason::DecodeError(e));
                             break;
                         }
                     }
@@ -403,6 +432,7 @@ where
                 if let Err(e) = wr.write_all(&wbuf).await {
                     break CloseReason::WriteError(e.to_string());
                 }
+                cfg.listener.on_sent(&conn, 1, wbuf.len());
                 if let Some(h) = &mut hb {
                     h.on_write(now());
                 }
@@ -430,7 +460,9 @@ where
         }
     };
     conn.close(reason.clone());
+    cfg.listener.on_before_close(&conn, &reason);
     let _ = wr.shutdown().await;
+    cfg.listener.on_after_close(id, &reason);
     reason
 }
 

@@ -24,11 +24,12 @@ use crate::timer::IdleTimer;
 use crate::window::{IpStats, IpWindows};
 use crate::{CloseReason, Codec, ConnId};
 
-/// Lifecycle hooks, all with no-op defaults. Called from the connection's tasks: keep them
-/// quick.
+/// Lifecycle hooks, all with no-op defaults, for servers and clients alike. Called from
+/// the connection's tasks: keep them quick.
 pub trait Listener<M>: Send + Sync + 'static {
-    /// A connection was accepted.
-    fn on_connected(&self, _conn: &Conn<M>) {}
+    /// A connection was accepted (server) or established (client; `is_reconnect` after the
+    /// first time).
+    fn on_connected(&self, _conn: &Conn<M>, _is_reconnect: bool) {}
     /// A message of `bytes` wire bytes was decoded (before the handler sees it).
     fn on_message(&self, _conn: &Conn<M>, _bytes: usize) {}
     /// `messages` messages (`bytes` bytes) were written to the socket in one write.
@@ -522,7 +523,7 @@ async fn serve<F, H, M, C, Fut>(
     );
     shared.stats.accepted();
     shared.registry.add(conn.clone());
-    shared.listener.on_connected(&conn);
+    shared.listener.on_connected(&conn, false);
     tracing::debug!(%id, %peer, "connected");
     let writer = tokio::spawn(write_loop(
         wr,

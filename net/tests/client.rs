@@ -49,12 +49,22 @@ async fn dead_addr() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// Records `is_reconnect` of every connection.
+struct Connects(Arc<std::sync::Mutex<Vec<bool>>>);
+
+impl packwire_net::Listener<Bytes> for Connects {
+    fn on_connected(&self, _: &Conn<Bytes>, is_reconnect: bool) {
+        self.0.lock().unwrap().push(is_reconnect);
+    }
+}
+
 #[tokio::test]
 async fn the_client_reconnects_after_the_server_restarts() {
     let server = echo_server("127.0.0.1:0").await;
     let addr = server.local_addr();
     let echoed = Arc::new(AtomicUsize::new(0));
     let seen = echoed.clone();
+    let connects = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut client = Client::builder(LengthFieldCodec::new, move |_: Conn<Bytes>, _: Bytes| {
         let seen = seen.clone();
         async move {
@@ -63,6 +73,7 @@ async fn the_client_reconnects_after_the_server_restarts() {
     })
     .node(addr)
     .backoff(fast_backoff())
+    .listener(Connects(connects.clone()))
     .start();
     assert_eq!(
         next(&mut client).await,
@@ -112,6 +123,11 @@ async fn the_client_reconnects_after_the_server_restarts() {
         }
     }
     client.send(Bytes::from_static(b"two")).unwrap();
+    assert_eq!(
+        *connects.lock().unwrap(),
+        vec![false, true],
+        "the listener sees the reconnect"
+    );
     timeout(WAIT, async {
         while echoed.load(Ordering::SeqCst) < 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;

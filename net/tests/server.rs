@@ -289,7 +289,8 @@ struct Counting {
 struct Hooks(Arc<Counting>);
 
 impl Listener<Bytes> for Hooks {
-    fn on_connected(&self, _: &Conn<Bytes>) {
+    fn on_connected(&self, _: &Conn<Bytes>, is_reconnect: bool) {
+        assert!(!is_reconnect);
         self.0.connected.fetch_add(1, Ordering::SeqCst);
     }
     fn on_message(&self, _: &Conn<Bytes>, bytes: usize) {
