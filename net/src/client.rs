@@ -354,8 +354,16 @@ where
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let local = stream.local_addr().unwrap_or(peer);
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel(cfg.queue);
-    let conn = Conn::new(id, peer, local, tx, stats.clone(), QueuePolicy::Fail, None);
+    let conn = Conn::new(
+        id,
+        peer,
+        local,
+        cfg.queue,
+        stats.clone(),
+        QueuePolicy::Fail,
+        None,
+    );
+    let mut pending = std::collections::VecDeque::new();
     {
         // hand over what was sent while disconnected, then publish the connection
         let mut off = offline.lock().unwrap_or_else(PoisonError::into_inner);
@@ -412,11 +420,12 @@ where
                     break CloseReason::PeerClosed;
                 }
             }
-            m = rx.recv() => {
-                let Some(first) = m else { break CloseReason::Kicked };
+            () = conn.inner.queue.ready() => {
                 wbuf.clear();
-                let mut next = Some(first);
-                while let Some(out) = next.take() {
+                if pending.is_empty() {
+                    conn.inner.queue.take_all(&mut pending);
+                }
+                while let Some(out) = pending.pop_front() {
                     match out {
                         Outbound::Msg(m) => {
                             if let Err(e) = codec.encode(m, &mut wbuf) {
@@ -425,8 +434,8 @@ where
                         }
                         Outbound::Raw(b) => wbuf.extend_from_slice(&b),
                     }
-                    if wbuf.len() < 64 * 1024 {
-                        next = rx.try_recv().ok();
+                    if wbuf.len() >= 64 * 1024 {
+                        break;
                     }
                 }
                 if let Err(e) = wr.write_all(&wbuf).await {

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
+
+use crate::queue::{PushError, Queue};
 
 use crate::registry::EncodeFn;
 
@@ -69,19 +71,17 @@ pub(crate) struct Inner<M> {
     pub(crate) id: ConnId,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
-    pub(crate) tx: mpsc::Sender<Outbound<M>>,
+    pub(crate) queue: Queue<Outbound<M>>,
     pub(crate) close: Mutex<Option<CloseReason>>,
     /// flips to true once, when the connection starts closing
     pub(crate) closed_tx: watch::Sender<bool>,
     /// the same fact, for the send path to read without a lock
     closed_flag: std::sync::atomic::AtomicBool,
-    /// the reader is handling the messages of one read: more answers may follow
-    pub(crate) batching: std::sync::atomic::AtomicBool,
     /// a bound on queued bytes, and the encoder that measures a message at send time
     pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
     /// encoded bytes waiting in the queue (counted only with a byte limit)
     pub(crate) queued_bytes: std::sync::atomic::AtomicUsize,
-    /// the writer drained some bytes
+    /// bytes left the queue
     pub(crate) drained: Notify,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
@@ -121,7 +121,7 @@ impl<M: Send + 'static> Conn<M> {
         id: ConnId,
         peer: SocketAddr,
         local: SocketAddr,
-        tx: mpsc::Sender<Outbound<M>>,
+        queue_capacity: usize,
         stats: Arc<Stats>,
         policy: QueuePolicy,
         byte_limit: Option<(usize, EncodeFn<M>)>,
@@ -131,11 +131,10 @@ impl<M: Send + 'static> Conn<M> {
                 id,
                 peer,
                 local,
-                tx,
+                queue: Queue::new(queue_capacity),
                 close: Mutex::new(None),
                 closed_tx: watch::Sender::new(false),
                 closed_flag: std::sync::atomic::AtomicBool::new(false),
-                batching: std::sync::atomic::AtomicBool::new(false),
                 byte_limit,
                 queued_bytes: std::sync::atomic::AtomicUsize::new(0),
                 drained: Notify::new(),
@@ -178,15 +177,17 @@ impl<M: Send + 'static> Conn<M> {
         }
         if let Some((max, encode)) = &self.inner.byte_limit {
             let bytes = encode(msg).map_err(|_| SendError::Unencodable)?;
-            return self.send_bytes(bytes, *max).await;
+            // boxed: the waiting paths stay out of the size of every handler's future
+            return Box::pin(self.send_bytes(bytes, *max)).await;
         }
         match self.inner.policy {
-            QueuePolicy::Wait => self
-                .inner
-                .tx
-                .send(Outbound::Msg(msg))
-                .await
-                .map_err(|_| SendError::Closed),
+            QueuePolicy::Wait => match self.inner.queue.try_push(Outbound::Msg(msg)) {
+                Ok(()) => Ok(()),
+                Err(PushError::Closed(_)) => Err(SendError::Closed),
+                Err(PushError::Full(out)) => Box::pin(self.inner.queue.push(out))
+                    .await
+                    .map_err(|_| SendError::Closed),
+            },
             QueuePolicy::Fail => self.try_send(msg),
             QueuePolicy::CloseSlowPeer => match self.try_send(msg) {
                 Err(SendError::Full) => {
@@ -233,8 +234,8 @@ impl<M: Send + 'static> Conn<M> {
         let sent = match self.inner.policy {
             QueuePolicy::Wait => self
                 .inner
-                .tx
-                .send(Outbound::Raw(bytes))
+                .queue
+                .push(Outbound::Raw(bytes))
                 .await
                 .map_err(|_| SendError::Closed),
             _ => self.try_queue_unaccounted(Outbound::Raw(bytes)),
@@ -297,12 +298,12 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.inner.tx.try_send(out).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
+        self.inner.queue.try_push(out).map_err(|e| match e {
+            PushError::Full(_) => {
                 self.inner.stats.queue_full();
                 SendError::Full
             }
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            PushError::Closed(_) => SendError::Closed,
         })
     }
 

@@ -25,6 +25,7 @@
 mod client;
 mod conn;
 pub mod correlate;
+mod queue;
 mod registry;
 mod server;
 mod stats;

@@ -1,6 +1,6 @@
-//! The server: accept, one reader and one writer task per connection, graceful shutdown.
+//! The server: accept, one task per connection that reads, handles and writes, graceful shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Display;
 use std::future::Future;
 use std::io;
@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -508,7 +508,6 @@ async fn serve<F, H, M, C, Fut>(
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let (tx, rx) = mpsc::channel(shared.queue);
     let byte_limit = shared
         .max_queued_bytes
         .map(|n| (n, shared.registry.encoder()));
@@ -516,7 +515,7 @@ async fn serve<F, H, M, C, Fut>(
         id,
         peer,
         local,
-        tx,
+        shared.queue,
         shared.stats.clone(),
         shared.policy,
         byte_limit,
@@ -525,35 +524,170 @@ async fn serve<F, H, M, C, Fut>(
     shared.registry.add(conn.clone());
     shared.listener.on_connected(&conn, false);
     tracing::debug!(%id, %peer, "connected");
-    let writer = tokio::spawn(write_loop(
+    let mut out = Outgoing {
         wr,
-        (shared.make_codec)(),
-        rx,
-        conn.clone(),
-        shared.listener.clone(),
-        shared.stats.clone(),
-    ));
-    let reason = read_loop(rd, (shared.make_codec)(), &conn, &shared).await;
+        codec: (shared.make_codec)(),
+        pending: VecDeque::new(),
+        buf: BytesMut::with_capacity(8 * 1024),
+        msgs: 0,
+        bytes: 0,
+        conn: conn.clone(),
+        listener: shared.listener.clone(),
+        stats: shared.stats.clone(),
+    };
+    let reason = run(rd, (shared.make_codec)(), &mut out, &conn, &shared).await;
     conn.close(reason);
     let reason = conn.close_reason().unwrap_or(CloseReason::PeerClosed);
     shared.listener.on_before_close(&conn, &reason);
     shared.registry.remove(id);
-    let _ = writer.await;
+    out.flush_all().await;
     shared.stats.closed(&reason);
     shared.release_ip(peer.ip());
     tracing::debug!(%id, %reason, "closed");
     shared.listener.on_after_close(id, &reason);
 }
 
-async fn read_loop<F, H, M, C, Fut>(
+/// Encoded bytes stop being taken from the queue above this much unwritten output.
+const MAX_UNWRITTEN: usize = 64 * 1024;
+
+/// A connection's write side, driven by the connection's one task: messages move from the
+/// queue into one buffer (so whatever is queued goes out in one write), and the buffer
+/// goes to the socket whenever it accepts bytes — while reading, and while a handler is
+/// still running.
+struct Outgoing<M, C> {
+    wr: OwnedWriteHalf,
+    codec: C,
+    /// taken from the queue, not yet encoded
+    pending: VecDeque<Outbound<M>>,
+    buf: BytesMut,
+    /// messages encoded since the last time the buffer was empty
+    msgs: usize,
+    /// bytes written since the last time the buffer was empty
+    bytes: usize,
+    conn: Conn<M>,
+    listener: Arc<dyn Listener<M>>,
+    stats: Arc<Stats>,
+}
+
+/// What woke the connection's task.
+enum Wake {
+    Closing,
+    Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
+    Queued,
+    Idle,
+    AuthTimeout,
+}
+
+impl<M, C> Outgoing<M, C>
+where
+    C: Encoder<M>,
+    <C as Encoder<M>>::Error: Display,
+    M: Send + 'static,
+{
+    fn push(&mut self, out: Outbound<M>) {
+        match out {
+            Outbound::Msg(m) => {
+                if let Err(e) = self.codec.encode(m, &mut self.buf) {
+                    tracing::warn!(id = %self.conn.id(), error = %e, "a message could not be encoded; dropped");
+                    return;
+                }
+            }
+            Outbound::Raw(b) => {
+                self.buf.extend_from_slice(&b);
+                if self.conn.inner.byte_limit.is_some() {
+                    self.conn
+                        .inner
+                        .queued_bytes
+                        .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
+                    self.conn.inner.drained.notify_waiters();
+                }
+            }
+        }
+        self.msgs += 1;
+    }
+
+    /// Encodes what is queued into the buffer, up to [`MAX_UNWRITTEN`].
+    fn fill(&mut self) {
+        while self.buf.len() < MAX_UNWRITTEN {
+            if self.pending.is_empty() && self.conn.inner.queue.take_all(&mut self.pending) == 0 {
+                return;
+            }
+            while self.buf.len() < MAX_UNWRITTEN {
+                let Some(out) = self.pending.pop_front() else {
+                    break;
+                };
+                self.push(out);
+            }
+        }
+    }
+
+    /// Accounts for a write; `Err` closes the connection.
+    fn wrote(&mut self, r: io::Result<usize>) -> Result<(), CloseReason> {
+        match r {
+            Ok(0) => Err(CloseReason::WriteError(
+                "the socket accepted no bytes".into(),
+            )),
+            Ok(n) => {
+                self.bytes += n;
+                if self.buf.is_empty() {
+                    self.stats.sent(self.msgs, self.bytes);
+                    self.listener.on_sent(&self.conn, self.msgs, self.bytes);
+                    (self.msgs, self.bytes) = (0, 0);
+                }
+                Ok(())
+            }
+            Err(e) => Err(CloseReason::WriteError(e.to_string())),
+        }
+    }
+
+    /// Runs a handler's future to completion while writing what is queued, so a handler
+    /// that waits for room in its own connection's queue gets it.
+    async fn drive(&mut self, fut: impl Future<Output = ()>) -> Result<(), CloseReason> {
+        tokio::pin!(fut);
+        loop {
+            let wake = tokio::select! {
+                biased;
+                () = &mut fut => return Ok(()),
+                r = self.wr.write_buf(&mut self.buf), if !self.buf.is_empty() => Wake::Wrote(r),
+                () = self.conn.inner.queue.ready(), if self.buf.len() < MAX_UNWRITTEN => Wake::Queued,
+            };
+            match wake {
+                Wake::Wrote(r) => self.wrote(r)?,
+                _ => self.fill(),
+            }
+        }
+    }
+
+    /// Writes everything still queued (the connection is closing), then shuts the write
+    /// side down.
+    async fn flush_all(&mut self) {
+        self.conn.inner.queue.close();
+        loop {
+            self.fill();
+            if self.buf.is_empty() {
+                break;
+            }
+            let r = self.wr.write_buf(&mut self.buf).await;
+            if self.wrote(r).is_err() {
+                break;
+            }
+        }
+        let _ = self.wr.shutdown().await;
+    }
+}
+
+/// The connection's task until it must close: reads, decodes, hands each message to the
+/// handler, and writes queued output whenever the socket takes it.
+async fn run<F, H, M, C, Fut>(
     mut rd: OwnedReadHalf,
     mut codec: C,
+    out: &mut Outgoing<M, C>,
     conn: &Conn<M>,
     shared: &Shared<Arc<F>, H, M>,
 ) -> CloseReason
 where
-    C: Decoder,
-    <C as Decoder>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut,
     Fut: Future<Output = ()>,
     M: Send + 'static,
@@ -569,39 +703,50 @@ where
         if buf.len() >= shared.max_buffered {
             return CloseReason::LimitExceeded;
         }
+        out.fill();
         let deadline = idle.map(|i| tokio::time::Instant::from_std(i.deadline()));
         let auth = auth_deadline.filter(|_| !conn.is_authenticated());
-        let eof = tokio::select! {
-            r = rd.read_buf(&mut buf) => match r {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(_) => return CloseReason::PeerClosed,
+        let wake = tokio::select! {
+            biased;
+            () = &mut closing => Wake::Closing,
+            r = out.wr.write_buf(&mut out.buf), if !out.buf.is_empty() => Wake::Wrote(r),
+            r = rd.read_buf(&mut buf) => Wake::Read(r),
+            () = out.conn.inner.queue.ready(), if out.buf.len() < MAX_UNWRITTEN => Wake::Queued,
+            () = sleep_until(deadline) => Wake::Idle,
+            () = sleep_until(auth) => Wake::AuthTimeout,
+        };
+        let eof = match wake {
+            Wake::Closing => return conn.close_reason().unwrap_or(CloseReason::Kicked),
+            Wake::Idle => return CloseReason::IdleTimeout,
+            Wake::AuthTimeout => return CloseReason::AuthTimeout,
+            Wake::Wrote(r) => match out.wrote(r) {
+                Ok(()) => continue,
+                Err(reason) => return reason,
             },
-            () = sleep_until(deadline) => return CloseReason::IdleTimeout,
-            () = sleep_until(auth) => return CloseReason::AuthTimeout,
-            () = &mut closing => return conn.close_reason().unwrap_or(CloseReason::Kicked),
+            Wake::Queued => continue,
+            Wake::Read(Ok(0)) => true,
+            Wake::Read(Ok(_)) => false,
+            Wake::Read(Err(_)) => return CloseReason::PeerClosed,
         };
         if let Some(i) = &mut idle {
             i.on_read(now());
         }
+        // this task runs the handlers: their sends need not wake it
+        out.conn.inner.queue.unpark();
         let (mut batch_msgs, mut batch_bytes) = (0u64, 0u64);
-        conn.inner
-            .batching
-            .store(true, std::sync::atomic::Ordering::Release);
         let r = decode_all(
             &mut codec,
             &mut buf,
             eof,
             conn,
             shared,
+            out,
             &mut batch_msgs,
             &mut batch_bytes,
         )
         .await;
-        conn.inner
-            .batching
-            .store(false, std::sync::atomic::Ordering::Release);
         if batch_msgs > 0 {
+            shared.stats.received(batch_msgs, batch_bytes);
             shared.windows.add(conn.peer_addr().ip(), now(), |s| {
                 s.messages_in += batch_msgs;
                 s.bytes_in += batch_bytes;
@@ -618,18 +763,19 @@ where
 
 /// Decodes and handles every whole message in the buffer; `Some(reason)` when the
 /// connection must close.
+#[allow(clippy::too_many_arguments)]
 async fn decode_all<F, H, M, C, Fut>(
     codec: &mut C,
     buf: &mut BytesMut,
     eof: bool,
     conn: &Conn<M>,
     shared: &Shared<Arc<F>, H, M>,
+    out: &mut Outgoing<M, C>,
     msgs: &mut u64,
     bytes: &mut u64,
 ) -> Option<CloseReason>
 where
-    C: Decoder,
-    <C as Decoder>::Error: Display,
+    C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut,
     Fut: Future<Output = ()>,
     M: Send + 'static,
@@ -646,11 +792,13 @@ where
                 let n = before - buf.len();
                 *msgs += 1;
                 *bytes += n as u64;
-                shared.stats.received(n);
                 shared.listener.on_message(conn, n);
-                (shared.handler)(conn.clone(), item).await;
-                if let Some(reason) = conn.close_reason() {
+                if let Err(reason) = out.drive((shared.handler)(conn.clone(), item)).await {
+                    conn.close(reason.clone());
                     return Some(reason);
+                }
+                if conn.is_closed() {
+                    return conn.close_reason();
                 }
                 if shared.auth.is_some() && !conn.is_authenticated() {
                     return Some(CloseReason::AuthTimeout);
@@ -676,88 +824,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Writes queued messages, coalescing whatever is queued into one buffer per write.
-async fn write_loop<M, C>(
-    mut wr: OwnedWriteHalf,
-    mut codec: C,
-    mut rx: mpsc::Receiver<Outbound<M>>,
-    conn: Conn<M>,
-    listener: Arc<dyn Listener<M>>,
-    stats: Arc<Stats>,
-) where
-    C: Encoder<M>,
-    <C as Encoder<M>>::Error: Display,
-    M: Send + 'static,
-{
-    const MAX_BATCH: usize = 64;
-    const MAX_BYTES: usize = 64 * 1024;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut closed = conn.closed_rx();
-    let close_signal = flipped(&mut closed);
-    tokio::pin!(close_signal);
-    let mut closing = false;
-    loop {
-        let first = if closing {
-            rx.try_recv().ok()
-        } else {
-            tokio::select! {
-                m = rx.recv() => m,
-                () = &mut close_signal => {
-                    closing = true;
-                    rx.try_recv().ok()
-                }
-            }
-        };
-        let Some(first) = first else { break };
-        if !closing
-            && rx.is_empty()
-            && conn
-                .inner
-                .batching
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
-            // the reader is still handling messages from the same read and may queue more
-            // answers: let it run once, so they go out in one write instead of one each
-            tokio::task::yield_now().await;
-        }
-        buf.clear();
-        let mut n = 0;
-        let mut next = Some(first);
-        while let Some(out) = next.take() {
-            match out {
-                Outbound::Msg(m) => {
-                    if let Err(e) = codec.encode(m, &mut buf) {
-                        tracing::warn!(id = %conn.id(), error = %e, "a message could not be encoded; dropped");
-                    } else {
-                        n += 1;
-                    }
-                }
-                Outbound::Raw(b) => {
-                    buf.extend_from_slice(&b);
-                    if conn.inner.byte_limit.is_some() {
-                        conn.inner
-                            .queued_bytes
-                            .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
-                    }
-                    n += 1;
-                }
-            }
-            if n < MAX_BATCH && buf.len() < MAX_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        if buf.is_empty() {
-            continue;
-        }
-        if let Err(e) = wr.write_all(&buf).await {
-            conn.close(CloseReason::WriteError(e.to_string()));
-            break;
-        }
-        stats.sent(n, buf.len());
-        conn.inner.drained.notify_waiters();
-        listener.on_sent(&conn, n, buf.len());
-    }
-    let _ = wr.shutdown().await;
 }

@@ -33,9 +33,9 @@ impl Stats {
         }
     }
 
-    pub(crate) fn received(&self, bytes: usize) {
-        self.messages_in.fetch_add(1, Relaxed);
-        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+    pub(crate) fn received(&self, messages: u64, bytes: u64) {
+        self.messages_in.fetch_add(messages, Relaxed);
+        self.bytes_in.fetch_add(bytes, Relaxed);
     }
 
     pub(crate) fn sent(&self, messages: usize, bytes: usize) {

@@ -346,3 +346,30 @@ async fn the_listener_sees_the_lifecycle_and_limits_hold() {
     assert!(tree.contains("├── accepted: 2"), "{tree}");
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_handler_can_send_more_than_its_own_queue_holds() {
+    // the connection's one task writes while the handler waits for room in the queue
+    let server = Server::builder(
+        LengthFieldCodec::new,
+        |conn: Conn<Bytes>, frame: Bytes| async move {
+            for i in 0..3000u32 {
+                let mut reply = frame.to_vec();
+                reply.extend_from_slice(&i.to_be_bytes());
+                conn.send(Bytes::from(reply)).await.unwrap();
+            }
+        },
+    )
+    .queue_capacity(2)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut sock = TcpStream::connect(server.local_addr()).await.unwrap();
+    sock.write_all(&frame(b"many")).await.unwrap();
+    let got = read_frames(&mut sock, 3000).await;
+    for (i, f) in got.iter().enumerate() {
+        assert_eq!(&f[..4], b"many");
+        assert_eq!(u32::from_be_bytes(f[4..].try_into().unwrap()), i as u32);
+    }
+    server.shutdown(WAIT).await;
+}
