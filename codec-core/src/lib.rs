@@ -34,6 +34,7 @@
 
 mod checksum;
 mod error;
+mod exchange;
 mod limits;
 mod message;
 mod parse;
@@ -46,6 +47,7 @@ pub use checksum::Checksum;
 pub use error::{
     ConfigError, EncodeError, FrameError, FrameErrorKind, Phase, Recovered, RecoveryLog,
 };
+pub use exchange::{Exchange, Role};
 pub use limits::Limits;
 pub use message::{ChecksumLayer, FrameLayer, MessageCodec, Protocol};
 pub use parse::{NomMessage, nom_result};

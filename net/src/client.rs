@@ -14,11 +14,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::calls::{CallConfig, Hooks, Routed};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
 use crate::{CloseReason, Codec, ConnId};
+use packwire_core::Exchange;
 
 /// What happened to a client's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,7 @@ impl Client {
             queue: 1024,
             offline: 0,
             listener: Arc::new(NoListener),
+            calls: (CallConfig::default(), None),
         }
     }
 }
@@ -96,6 +99,7 @@ pub struct ClientBuilder<F, H, M> {
     queue: usize,
     offline: usize,
     listener: Arc<dyn Listener<M>>,
+    calls: (CallConfig, Option<Hooks<M>>),
 }
 
 impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
@@ -205,6 +209,17 @@ where
     /// sends them, in order, on the next connection. Default 0: such sends fail fast with [`SendError::NotConnected`].
     pub fn queue_while_disconnected(mut self, n: usize) -> Self {
         self.offline = n;
+        self
+    }
+
+    /// Matches responses to requests for [`Conn::call`] and answers the server's link
+    /// checks, with `cfg`'s window, timeout and sends (see
+    /// [`crate::ServerBuilder::calls`]).
+    pub fn calls(mut self, cfg: CallConfig) -> Self
+    where
+        M: Exchange,
+    {
+        self.calls = (cfg, Some(Hooks::of()));
         self
     }
 
@@ -341,7 +356,7 @@ async fn session<F, H, M, C, Fut>(
 ) -> CloseReason
 where
     F: Fn() -> C,
-    C: Decoder + Encoder<M>,
+    C: Decoder<Item: 'static> + Encoder<M>,
     <C as Decoder>::Error: Display,
     <C as Encoder<M>>::Error: Display,
     H: Fn(Conn<M>, C::Item) -> Fut,
@@ -362,6 +377,7 @@ where
         stats.clone(),
         QueuePolicy::Fail,
         None,
+        cfg.calls,
     );
     let mut pending = std::collections::VecDeque::new();
     {
@@ -402,6 +418,16 @@ where
                     match r {
                         Ok(Some(item)) => {
                             cfg.listener.on_message(&conn, before - rbuf.len());
+                            let item = match conn.inner.calls.route(item, |answer| {
+                                let _ = conn.try_send(answer);
+                            }) {
+                                Routed::Handle(item) => item,
+                                Routed::Consumed => continue,
+                                Routed::Unmatched(seq, item) => {
+                                    cfg.listener.on_unmatched_response(&conn, seq);
+                                    item
+                                }
+                            };
                             (cfg.handler)(conn.clone(), item).await;
                         }
                         Ok(None) => break,
@@ -469,6 +495,7 @@ where
         }
     };
     conn.close(reason.clone());
+    conn.inner.calls.close();
     cfg.listener.on_before_close(&conn, &reason);
     let _ = wr.shutdown().await;
     cfg.listener.on_after_close(id, &reason);

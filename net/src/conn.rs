@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
+use crate::calls::{CallConfig, Calls, Hooks};
 use crate::queue::{PushError, Queue};
 
 use crate::registry::EncodeFn;
@@ -72,6 +73,8 @@ pub(crate) struct Inner<M> {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) queue: Queue<Outbound<M>>,
+    /// calls in flight (`Conn::call`)
+    pub(crate) calls: Calls<M>,
     pub(crate) close: Mutex<Option<CloseReason>>,
     /// flips to true once, when the connection starts closing
     pub(crate) closed_tx: watch::Sender<bool>,
@@ -117,6 +120,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<M: Send + 'static> Conn<M> {
+    #[allow(clippy::too_many_arguments)] // crate-internal; every caller names each
     pub(crate) fn new(
         id: ConnId,
         peer: SocketAddr,
@@ -125,6 +129,7 @@ impl<M: Send + 'static> Conn<M> {
         stats: Arc<Stats>,
         policy: QueuePolicy,
         byte_limit: Option<(usize, EncodeFn<M>)>,
+        calls: (CallConfig, Option<Hooks<M>>),
     ) -> Self {
         Conn {
             inner: Arc::new(Inner {
@@ -132,6 +137,7 @@ impl<M: Send + 'static> Conn<M> {
                 peer,
                 local,
                 queue: Queue::new(queue_capacity),
+                calls: Calls::new(calls.0, calls.1),
                 close: Mutex::new(None),
                 closed_tx: watch::Sender::new(false),
                 closed_flag: std::sync::atomic::AtomicBool::new(false),

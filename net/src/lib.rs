@@ -3,8 +3,10 @@
 //! sends to them; per-connection bounded outbound queues with coalesced writes; idle
 //! eviction; a lifecycle listener; statistics; graceful shutdown.
 //!
-//! **Status:** server and client. Not written yet: `conn.call` (request/response
-//! correlation; its sans-IO core is [`correlate`]).
+//! Protocols whose requests and responses are matched by sequence number (CMPP, SMPP,
+//! ...) implement [`packwire_core::Exchange`] on their message type; then
+//! [`Conn::call`] sends a request and resolves with its response, within a window, with
+//! resends and a timeout ([`CallConfig`]), and the peer's link checks are answered.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -22,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod calls;
 mod client;
 mod conn;
 pub mod correlate;
@@ -34,13 +37,15 @@ mod window;
 
 use std::fmt;
 
+pub use calls::{CallConfig, CallError};
 pub use client::{Client, ClientBuilder, ClientEvent, ClientHandle};
 pub use conn::{Conn, QueuePolicy, SendError};
+pub use packwire_core::{Exchange, Role};
 pub use registry::Registry;
 pub use server::BlockList;
 pub use server::{Listener, NoListener, Server, ServerBuilder, ServerHandle};
 pub use stats::StatsSnapshot;
-pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer};
+pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer, LinkAction, LinkCheck};
 pub use window::IpStats;
 
 /// What the runtime needs of a codec: tokio-util's `Decoder` and `Encoder<M>`, movable

@@ -17,12 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::calls::{CallConfig, Hooks, Routed};
 use crate::conn::{Conn, Outbound, QueuePolicy};
 use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
-use crate::timer::IdleTimer;
+use crate::timer::{IdleTimer, LinkAction, LinkCheck};
 use crate::window::{IpStats, IpWindows};
 use crate::{CloseReason, Codec, ConnId};
+use packwire_core::Exchange;
 
 /// Lifecycle hooks, all with no-op defaults, for servers and clients alike. Called from
 /// the connection's tasks: keep them quick.
@@ -40,6 +42,9 @@ pub trait Listener<M>: Send + Sync + 'static {
     fn on_before_close(&self, _conn: &Conn<M>, _reason: &CloseReason) {}
     /// The connection is closed and gone from the registry.
     fn on_after_close(&self, _id: ConnId, _reason: &CloseReason) {}
+    /// A response arrived that no call waits for (late, after its call timed out or was
+    /// dropped, or the peer's mistake); it goes on to the handler.
+    fn on_unmatched_response(&self, _conn: &Conn<M>, _sequence: u32) {}
 }
 
 /// A listener that does nothing.
@@ -172,6 +177,8 @@ impl Server {
             blocked: BlockList::default(),
             auth: None,
             max_queued_bytes: None,
+            calls: (CallConfig::default(), None),
+            link: None,
         }
     }
 }
@@ -190,6 +197,8 @@ pub struct ServerBuilder<F, H, M> {
     blocked: BlockList,
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
+    calls: (CallConfig, Option<Hooks<M>>),
+    link: Option<(Duration, u32)>,
 }
 
 impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
@@ -247,6 +256,8 @@ struct Shared<F, H, M> {
     blocked: BlockList,
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
+    calls: (CallConfig, Option<Hooks<M>>),
+    link: Option<(Duration, u32)>,
     per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
     next_id: AtomicU64,
@@ -377,6 +388,34 @@ where
         self
     }
 
+    /// Matches responses to requests for [`Conn::call`] and answers the peer's link
+    /// checks from the first message on, with `cfg`'s window, timeout and sends
+    /// (default: CMPP's 16, 60 s, 3). Without it, the first `call` on a connection turns
+    /// the matching on, with the default configuration.
+    pub fn calls(mut self, cfg: CallConfig) -> Self
+    where
+        M: Exchange,
+    {
+        self.calls = (cfg, Some(Hooks::of()));
+        self
+    }
+
+    /// Sends the protocol's link-check request ([`Exchange::link_check`]) when a
+    /// connection has sent nothing for `interval`, and closes it with
+    /// [`CloseReason::IdleTimeout`] after `max_unanswered` checks in a row got nothing
+    /// back ([`crate::LinkCheck`]). The peer's own link checks are answered whether or not
+    /// this is set, once response matching is on ([`ServerBuilder::calls`]).
+    pub fn link_check(mut self, interval: Duration, max_unanswered: u32) -> Self
+    where
+        M: Exchange,
+    {
+        if self.calls.1.is_none() {
+            self.calls.1 = Some(Hooks::of());
+        }
+        self.link = Some((interval, max_unanswered));
+        self
+    }
+
     /// Lifecycle hooks.
     pub fn listener(mut self, listener: impl Listener<M>) -> Self {
         self.listener = Arc::new(listener);
@@ -415,6 +454,8 @@ where
             blocked: self.blocked.clone(),
             auth: self.auth,
             max_queued_bytes: self.max_queued_bytes,
+            calls: self.calls,
+            link: self.link,
             per_ip: std::sync::Mutex::new(HashMap::new()),
             windows: windows.clone(),
             next_id: AtomicU64::new(1),
@@ -519,6 +560,7 @@ async fn serve<F, H, M, C, Fut>(
         shared.stats.clone(),
         shared.policy,
         byte_limit,
+        shared.calls,
     );
     shared.stats.accepted();
     shared.registry.add(conn.clone());
@@ -540,6 +582,7 @@ async fn serve<F, H, M, C, Fut>(
     let reason = conn.close_reason().unwrap_or(CloseReason::PeerClosed);
     shared.listener.on_before_close(&conn, &reason);
     shared.registry.remove(id);
+    conn.inner.calls.close();
     out.flush_all().await;
     shared.stats.closed(&reason);
     shared.release_ip(peer.ip());
@@ -577,6 +620,7 @@ enum Wake {
     Queued,
     Idle,
     AuthTimeout,
+    Link,
 }
 
 impl<M, C> Outgoing<M, C>
@@ -695,6 +739,7 @@ where
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut idle = shared.idle.map(|d| IdleTimer::new(d, now()));
     let auth_deadline = shared.auth.map(|d| tokio::time::Instant::now() + d);
+    let mut link = shared.link.map(|(i, n)| LinkCheck::new(i, n, now()));
     let mut closed = conn.closed_rx();
     // one future for the whole loop: registering with the watch once, not per read
     let closing = flipped(&mut closed);
@@ -706,6 +751,7 @@ where
         out.fill();
         let deadline = idle.map(|i| tokio::time::Instant::from_std(i.deadline()));
         let auth = auth_deadline.filter(|_| !conn.is_authenticated());
+        let link_at = link.map(|l| tokio::time::Instant::from_std(l.deadline()));
         let wake = tokio::select! {
             biased;
             () = &mut closing => Wake::Closing,
@@ -714,11 +760,24 @@ where
             () = out.conn.inner.queue.ready(), if out.buf.len() < MAX_UNWRITTEN => Wake::Queued,
             () = sleep_until(deadline) => Wake::Idle,
             () = sleep_until(auth) => Wake::AuthTimeout,
+            () = sleep_until(link_at) => Wake::Link,
         };
         let eof = match wake {
             Wake::Closing => return conn.close_reason().unwrap_or(CloseReason::Kicked),
             Wake::Idle => return CloseReason::IdleTimeout,
             Wake::AuthTimeout => return CloseReason::AuthTimeout,
+            Wake::Link => {
+                match link.as_mut().map(|l| l.poll(now())) {
+                    Some(LinkAction::Dead) => return CloseReason::IdleTimeout,
+                    Some(LinkAction::Check) => {
+                        if let Some(m) = conn.inner.calls.link_check() {
+                            out.push(Outbound::Msg(m));
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             Wake::Wrote(r) => match out.wrote(r) {
                 Ok(()) => continue,
                 Err(reason) => return reason,
@@ -730,6 +789,9 @@ where
         };
         if let Some(i) = &mut idle {
             i.on_read(now());
+        }
+        if let Some(l) = &mut link {
+            l.on_read(now());
         }
         // this task runs the handlers: their sends need not wake it
         out.conn.inner.queue.unpark();
@@ -793,6 +855,17 @@ where
                 *msgs += 1;
                 *bytes += n as u64;
                 shared.listener.on_message(conn, n);
+                let item = match conn.inner.calls.route(item, |answer| {
+                    let _ = conn.try_send(answer);
+                }) {
+                    Routed::Handle(item) => item,
+                    Routed::Consumed => continue,
+                    Routed::Unmatched(seq, item) => {
+                        tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
+                        shared.listener.on_unmatched_response(conn, seq);
+                        item
+                    }
+                };
                 if let Err(reason) = out.drive((shared.handler)(conn.clone(), item)).await {
                     conn.close(reason.clone());
                     return Some(reason);

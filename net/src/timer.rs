@@ -209,6 +209,83 @@ impl Backoff {
     }
 }
 
+/// What a link check wants done now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Nothing yet.
+    Wait,
+    /// The peer has sent nothing for the interval: send a link-check request.
+    Check,
+    /// `max_unanswered` checks went unanswered: close the connection.
+    Dead,
+}
+
+/// Protocol-level link checking (CMPP's ACTIVE_TEST, SMPP's enquire_link): when the peer
+/// has sent nothing for `interval`, send a check; after `max_unanswered` checks in a row
+/// with nothing back for another interval each, the link is dead. Any inbound byte
+/// (a response or anything else) counts as an answer.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use packwire_net::{LinkAction, LinkCheck};
+///
+/// let s = Duration::from_secs;
+/// let t0 = Instant::now();
+/// let mut lc = LinkCheck::new(s(60), 3, t0);
+/// assert_eq!(lc.poll(t0 + s(59)), LinkAction::Wait);
+/// assert_eq!(lc.poll(t0 + s(60)), LinkAction::Check);
+/// assert_eq!(lc.poll(t0 + s(120)), LinkAction::Check);
+/// lc.on_read(t0 + s(130)); // the peer answered
+/// assert_eq!(lc.poll(t0 + s(180)), LinkAction::Wait);
+/// assert_eq!(lc.poll(t0 + s(190)), LinkAction::Check);
+/// assert_eq!(lc.poll(t0 + s(250)), LinkAction::Check);
+/// assert_eq!(lc.poll(t0 + s(310)), LinkAction::Check);
+/// assert_eq!(lc.poll(t0 + s(370)), LinkAction::Dead);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LinkCheck {
+    interval: Duration,
+    max_unanswered: u32,
+    unanswered: u32,
+    next: Instant,
+}
+
+impl LinkCheck {
+    /// A link check starting at `now`; `max_unanswered` at least 1.
+    pub fn new(interval: Duration, max_unanswered: u32, now: Instant) -> Self {
+        LinkCheck {
+            interval,
+            max_unanswered: max_unanswered.max(1),
+            unanswered: 0,
+            next: now + interval,
+        }
+    }
+
+    /// Bytes arrived at `now`.
+    pub fn on_read(&mut self, now: Instant) {
+        self.unanswered = 0;
+        self.next = now + self.interval;
+    }
+
+    /// When `poll` next has something to do.
+    pub fn deadline(&self) -> Instant {
+        self.next
+    }
+
+    /// What to do at `now`.
+    pub fn poll(&mut self, now: Instant) -> LinkAction {
+        if now < self.next {
+            return LinkAction::Wait;
+        }
+        if self.unanswered >= self.max_unanswered {
+            return LinkAction::Dead;
+        }
+        self.unanswered += 1;
+        self.next = now + self.interval;
+        LinkAction::Check
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -356,3 +356,36 @@ impl Encoder<&Pdu> for CmppCodec {
         Ok(())
     }
 }
+
+/// CMPP's request/response pairs for a session runtime: every command with the high bit
+/// clear is a request (Unknown ones included, e.g. FWD), every `_RESP` a response to the
+/// request with the same Sequence_Id; ACTIVE_TEST is the link check, answered with a
+/// zero Reserved byte.
+impl packwire_core::Exchange for Pdu {
+    fn role(&self) -> packwire_core::Role {
+        let seq = self.sequence_id.0;
+        if self.body.command_id().is_response() {
+            packwire_core::Role::Response(seq)
+        } else {
+            packwire_core::Role::Request(seq)
+        }
+    }
+
+    fn set_sequence(&mut self, seq: u32) {
+        self.sequence_id = SequenceId(seq);
+    }
+
+    fn link_check(seq: u32) -> Option<Self> {
+        Some(Pdu {
+            sequence_id: SequenceId(seq),
+            body: Body::ActiveTest,
+        })
+    }
+
+    fn answer_link_check(&self) -> Option<Self> {
+        matches!(self.body, Body::ActiveTest).then(|| Pdu {
+            sequence_id: self.sequence_id,
+            body: Body::ActiveTestResp { reserved: 0 },
+        })
+    }
+}

@@ -804,3 +804,37 @@ fn a_claimed_large_pdu_reserves_nothing() {
     Kit::new(|| CmppCodec::with_max_pdu(Version::V30, 1 << 20))
         .bounded_memory(&unhex("000fffff00000004"), 4096);
 }
+
+#[test]
+fn pdus_say_whether_they_are_requests_or_responses_for_a_session() {
+    use packwire_core::{Exchange, Role};
+    let mut submit = Pdu::new(0, Body::Submit(Box::new(submit_g4_g6())));
+    submit.set_sequence(77);
+    assert_eq!(submit.sequence_id, SequenceId(77));
+    assert_eq!(submit.role(), Role::Request(77));
+    let resp = Pdu::new(
+        77,
+        Body::SubmitResp(SubmitResp {
+            msg_id: MsgId(1),
+            result: 0,
+        }),
+    );
+    assert_eq!(resp.role(), Role::Response(77));
+    assert_eq!(Pdu::new(5, Body::TerminateResp).role(), Role::Response(5));
+    // an unknown command id keeps its request/response bit
+    let fwd = Pdu::new(
+        6,
+        Body::Unknown {
+            command_id: CommandId(0x0000_0005),
+            body: Bytes::new(),
+        },
+    );
+    assert_eq!(fwd.role(), Role::Request(6));
+    // ACTIVE_TEST is the link check, answered with the same sequence id
+    let check = Pdu::link_check(9).unwrap();
+    assert_eq!(check.body, Body::ActiveTest);
+    let answer = check.answer_link_check().unwrap();
+    assert_eq!(answer, Pdu::new(9, Body::ActiveTestResp { reserved: 0 }));
+    assert_eq!(answer.role(), Role::Response(9));
+    assert!(submit.answer_link_check().is_none());
+}
