@@ -1,7 +1,7 @@
 //! Sans-IO request/response bookkeeping for protocols that match responses to requests by
 //! a key (CMPP's and SMPP's sequence ids): a window of requests in flight, resends after
-//! a timeout, a cap on sends, unmatched responses reported. The tokio side (`conn.call`)
-//! is not written yet; these structs are what it will drive.
+//! a timeout, a cap on sends, unmatched responses reported — for a runtime of your own.
+//! packwire's runtime offers the same behaviour as [`crate::Conn::call`].
 
 use std::collections::HashMap;
 use std::hash::Hash;
