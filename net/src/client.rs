@@ -19,6 +19,7 @@ use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
+use crate::timer::{LinkAction, LinkCheck};
 use crate::{CloseReason, Codec, ConnId};
 use packwire_core::Exchange;
 
@@ -84,6 +85,7 @@ impl Client {
             offline: 0,
             listener: Arc::new(NoListener),
             calls: (CallConfig::default(), None),
+            link: None,
         }
     }
 }
@@ -100,6 +102,7 @@ pub struct ClientBuilder<F, H, M> {
     offline: usize,
     listener: Arc<dyn Listener<M>>,
     calls: (CallConfig, Option<Hooks<M>>),
+    link: Option<(Duration, u32)>,
 }
 
 impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
@@ -220,6 +223,20 @@ where
         M: Exchange,
     {
         self.calls = (cfg, Some(Hooks::of()));
+        self
+    }
+
+    /// Sends the protocol's link-check request when the server has sent nothing for
+    /// `interval`, and drops the connection (then reconnects) after `max_unanswered`
+    /// checks in a row got nothing back (see [`crate::ServerBuilder::link_check`]).
+    pub fn link_check(mut self, interval: Duration, max_unanswered: u32) -> Self
+    where
+        M: Exchange,
+    {
+        if self.calls.1.is_none() {
+            self.calls.1 = Some(Hooks::of());
+        }
+        self.link = Some((interval, max_unanswered));
         self
     }
 
@@ -396,6 +413,7 @@ where
         .heartbeat
         .as_ref()
         .map(|(i, t, _)| Heartbeat::new(*i, *t, now()));
+    let mut link = cfg.link.map(|(i, n)| LinkCheck::new(i, n, now()));
     let mut closed = conn.closed_rx();
     let mut rbuf = BytesMut::with_capacity(8 * 1024);
     let mut wbuf = BytesMut::with_capacity(8 * 1024);
@@ -410,6 +428,9 @@ where
                 };
                 if let Some(h) = &mut hb {
                     h.on_read(now());
+                }
+                if let Some(l) = &mut link {
+                    l.on_read(now());
                 }
                 let mut failed = None;
                 loop {
@@ -470,6 +491,17 @@ where
                 cfg.listener.on_sent(&conn, 1, wbuf.len());
                 if let Some(h) = &mut hb {
                     h.on_write(now());
+                }
+            }
+            () = sleep_until(link.map(|l| tokio::time::Instant::from_std(l.deadline()))) => {
+                match link.as_mut().map(|l| l.poll(now())) {
+                    Some(LinkAction::Dead) => break CloseReason::IdleTimeout,
+                    Some(LinkAction::Check) => {
+                        if let Some(m) = conn.inner.calls.link_check() {
+                            let _ = conn.try_send(m);
+                        }
+                    }
+                    _ => {}
                 }
             }
             () = sleep_until(deadline) => {

@@ -395,3 +395,39 @@ async fn link_checks_are_answered_by_a_peer_and_close_a_silent_one() {
     client.shutdown().await;
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_client_checks_a_silent_server_and_drops_the_link() {
+    // a raw server that accepts, reads and never answers
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let raw = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut codec = TinyCodec::default();
+        let mut checks = 0;
+        while s.read_buf(&mut buf).await.unwrap_or(0) > 0 {
+            while let Some(m) = codec.decode(&mut buf).unwrap() {
+                assert!(matches!(m, Tiny::Check(_)), "{m:?}");
+                checks += 1;
+            }
+        }
+        checks
+    });
+    let mut c = Client::builder(TinyCodec::default, |_: Conn<Tiny>, _: Tiny| async {})
+        .node(addr)
+        .link_check(Duration::from_millis(60), 2)
+        .start();
+    let ev = timeout(WAIT, c.next_event()).await.unwrap().unwrap();
+    assert!(matches!(ev, ClientEvent::Connected { .. }), "{ev:?}");
+    let ev = timeout(WAIT, c.next_event()).await.unwrap().unwrap();
+    assert_eq!(
+        ev,
+        ClientEvent::Disconnected {
+            node: addr,
+            reason: CloseReason::IdleTimeout
+        }
+    );
+    assert_eq!(timeout(WAIT, raw).await.unwrap().unwrap(), 2);
+    c.shutdown().await;
+}
