@@ -58,9 +58,11 @@ pub enum CallError {
         /// How often the request was sent.
         sends: u32,
     },
-    /// The connection closed before the response came.
+    /// The connection closed after the request was sent and before its response came
+    /// (whether the peer acted on it is unknown).
     Closed,
-    /// The request could not be queued.
+    /// The request was not sent (the connection was closed, the queue full, ...): nothing
+    /// reached the peer.
     Send(SendError),
     /// The message is not a request (its [`Exchange::role`] says so).
     NotARequest,
@@ -314,7 +316,8 @@ impl<M: Exchange + Clone + Send + 'static> Conn<M> {
             {
                 let mut st = calls.lock();
                 if st.closed || self.is_closed() {
-                    return Err(CallError::Closed);
+                    // nothing was sent: safe to retry on another connection
+                    return Err(CallError::Send(SendError::Closed));
                 }
                 if st.waiting.len() < calls.cfg.window {
                     let seq = Calls::next_free(&mut st);

@@ -26,6 +26,8 @@
 
 mod calls;
 mod client;
+#[cfg(feature = "cmpp")]
+pub mod cmpp;
 mod conn;
 pub mod correlate;
 mod queue;

@@ -226,6 +226,8 @@ pub struct CmppCodec {
     pycmpp: bool,
     /// a body failed to parse: the stream is corrupt and yields nothing more
     failed: bool,
+    /// adopt the version CONNECT and CONNECT_RESP carry ([`CmppCodec::following_connect`])
+    follow: bool,
 }
 
 impl CmppCodec {
@@ -253,7 +255,39 @@ impl CmppCodec {
             version,
             pycmpp: false,
             failed: false,
+            follow: false,
         }
+    }
+
+    /// Makes the codec switch layouts as the login goes, so one codec factory serves SPs
+    /// of both versions (an ISMG) or follows what a gateway answered (an SP):
+    ///
+    /// - decoding or encoding a CONNECT adopts its Version's layout;
+    /// - encoding a CONNECT_RESP adopts its Version's layout (an ISMG puts the negotiated
+    ///   version there), and decoding one adopts the layout its length shows (18-byte
+    ///   body: 2.0, 21: 3.0).
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use packwire_codecs::cmpp::{Body, CmppCodec, Connect, Pdu, Version};
+    /// use tokio_util::codec::{Decoder, Encoder};
+    ///
+    /// let mut sp = CmppCodec::new(Version::V20);
+    /// let mut wire = BytesMut::new();
+    /// let connect = Connect {
+    ///     source_addr: Bytes::from_static(b"901234"),
+    ///     authenticator_source: [0; 16],
+    ///     version: Version::V20,
+    ///     timestamp: 1_124_000_000,
+    /// };
+    /// sp.encode(Pdu::new(1, Body::Connect(connect)), &mut wire).unwrap();
+    /// let mut ismg = CmppCodec::new(Version::V30).following_connect();
+    /// ismg.decode(&mut wire).unwrap().unwrap();
+    /// assert_eq!(ismg.version(), Version::V20);
+    /// ```
+    pub fn following_connect(mut self) -> Self {
+        self.follow = true;
+        self
     }
 
     /// The layout in use.
@@ -304,6 +338,18 @@ impl Decoder for CmppCodec {
         ]));
         let body =
             Body::load(command_id, &frame, self.version).inspect_err(|_| self.failed = true)?;
+        if self.follow {
+            match &body {
+                Body::Connect(c) => self.version = c.version,
+                Body::ConnectResp(_) if frame.len() == Head::LEN + 18 => {
+                    self.version = Version::V20
+                }
+                Body::ConnectResp(_) if frame.len() == Head::LEN + 21 => {
+                    self.version = Version::V30
+                }
+                _ => {}
+            }
+        }
         if command_id == CommandId::ACTIVE_TEST_RESP && frame.len() == 13 && frame[12] == b'0' {
             self.pycmpp = true;
         }
@@ -336,6 +382,13 @@ impl Encoder<&Pdu> for CmppCodec {
     type Error = EncodeError;
 
     fn encode(&mut self, pdu: &Pdu, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if self.follow {
+            match &pdu.body {
+                Body::Connect(c) => self.version = c.version,
+                Body::ConnectResp(r) => self.version = r.version,
+                _ => {}
+            }
+        }
         let start = dst.len();
         dst.put_u32(0); // Total_Length, filled in below
         dst.put_u32(pdu.body.command_id().0);
