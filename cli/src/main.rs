@@ -1,5 +1,6 @@
 //! The `packwire` command line: inspect codecs (`decode`), see the toolkit work (`demo`).
 
+mod cmpp;
 mod cmpp_json;
 mod decode;
 mod demo;
@@ -84,6 +85,71 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// CMPP: send a message as an SP, or run an ISMG simulator.
+    Cmpp {
+        #[command(subcommand)]
+        command: CmppCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CmppCommand {
+    /// Log in to an ISMG, submit a message (split when long), print each part's Msg_Id
+    /// and, with --wait, the status reports.
+    Send {
+        /// The ISMG's host.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The ISMG's port (7890 is CMPP's long-connection port).
+        #[arg(long, default_value_t = 7890)]
+        port: u16,
+        /// The SP_Id (Source_Addr).
+        #[arg(long)]
+        account: String,
+        /// The shared secret.
+        #[arg(long)]
+        secret: String,
+        /// 2 or 3 (or a Version byte such as 0x21).
+        #[arg(long, default_value = "3", value_parser = cmpp::parse_version)]
+        version: packwire_codecs::cmpp::Version,
+        /// A destination number; repeat for a group send.
+        #[arg(long, required = true)]
+        to: Vec<String>,
+        /// The text (ASCII goes as ASCII, anything else as UCS2).
+        #[arg(long)]
+        text: String,
+        /// Ask for status reports and wait up to this many seconds for each.
+        #[arg(long)]
+        wait: Option<u64>,
+        /// Print every PDU sent and received.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Run an ISMG simulator: SPs log in, submit, get SUBMIT_RESPs, reports and MO
+    /// messages; prints what happens and the statistics on exit.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7890")]
+        listen: String,
+        /// An account as ID:SECRET; repeat for more.
+        #[arg(long, required = true)]
+        account: Vec<String>,
+        /// Accept only this version (2 or 3); default both.
+        #[arg(long, value_parser = cmpp::parse_version)]
+        version: Option<packwire_codecs::cmpp::Version>,
+        /// Send a status report for every SUBMIT that asks for one.
+        #[arg(long)]
+        reports: bool,
+        /// Push an MO message to every logged-in account this often (seconds).
+        #[arg(long)]
+        mo_every: Option<u64>,
+        /// Print every PDU received and sent.
+        #[arg(long)]
+        trace: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
 }
 
 fn report(cmd: &str, r: std::io::Result<()>) -> ExitCode {
@@ -145,6 +211,56 @@ fn main() -> ExitCode {
         } => report(
             "bench",
             net::bench(&connect, conns, inflight, size, seconds),
+        ),
+        Command::Cmpp {
+            command:
+                CmppCommand::Send {
+                    host,
+                    port,
+                    account,
+                    secret,
+                    version,
+                    to,
+                    text,
+                    wait,
+                    trace,
+                },
+        } => report(
+            "cmpp send",
+            cmpp::send(cmpp::Send {
+                host,
+                port,
+                account,
+                secret,
+                version,
+                to,
+                text,
+                wait_report: wait,
+                trace,
+            }),
+        ),
+        Command::Cmpp {
+            command:
+                CmppCommand::Serve {
+                    listen,
+                    account,
+                    version,
+                    reports,
+                    mo_every,
+                    trace,
+                    seconds,
+                },
+        } => report(
+            "cmpp serve",
+            cmpp::serve(cmpp::Serve {
+                listen,
+                accounts: account,
+                version,
+                reports,
+                mo_every,
+                trace,
+                seconds,
+            }),
         ),
     }
 }

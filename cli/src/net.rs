@@ -15,7 +15,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::spec::{Framing, framing, hex};
 
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -189,6 +189,86 @@ fn serve_and_bench_echo_over_loopback() {
 }
 
 #[test]
+fn cmpp_send_through_cmpp_serve_gets_msg_ids_and_reports() {
+    use std::io::{BufRead, Read};
+    let mut ismg = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["cmpp", "serve", "--listen", "127.0.0.1:0", "--seconds", "8"])
+        .args(["--account", "901234:s3cret", "--reports", "--trace"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire cmpp serve");
+    let mut out = std::io::BufReader::new(ismg.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let port = addr.rsplit(':').next().unwrap();
+    for version in ["2", "3"] {
+        let o = packwire(
+            &[
+                "cmpp",
+                "send",
+                "--port",
+                port,
+                "--account",
+                "901234",
+                "--secret",
+                "s3cret",
+                "--version",
+                version,
+                "--to",
+                "13800138000",
+                "--text",
+                "你好 packwire",
+                "--wait",
+                "5",
+            ],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("part 1/1: Msg_Id "), "{text}");
+        assert!(text.contains("to 13800138000: DELIVRD"), "{text}");
+    }
+    let bad = packwire(
+        &[
+            "cmpp",
+            "send",
+            "--port",
+            port,
+            "--account",
+            "901234",
+            "--secret",
+            "nope",
+            "--to",
+            "1",
+            "--text",
+            "x",
+        ],
+        b"",
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("status 3"));
+    let _ = ismg.kill();
+    let _ = ismg.wait();
+    let mut log = String::new();
+    out.read_to_string(&mut log).unwrap();
+    assert!(log.contains("[login] 901234 CMPP 0x20"), "{log}");
+    assert!(log.contains("[login] 901234 CMPP 0x30"), "{log}");
+    assert!(
+        log.contains("[message] 901234 -> 13800138000 (1 part(s)): 你好 packwire"),
+        "{log}"
+    );
+    assert!(log.contains("[refused]"), "{log}");
+    // --trace prints the PDUs both ways as JSON
+    assert!(log.contains("<- {") && log.contains("-> {"), "{log}");
+}
+
+#[test]
 fn connect_sends_stdin_lines_and_prints_the_replies() {
     let (mut child, addr) = serve(&["--codec", "lines", "--echo"]);
     let o = packwire(&["connect", "--codec", "lines", &addr], b"hello\nworld\n");

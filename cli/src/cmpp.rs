@@ -1,0 +1,256 @@
+//! `packwire cmpp send` and `packwire cmpp serve`: the CMPP SP client and ISMG simulator
+//! of `packwire_net::cmpp` on the command line.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use packwire_codecs::cmpp::{Pdu, Version};
+use packwire_net::cmpp::{
+    Account, Direction, Ismg, IsmgConfig, IsmgEvent, Outgoing, SpClient, SpConfig,
+};
+
+use crate::cmpp_json::pdu_json;
+use crate::net::runtime;
+
+/// `2`, `2.0`, `3`, `3.0` or a Version byte such as `0x21`.
+pub(crate) fn parse_version(s: &str) -> Result<Version, String> {
+    match s {
+        "2" | "2.0" => Ok(Version::V20),
+        "3" | "3.0" => Ok(Version::V30),
+        _ => s
+            .strip_prefix("0x")
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .filter(|b| matches!(b >> 4, 2 | 3))
+            .map(Version)
+            .ok_or_else(|| format!("{s}: the version is 2, 3 or a byte like 0x21")),
+    }
+}
+
+fn trace_line(direction: Direction, pdu: &Pdu, version: Version) -> String {
+    let arrow = match direction {
+        Direction::In => "<-",
+        Direction::Out => "->",
+    };
+    format!("{arrow} {}", pdu_json(pdu, version.is_v3()))
+}
+
+/// What `packwire cmpp send` was asked.
+#[derive(Debug)]
+pub(crate) struct Send {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) account: String,
+    pub(crate) secret: String,
+    pub(crate) version: Version,
+    pub(crate) to: Vec<String>,
+    pub(crate) text: String,
+    pub(crate) wait_report: Option<u64>,
+    pub(crate) trace: bool,
+}
+
+pub(crate) fn send(a: Send) -> io::Result<()> {
+    let addr: SocketAddr = (a.host.as_str(), a.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("{}: no address", a.host)))?;
+    runtime()?.block_on(async move {
+        let mut cfg = SpConfig::new(addr, &a.account, &a.secret, a.version);
+        if a.trace {
+            cfg = cfg.trace();
+        }
+        let sp = SpClient::connect(cfg)
+            .await
+            .map_err(|e| io::Error::other(format!("login: {e}")))?;
+        println!(
+            "logged in to {addr} as {} (CMPP {:#x})",
+            a.account, a.version.0
+        );
+        let to: Vec<&str> = a.to.iter().map(String::as_str).collect();
+        let mut msg = Outgoing::group(&to, &a.text);
+        if a.wait_report.is_some() {
+            msg = msg.with_report();
+        }
+        let result = sp.submit(&msg).await;
+        if a.trace {
+            while let Ok(Some((d, p))) =
+                tokio::time::timeout(Duration::from_millis(50), sp.next_trace()).await
+            {
+                println!("{}", trace_line(d, &p, a.version));
+            }
+        }
+        let ids = match result {
+            Ok(ids) => ids,
+            Err(e) => {
+                sp.terminate().await;
+                return Err(io::Error::other(format!("submit: {e}")));
+            }
+        };
+        for (i, id) in ids.iter().enumerate() {
+            println!(
+                "part {}/{}: Msg_Id {} ({})",
+                i + 1,
+                ids.len(),
+                id.0,
+                id.to_digits()
+            );
+        }
+        let mut missing = 0;
+        if let Some(secs) = a.wait_report {
+            for id in &ids {
+                for (n, each) in id.group(to.len()).zip(&to) {
+                    match sp.report_for(n, Duration::from_secs(secs)).await {
+                        Some(stat) => println!("report: Msg_Id {} to {each}: {stat}", n.0),
+                        None => {
+                            println!("report: Msg_Id {} to {each}: none within {secs} s", n.0);
+                            missing += 1;
+                        }
+                    }
+                }
+            }
+        }
+        sp.terminate().await;
+        if missing > 0 {
+            return Err(io::Error::other(format!("{missing} report(s) missing")));
+        }
+        Ok(())
+    })
+}
+
+/// What `packwire cmpp serve` was asked.
+#[derive(Debug)]
+pub(crate) struct Serve {
+    pub(crate) listen: String,
+    pub(crate) accounts: Vec<String>,
+    pub(crate) version: Option<Version>,
+    pub(crate) reports: bool,
+    pub(crate) mo_every: Option<u64>,
+    pub(crate) trace: bool,
+    pub(crate) seconds: Option<u64>,
+}
+
+pub(crate) fn serve(a: Serve) -> io::Result<()> {
+    let mut accounts = Vec::new();
+    for spec in &a.accounts {
+        let (id, secret) = spec
+            .split_once(':')
+            .ok_or_else(|| io::Error::other(format!("--account {spec}: write ID:SECRET")))?;
+        let mut acc = Account::new(id, secret);
+        if let Some(v) = a.version {
+            acc = acc.versions(&[v]);
+        }
+        accounts.push(acc);
+    }
+    if accounts.is_empty() {
+        return Err(io::Error::other("give at least one --account ID:SECRET"));
+    }
+    let ids: Vec<String> = a
+        .accounts
+        .iter()
+        .filter_map(|s| s.split_once(':').map(|(i, _)| i.to_owned()))
+        .collect();
+    runtime()?.block_on(async move {
+        let mut cfg = IsmgConfig::new(accounts);
+        if a.reports {
+            cfg = cfg.reports(Duration::from_millis(500));
+        }
+        if a.trace {
+            cfg = cfg.trace();
+        }
+        let mut ismg = Ismg::bind(a.listen.as_str(), cfg).await?;
+        println!("CMPP ISMG listening on {}", ismg.local_addr());
+        let stop = async {
+            match a.seconds {
+                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(stop);
+        let mut mo = a
+            .mo_every
+            .map(|s| tokio::time::interval(Duration::from_secs(s.max(1))));
+        let mut mo_n = 0u64;
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                e = ismg.next_event() => match e {
+                    Some(e) => print_event(&e),
+                    None => break,
+                },
+                _ = async { match &mut mo { Some(i) => i.tick().await, None => std::future::pending().await } } => {
+                    for id in &ids {
+                        if ismg.sessions(id) > 0 {
+                            mo_n += 1;
+                            let text = format!("MO test {mo_n}");
+                            match ismg.push_mo(id, "13800000000", id, &text).await {
+                                Ok(_) => println!("[mo] to {id}: {text}"),
+                                Err(e) => println!("[mo] to {id} failed: {e}"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(e) = ismg.try_event() {
+            print_event(&e);
+        }
+        println!("{}", ismg.stats());
+        ismg.shutdown().await;
+        Ok(())
+    })
+}
+
+fn print_event(e: &IsmgEvent) {
+    match e {
+        IsmgEvent::LoggedIn {
+            account,
+            version,
+            peer,
+        } => println!("[login] {account} CMPP {:#x} from {peer}", version.0),
+        IsmgEvent::LoginRefused {
+            source_addr,
+            status,
+            peer,
+        } => println!("[refused] {source_addr:?} from {peer}: status {status}"),
+        IsmgEvent::Submitted {
+            account,
+            msg_ids,
+            dest,
+            part,
+            result,
+        } => println!(
+            "[submit] {account} -> {} part {}/{}: result {result}, Msg_Id {}",
+            dest.join(","),
+            part.1,
+            part.0,
+            msg_ids.first().map_or(0, |m| m.0)
+        ),
+        IsmgEvent::Message {
+            account,
+            dest,
+            text,
+            parts,
+        } => println!(
+            "[message] {account} -> {dest} ({parts} part(s)): {}",
+            text.as_deref().unwrap_or("(binary)")
+        ),
+        IsmgEvent::ReportSent {
+            account,
+            msg_id,
+            acked,
+        } => println!(
+            "[report] {account} Msg_Id {}: {}",
+            msg_id.0,
+            if *acked {
+                "acknowledged"
+            } else {
+                "not acknowledged"
+            }
+        ),
+        IsmgEvent::Terminated { account } => println!("[terminate] {account}"),
+        IsmgEvent::Pdu { direction, pdu } => {
+            println!("{}", trace_line(*direction, pdu, Version::V30));
+        }
+        other => println!("{other:?}"),
+    }
+}
