@@ -3,7 +3,9 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use packwire_codecs::cmpp::{Pdu, Version};
 use packwire_net::cmpp::{
@@ -253,4 +255,70 @@ fn print_event(e: &IsmgEvent) {
         }
         other => println!("{other:?}"),
     }
+}
+
+/// `packwire cmpp bench`: `conns` SP connections, each keeping `window` submits in flight
+/// (the CMPP window) for `seconds`; prints JSON.
+pub(crate) fn bench(
+    (host, port): (&str, u16),
+    (account, secret, version): (&str, &str, Version),
+    conns: usize,
+    window: usize,
+    seconds: u64,
+) -> io::Result<()> {
+    let addr: SocketAddr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("{host}: no address")))?;
+    runtime()?.block_on(async move {
+        let mut sps = Vec::new();
+        for _ in 0..conns.max(1) {
+            let cfg = SpConfig::new(addr, account, secret, version).calls(
+                packwire_net::CallConfig::new(window.max(1), Duration::from_secs(10), 1),
+            );
+            let sp = SpClient::connect(cfg)
+                .await
+                .map_err(|e| io::Error::other(format!("login: {e}")))?;
+            sps.push(Arc::new(sp));
+        }
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(seconds);
+        let mut tasks = tokio::task::JoinSet::new();
+        for sp in &sps {
+            for _ in 0..window.max(1) {
+                let (sp, done, failed) = (sp.clone(), done.clone(), failed.clone());
+                tasks.spawn(async move {
+                    let msg = Outgoing::text("13800138000", "packwire cmpp bench");
+                    while Instant::now() < deadline {
+                        match sp.submit(&msg).await {
+                            Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                });
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        let secs = start.elapsed().as_secs_f64();
+        let n = done.load(Ordering::Relaxed);
+        println!(
+            "{}",
+            serde_json::json!({
+                "conns": conns,
+                "window": window,
+                "submits": n,
+                "failed": failed.load(Ordering::Relaxed),
+                "seconds": secs,
+                "submits_per_sec": n as f64 / secs,
+            })
+        );
+        for sp in sps {
+            if let Ok(sp) = Arc::try_unwrap(sp) {
+                sp.terminate().await;
+            }
+        }
+        Ok(())
+    })
 }

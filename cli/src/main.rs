@@ -125,6 +125,34 @@ enum CmppCommand {
         #[arg(long)]
         trace: bool,
     },
+    /// Load an ISMG with SUBMITs: CONNS logged-in SP connections, each keeping WINDOW
+    /// submits in flight, for SECONDS; prints JSON (submits per second).
+    Bench {
+        /// The ISMG's host.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The ISMG's port.
+        #[arg(long, default_value_t = 7890)]
+        port: u16,
+        /// The SP_Id.
+        #[arg(long)]
+        account: String,
+        /// The shared secret.
+        #[arg(long)]
+        secret: String,
+        /// 2 or 3.
+        #[arg(long, default_value = "3", value_parser = cmpp::parse_version)]
+        version: packwire_codecs::cmpp::Version,
+        /// SP connections.
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        /// Submits in flight per connection.
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// How long to run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Run an ISMG simulator: SPs log in, submit, get SUBMIT_RESPs, reports and MO
     /// messages; prints what happens and the statistics on exit.
     Serve {
@@ -238,6 +266,28 @@ fn main() -> ExitCode {
                 wait_report: wait,
                 trace,
             }),
+        ),
+        Command::Cmpp {
+            command:
+                CmppCommand::Bench {
+                    host,
+                    port,
+                    account,
+                    secret,
+                    version,
+                    conns,
+                    window,
+                    seconds,
+                },
+        } => report(
+            "cmpp bench",
+            cmpp::bench(
+                (&host, port),
+                (&account, &secret, version),
+                conns,
+                window,
+                seconds,
+            ),
         ),
         Command::Cmpp {
             command:

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -220,11 +220,22 @@ struct State {
     cfg: IsmgConfig,
     accounts: HashMap<String, Arc<Account>>,
     registry: OnceLock<Registry<Pdu>>,
-    events: mpsc::UnboundedSender<IsmgEvent>,
+    events: mpsc::Sender<IsmgEvent>,
+    dropped: AtomicU64,
     msg_seq: AtomicU16,
     udh_ref: AtomicU8,
     reassembler: Mutex<Reassembler>,
     start: Instant,
+}
+
+impl State {
+    /// Reports an event; drops it when too many wait unread (a simulator must not grow
+    /// without bound because nobody reads its events).
+    fn event(&self, e: IsmgEvent) {
+        if self.events.try_send(e).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -240,7 +251,7 @@ fn text_of(b: &Bytes) -> String {
 pub struct Ismg {
     server: ServerHandle<Pdu>,
     state: Arc<State>,
-    events: mpsc::UnboundedReceiver<IsmgEvent>,
+    events: mpsc::Receiver<IsmgEvent>,
 }
 
 impl std::fmt::Debug for State {
@@ -255,8 +266,8 @@ impl Ismg {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn bind(addr: impl ToSocketAddrs, cfg: IsmgConfig) -> io::Result<Ismg> {
-        let (tx, events) = mpsc::unbounded_channel();
-        let (trace_tx, mut trace_rx) = mpsc::unbounded_channel::<(Direction, Pdu)>();
+        let (tx, events) = mpsc::channel(super::TRACE_BUFFER);
+        let (trace_tx, mut trace_rx) = mpsc::channel::<(Direction, Pdu)>(super::TRACE_BUFFER);
         let state = Arc::new(State {
             accounts: cfg
                 .accounts
@@ -264,7 +275,8 @@ impl Ismg {
                 .map(|a| (a.id.clone(), Arc::new(a.clone())))
                 .collect(),
             registry: OnceLock::new(),
-            events: tx.clone(),
+            events: tx,
+            dropped: AtomicU64::new(0),
             msg_seq: AtomicU16::new(1),
             udh_ref: AtomicU8::new(1),
             reassembler: Mutex::new(Reassembler::new(Duration::from_secs(600), 10_000)),
@@ -273,10 +285,10 @@ impl Ismg {
         });
         let trace = state.cfg.trace.then_some(trace_tx);
         if trace.is_some() {
-            let tx = tx.clone();
+            let st = state.clone();
             tokio::spawn(async move {
                 while let Some((direction, pdu)) = trace_rx.recv().await {
-                    let _ = tx.send(IsmgEvent::Pdu { direction, pdu });
+                    st.event(IsmgEvent::Pdu { direction, pdu });
                 }
             });
         }
@@ -305,6 +317,11 @@ impl Ismg {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Events dropped because [`super::TRACE_BUFFER`] of them waited unread.
+    pub fn events_dropped(&self) -> u64 {
+        self.state.dropped.load(Ordering::Relaxed)
     }
 
     /// The next event; `None` after shutdown.
@@ -431,7 +448,7 @@ fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
         (Body::Terminate, sess) => {
             reply(conn, seq, Body::TerminateResp);
             if let Some(s) = sess {
-                let _ = st.events.send(IsmgEvent::Terminated {
+                st.event(IsmgEvent::Terminated {
                     account: s.account.id.clone(),
                 });
             }
@@ -456,7 +473,7 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
                 version,
             }),
         );
-        let _ = st.events.send(IsmgEvent::LoginRefused {
+        st.event(IsmgEvent::LoginRefused {
             source_addr: source.clone(),
             status,
             peer: conn.peer_addr(),
@@ -516,7 +533,7 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
     if let Some(r) = registry {
         r.bind_user(conn, &account.id);
     }
-    let _ = st.events.send(IsmgEvent::LoggedIn {
+    st.event(IsmgEvent::LoggedIn {
         account: account.id.clone(),
         version: c.version,
         peer: conn.peer_addr(),
@@ -542,7 +559,7 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
                     result: SubmitResult::FLOW_CONTROL.0,
                 }),
             );
-            let _ = st.events.send(IsmgEvent::Submitted {
+            st.event(IsmgEvent::Submitted {
                 account: sess.account.id.clone(),
                 msg_ids: Vec::new(),
                 dest,
@@ -563,7 +580,7 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
             result: 0,
         }),
     );
-    let _ = st.events.send(IsmgEvent::Submitted {
+    st.event(IsmgEvent::Submitted {
         account: sess.account.id.clone(),
         msg_ids: ids.clone(),
         dest: dest.clone(),
@@ -579,7 +596,7 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
         &s.msg_content,
     );
     if let Some(w) = whole {
-        let _ = st.events.send(IsmgEvent::Message {
+        st.event(IsmgEvent::Message {
             account: sess.account.id.clone(),
             dest: dest.first().cloned().unwrap_or_default(),
             text: w
@@ -595,7 +612,7 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
             tokio::time::sleep(delay).await;
             for (id, d) in ids.iter().zip(&dest) {
                 let acked = send_report(&st, &conn, &sess, *id, d, &src_id).await;
-                let _ = st.events.send(IsmgEvent::ReportSent {
+                st.event(IsmgEvent::ReportSent {
                     account: sess.account.id.clone(),
                     msg_id: *id,
                     acked,

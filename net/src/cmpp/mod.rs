@@ -30,6 +30,9 @@ use tokio_util::codec::{Decoder, Encoder};
 pub use ismg::{Account, Ismg, IsmgConfig, IsmgEvent};
 pub use sp::{Delivery, Outgoing, SpClient, SpConfig, SpError};
 
+/// Traced PDUs (and ISMG events) that may wait unread before new ones are dropped.
+pub const TRACE_BUFFER: usize = 10_000;
+
 /// Which way a traced PDU went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -40,10 +43,12 @@ pub enum Direction {
 }
 
 /// A [`CmppCodec`] that also reports every PDU it decodes or encodes (for `--trace`).
+/// At most [`TRACE_BUFFER`] wait unread; later ones are dropped.
 #[derive(Debug)]
 pub(crate) struct Traced {
     pub(crate) inner: CmppCodec,
-    pub(crate) trace: Option<mpsc::UnboundedSender<(Direction, Pdu)>>,
+    /// bounded: a trace nobody reads drops PDUs rather than grow
+    pub(crate) trace: Option<mpsc::Sender<(Direction, Pdu)>>,
 }
 
 impl Decoder for Traced {
@@ -53,7 +58,7 @@ impl Decoder for Traced {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Pdu>, FrameError> {
         let r = self.inner.decode(src)?;
         if let (Some(t), Some(p)) = (&self.trace, &r) {
-            let _ = t.send((Direction::In, p.clone()));
+            let _ = t.try_send((Direction::In, p.clone()));
         }
         Ok(r)
     }
@@ -61,7 +66,7 @@ impl Decoder for Traced {
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Pdu>, FrameError> {
         let r = self.inner.decode_eof(src)?;
         if let (Some(t), Some(p)) = (&self.trace, &r) {
-            let _ = t.send((Direction::In, p.clone()));
+            let _ = t.try_send((Direction::In, p.clone()));
         }
         Ok(r)
     }
@@ -73,7 +78,7 @@ impl Encoder<Pdu> for Traced {
     fn encode(&mut self, pdu: Pdu, dst: &mut BytesMut) -> Result<(), EncodeError> {
         self.inner.encode(&pdu, dst)?;
         if let Some(t) = &self.trace {
-            let _ = t.send((Direction::Out, pdu));
+            let _ = t.try_send((Direction::Out, pdu));
         }
         Ok(())
     }

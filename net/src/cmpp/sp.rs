@@ -261,7 +261,7 @@ pub struct SpClient {
     client: ClientHandle<Pdu>,
     shared: Arc<Shared>,
     deliveries: tokio::sync::Mutex<mpsc::Receiver<Delivery>>,
-    trace: tokio::sync::Mutex<mpsc::UnboundedReceiver<(Direction, Pdu)>>,
+    trace: tokio::sync::Mutex<mpsc::Receiver<(Direction, Pdu)>>,
 }
 
 struct Login(Arc<Shared>);
@@ -421,7 +421,7 @@ impl SpClient {
     /// [`SpError::NotConnected`] when nothing answered within the login timeout.
     pub async fn connect(cfg: SpConfig) -> Result<SpClient, SpError> {
         let (deliveries_tx, deliveries) = mpsc::channel(4096);
-        let (trace_tx, trace) = mpsc::unbounded_channel();
+        let (trace_tx, trace) = mpsc::channel(super::TRACE_BUFFER);
         let shared = Arc::new(Shared {
             session: watch::Sender::new(None),
             first_login: watch::Sender::new(None),
@@ -598,7 +598,8 @@ impl SpClient {
         }
     }
 
-    /// The next traced PDU (with [`SpConfig::trace`]).
+    /// The next traced PDU (with [`SpConfig::trace`]; at most
+    /// [`super::TRACE_BUFFER`] wait unread).
     pub async fn next_trace(&self) -> Option<(Direction, Pdu)> {
         self.trace.lock().await.recv().await
     }
