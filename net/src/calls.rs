@@ -11,6 +11,8 @@ use std::time::Duration;
 use packwire_core::{Exchange, Role};
 use tokio::sync::{Notify, oneshot};
 
+use crate::correlate::{Correlator, Due};
+
 use crate::conn::{Conn, SendError};
 
 /// How [`Conn::call`] behaves: at most `window` calls in flight per connection (more
@@ -111,6 +113,9 @@ impl<M: Exchange> Hooks<M> {
 
 struct State<M> {
     next_seq: u32,
+    /// the window, resend clocks and send counts (sans-IO)
+    corr: Correlator<u32>,
+    /// where each call in flight waits for its response
     waiting: HashMap<u32, oneshot::Sender<M>>,
     /// link checks this side sent, whose responses are consumed here
     checks: HashSet<u32>,
@@ -154,6 +159,7 @@ impl<M> Calls<M> {
             hooks: once,
             state: Mutex::new(State {
                 next_seq: 1,
+                corr: Correlator::new(cfg.window, cfg.timeout, cfg.max_sends),
                 waiting: HashMap::new(),
                 checks: HashSet::new(),
                 closed: false,
@@ -171,7 +177,7 @@ impl<M> Calls<M> {
         loop {
             let s = st.next_seq;
             st.next_seq = st.next_seq.wrapping_add(1).max(1);
-            if !st.waiting.contains_key(&s) && !st.checks.contains(&s) {
+            if !st.corr.contains(&s) && !st.checks.contains(&s) {
                 return s;
             }
         }
@@ -205,6 +211,7 @@ impl<M> Calls<M> {
     pub(crate) fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
+        st.corr = Correlator::new(self.cfg.window, self.cfg.timeout, self.cfg.max_sends);
         st.waiting.clear();
         st.checks.clear();
         drop(st);
@@ -235,6 +242,7 @@ impl<M> Calls<M> {
                 if st.checks.remove(&seq) {
                     return Routed::Consumed;
                 }
+                st.corr.on_response(&seq);
                 if let Some(tx) = st.waiting.remove(&seq) {
                     drop(st);
                     self.room.notify_one();
@@ -277,10 +285,17 @@ struct Slot<'a, M> {
 
 impl<M> Drop for Slot<'_, M> {
     fn drop(&mut self) {
-        if self.calls.lock().waiting.remove(&self.seq).is_some() {
+        let mut st = self.calls.lock();
+        st.corr.cancel(&self.seq);
+        if st.waiting.remove(&self.seq).is_some() {
+            drop(st);
             self.calls.room.notify_one();
         }
     }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl<M: Exchange + Clone + Send + 'static> Conn<M> {
@@ -319,8 +334,9 @@ impl<M: Exchange + Clone + Send + 'static> Conn<M> {
                     // nothing was sent: safe to retry on another connection
                     return Err(CallError::Send(SendError::Closed));
                 }
-                if st.waiting.len() < calls.cfg.window {
+                if st.corr.has_room() {
                     let seq = Calls::next_free(&mut st);
+                    st.corr.try_start(seq, now());
                     let (tx, rx) = oneshot::channel();
                     st.waiting.insert(seq, tx);
                     break (seq, rx);
@@ -330,17 +346,27 @@ impl<M: Exchange + Clone + Send + 'static> Conn<M> {
         };
         let _slot = Slot { calls, seq };
         request.set_sequence(seq);
-        let mut sends = 0;
+        self.send(request.clone()).await.map_err(CallError::Send)?;
         loop {
-            sends += 1;
-            let last = sends >= calls.cfg.max_sends;
-            let msg = request.clone();
-            self.send(msg).await.map_err(CallError::Send)?;
-            match tokio::time::timeout(calls.cfg.timeout, &mut rx).await {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(_)) => return Err(CallError::Closed),
-                Err(_) if last => return Err(CallError::TimedOut { sends }),
-                Err(_) => {}
+            let Some(deadline) = calls.lock().corr.deadline_of(&seq) else {
+                // the connection closed and forgot it
+                return Err(CallError::Closed);
+            };
+            tokio::select! {
+                r = &mut rx => return r.map_err(|_| CallError::Closed),
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let due = calls.lock().corr.poll_key(&seq, now());
+            match due {
+                Some(Due::Resend(_)) => {
+                    self.send(request.clone()).await.map_err(CallError::Send)?;
+                }
+                Some(Due::TimedOut(_)) => {
+                    return Err(CallError::TimedOut {
+                        sends: calls.cfg.max_sends,
+                    });
+                }
+                None => {}
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Sans-IO request/response bookkeeping for protocols that match responses to requests by
 //! a key (CMPP's and SMPP's sequence ids): a window of requests in flight, resends after
-//! a timeout, a cap on sends, unmatched responses reported — for a runtime of your own.
-//! packwire's runtime offers the same behaviour as [`crate::Conn::call`].
+//! a timeout, a cap on sends, unmatched responses reported. [`crate::Conn::call`] is
+//! built on it; a runtime of your own can drive it the same way.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -143,6 +143,39 @@ impl<K: Hash + Eq + Clone + Ord> Correlator<K> {
         out
     }
 
+    /// Whether `key` is in flight.
+    pub fn contains(&self, key: &K) -> bool {
+        self.inflight.contains_key(key)
+    }
+
+    /// When request `key` is due (resend or time-out), if it is in flight.
+    pub fn deadline_of(&self, key: &K) -> Option<Instant> {
+        self.inflight.get(key).map(|e| e.sent + self.timeout)
+    }
+
+    /// [`Correlator::poll`] for one request: what is due for `key` at `now` (a resend is
+    /// recorded as sent now; a time-out removes it), `None` when nothing is due or `key` is
+    /// not in flight. A runtime whose calls each wait on their own timer uses this.
+    pub fn poll_key(&mut self, key: &K, now: Instant) -> Option<Due<K>> {
+        let e = self.inflight.get_mut(key)?;
+        if now < e.sent + self.timeout {
+            return None;
+        }
+        if e.sends >= self.max_sends {
+            self.inflight.remove(key);
+            Some(Due::TimedOut(key.clone()))
+        } else {
+            e.sends += 1;
+            e.sent = now;
+            Some(Due::Resend(key.clone()))
+        }
+    }
+
+    /// How many sends request `key` has had.
+    pub fn sends(&self, key: &K) -> Option<u32> {
+        self.inflight.get(key).map(|e| e.sends)
+    }
+
     /// When `poll` next has something to do.
     pub fn deadline(&self) -> Option<Instant> {
         self.inflight.values().map(|e| e.sent + self.timeout).min()
@@ -199,6 +232,27 @@ mod tests {
         assert!(c.try_start(17, t0));
         assert!(!c.try_start(18, t0));
         assert!(!c.try_start(5, t0), "an id still in flight is not reused");
+    }
+
+    #[test]
+    fn one_request_at_a_time_resends_then_times_out() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut c = Correlator::new(16, s(60), 3);
+        assert!(c.try_start(1u32, t0));
+        assert!(c.try_start(2u32, t0 + s(30)));
+        assert_eq!(c.deadline_of(&1), Some(t0 + s(60)));
+        assert_eq!(c.poll_key(&1, t0 + s(59)), None);
+        assert_eq!(c.poll_key(&1, t0 + s(60)), Some(Due::Resend(1)));
+        assert_eq!(c.sends(&1), Some(2));
+        assert_eq!(c.deadline_of(&1), Some(t0 + s(120)));
+        // the other request keeps its own clock
+        assert_eq!(c.poll_key(&2, t0 + s(60)), None);
+        assert_eq!(c.poll_key(&1, t0 + s(120)), Some(Due::Resend(1)));
+        assert_eq!(c.poll_key(&1, t0 + s(180)), Some(Due::TimedOut(1)));
+        assert!(!c.contains(&1));
+        assert_eq!(c.poll_key(&1, t0 + s(999)), None);
+        assert_eq!(c.in_flight(), 1);
     }
 
     #[test]
