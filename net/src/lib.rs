@@ -7,6 +7,8 @@
 //! ...) implement [`packwire_core::Exchange`] on their message type; then
 //! [`Conn::call`] sends a request and resolves with its response, within a window, with
 //! resends and a timeout ([`CallConfig`]), and the peer's link checks are answered.
+//! [`cmpp`] (feature `cmpp`, on by default) builds a CMPP SP client and ISMG server on
+//! it.
 //!
 //! ```no_run
 //! use bytes::Bytes;

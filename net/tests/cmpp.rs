@@ -460,3 +460,143 @@ async fn the_window_of_the_sp_is_the_configured_one() {
     std::sync::Arc::try_unwrap(sp).unwrap().terminate().await;
     ismg.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_ismg_tolerates_out_of_order_ids_padded_fields_and_a_sloppy_active_test_resp() {
+    let ismg = ismg(IsmgConfig::new(vec![Account::new("901234", "s3cret")])).await;
+    let v = Version::V30;
+    let mut codec = CmppCodec::new(v);
+    let mut wire = BytesMut::new();
+    let ts = 1_124_000_000;
+    let connect = Connect {
+        source_addr: Bytes::from_static(b"901234"),
+        authenticator_source: authenticator_source(b"901234", b"s3cret", ts),
+        version: v,
+        timestamp: ts,
+    };
+    codec
+        .encode(Pdu::new(100, Body::Connect(connect)), &mut wire)
+        .unwrap();
+    let submit = |seq: u32, wire: &mut BytesMut, codec: &mut CmppCodec| {
+        let s = Submit {
+            pk_total: 1,
+            pk_number: 1,
+            // space-padded, as some SPs send them
+            service_id: Bytes::from_static(b"TEST      "),
+            msg_src: Bytes::from_static(b"901234"),
+            src_id: Bytes::from_static(b"10690001             "),
+            dest_terminal_ids: vec![Bytes::from_static(b"13800138000")],
+            msg_content: Bytes::from_static(b"hi"),
+            ..Submit::default()
+        };
+        codec
+            .encode(Pdu::new(seq, Body::Submit(Box::new(s))), wire)
+            .unwrap();
+    };
+    submit(9, &mut wire, &mut codec);
+    // pycmpp's ACTIVE_TEST_RESP: 13 bytes declared, the Reserved byte sent as "0x00"
+    wire.extend_from_slice(b"\x00\x00\x00\x0d\x80\x00\x00\x08\x00\x00\x00\x05");
+    wire.extend_from_slice(b"0x00");
+    submit(3, &mut wire, &mut codec);
+    codec
+        .encode(Pdu::new(1, Body::Terminate), &mut wire)
+        .unwrap();
+    let mut s = TcpStream::connect(ismg.local_addr()).await.unwrap();
+    s.write_all(&wire).await.unwrap();
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    timeout(WAIT, async {
+        while got.len() < 4 {
+            assert!(
+                s.read_buf(&mut buf).await.unwrap() > 0,
+                "closed early: {got:?}"
+            );
+            while let Some(p) = codec.decode(&mut buf).unwrap() {
+                got.push(p);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let seqs: Vec<u32> = got.iter().map(|p| p.sequence_id.0).collect();
+    assert_eq!(seqs, [100, 9, 3, 1]);
+    assert!(matches!(&got[1].body, Body::SubmitResp(r) if r.result == 0));
+    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == 0));
+    assert_eq!(got[3].body, Body::TerminateResp);
+    ismg.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_part_of_a_long_message_gets_its_report() {
+    let ismg = ismg(
+        IsmgConfig::new(vec![Account::new("901234", "s3cret").rate_limit(1000)])
+            .reports(Duration::ZERO),
+    )
+    .await;
+    let sp = SpClient::connect(sp_cfg(&ismg, "901234", "s3cret", Version::V20))
+        .await
+        .unwrap();
+    let long = "status report on every part. ".repeat(12);
+    let ids = sp
+        .submit(&Outgoing::text("13800138000", &long).with_report())
+        .await
+        .unwrap();
+    assert!(ids.len() >= 2);
+    for id in ids {
+        assert_eq!(sp.report_for(id, WAIT).await.as_deref(), Some("DELIVRD"));
+    }
+    sp.terminate().await;
+    ismg.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_per_account_across_its_connections() {
+    let mut ismg = ismg(IsmgConfig::new(vec![
+        Account::new("901234", "s3cret").rate_limit(2),
+        Account::new("905678", "other"),
+    ]))
+    .await;
+    let no_retry =
+        |a: &str, s: &str| sp_cfg(&ismg, a, s, Version::V30).flow_retries(0, Duration::ZERO);
+    let a1 = SpClient::connect(no_retry("901234", "s3cret"))
+        .await
+        .unwrap();
+    let a2 = SpClient::connect(no_retry("901234", "s3cret"))
+        .await
+        .unwrap();
+    let b = SpClient::connect(no_retry("905678", "other"))
+        .await
+        .unwrap();
+    let mut outcomes = Vec::new();
+    for i in 0..3 {
+        for sp in [&a1, &a2] {
+            outcomes.push(
+                sp.submit(&Outgoing::text("1", &format!("a{i}")))
+                    .await
+                    .is_ok(),
+            );
+        }
+        // the other account is not limited
+        b.submit(&Outgoing::text("1", &format!("b{i}")))
+            .await
+            .unwrap();
+    }
+    let ok = outcomes.iter().filter(|o| **o).count();
+    // six quick submits from one account limited to 2 a second: 2 pass, or 4 when they
+    // straddle a second
+    assert!((2..=4).contains(&ok), "{outcomes:?}");
+    while let Some(e) = ismg.try_event() {
+        if let IsmgEvent::Submitted {
+            account, result, ..
+        } = e
+        {
+            if account == "905678" {
+                assert_eq!(result, SubmitResult::OK);
+            }
+        }
+    }
+    for sp in [a1, a2, b] {
+        sp.terminate().await;
+    }
+    ismg.shutdown().await;
+}

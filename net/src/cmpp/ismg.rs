@@ -30,6 +30,7 @@ pub struct Account {
     versions: Vec<Version>,
     ips: Vec<IpAddr>,
     max_connections: usize,
+    rate: Option<u32>,
 }
 
 impl Account {
@@ -42,6 +43,7 @@ impl Account {
             versions: vec![Version::V20, Version::V30],
             ips: Vec::new(),
             max_connections: 8,
+            rate: None,
         }
     }
 
@@ -55,6 +57,14 @@ impl Account {
     /// Only these addresses may log in (status 2, illegal source address, otherwise).
     pub fn allow_ips(mut self, ips: &[IpAddr]) -> Self {
         self.ips = ips.to_vec();
+        self
+    }
+
+    /// At most `per_second` SUBMITs per second from this account, over all its
+    /// connections; more are answered with Result 8 (flow control). Overrides
+    /// [`IsmgConfig::flow_limit`].
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate = Some(per_second);
         self
     }
 
@@ -78,8 +88,8 @@ pub struct IsmgConfig {
     pub report_delay: Option<Duration>,
     /// The Stat of those reports. Default `DELIVRD`.
     pub report_stat: String,
-    /// Answer Result 8 (flow control) to SUBMITs beyond this many per second on one
-    /// connection. Default: no limit.
+    /// Answer Result 8 (flow control) to SUBMITs beyond this many per second from one
+    /// account (all its connections together). Default: no limit.
     pub flow_limit: Option<u32>,
     /// Window, timeout and sends for the DELIVERs it sends.
     pub calls: CallConfig,
@@ -114,7 +124,7 @@ impl IsmgConfig {
         self
     }
 
-    /// Answers Result 8 beyond `per_second` SUBMITs per second per connection.
+    /// Answers Result 8 beyond `per_second` SUBMITs per second per account.
     pub fn flow_limit(mut self, per_second: u32) -> Self {
         self.flow_limit = Some(per_second);
         self
@@ -213,7 +223,6 @@ pub enum IsmgEvent {
 struct Session {
     account: Arc<Account>,
     version: Version,
-    flow: Arc<Mutex<(u64, u32)>>,
 }
 
 struct State {
@@ -225,6 +234,8 @@ struct State {
     msg_seq: AtomicU16,
     udh_ref: AtomicU8,
     reassembler: Mutex<Reassembler>,
+    /// per account: (second, SUBMITs in it)
+    flow: Mutex<HashMap<String, (u64, u32)>>,
     start: Instant,
 }
 
@@ -280,6 +291,7 @@ impl Ismg {
             msg_seq: AtomicU16::new(1),
             udh_ref: AtomicU8::new(1),
             reassembler: Mutex::new(Reassembler::new(Duration::from_secs(600), 10_000)),
+            flow: Mutex::new(HashMap::new()),
             start: Instant::now(),
             cfg,
         });
@@ -527,7 +539,6 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
     conn.set_attr(Session {
         account: account.clone(),
         version: c.version,
-        flow: Arc::new(Mutex::new((0, 0))),
     });
     conn.authenticate();
     if let Some(r) = registry {
@@ -543,14 +554,15 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
 fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session) {
     let dest: Vec<String> = s.dest_terminal_ids.iter().map(text_of).collect();
     let part = (s.pk_total, s.pk_number);
-    if let Some(limit) = st.cfg.flow_limit {
+    if let Some(limit) = sess.account.rate.or(st.cfg.flow_limit) {
         let sec = st.start.elapsed().as_secs();
-        let mut f = lock(&sess.flow);
+        let mut flows = lock(&st.flow);
+        let f = flows.entry(sess.account.id.clone()).or_insert((sec, 0));
         if f.0 != sec {
             *f = (sec, 0);
         }
         if f.1 >= limit {
-            drop(f);
+            drop(flows);
             reply(
                 conn,
                 seq,
