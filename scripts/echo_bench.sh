@@ -23,25 +23,28 @@ for conns in 1 16 256; do
         $bin serve --codec length:strip=4 --listen 127.0.0.1:$port --echo $extra --seconds $((secs + 5)) >/dev/null 2>&1 &
         spid=$!
         sleep 0.5
+        cpu0=$(awk '{print $14 + $15}' /proc/$spid/stat)
         out=$($bin bench --connect 127.0.0.1:$port --conns "$conns" --inflight "$inflight" --seconds "$secs")
+        cpu1=$(awk '{print $14 + $15}' /proc/$spid/stat)
         rss=$(awk '/VmHWM/ {print $2}' /proc/$spid/status)
         kill $spid 2>/dev/null || true
         wait $spid 2>/dev/null || true
-        echo "$conns $inflight $server $rep $rss $out" >>"$results"
+        echo "$conns $inflight $server $rep $rss $((cpu1 - cpu0)) $out" >>"$results"
       done
     done
   done
 done
-python3 - "$results" <<'PY'
+python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    conns, inflight, server, rep, rss, out = line.split(" ", 5)
+    conns, inflight, server, rep, rss, ticks, out = line.split(" ", 6)
     r = json.loads(out)
+    r["cpu_ns"] = int(ticks) / int(sys.argv[2]) * 1e9 / max(r["frames"], 1)
     rows.setdefault((int(conns), int(inflight)), {}).setdefault(server, []).append((r, int(rss)))
 med = lambda xs: statistics.median(xs)
-print("| conns | in flight | packwire frames/s | baseline frames/s | ratio (median of per-rep ratios) | packwire p50 / p99 (µs) | baseline p50 / p99 (µs) | packwire / baseline peak RSS (KiB) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| conns | in flight | packwire frames/s | baseline frames/s | ratio (median of per-run ratios, range) | server CPU per frame, packwire / baseline (ns) | packwire p50 / p99 (µs) | baseline p50 / p99 (µs) | packwire / baseline peak RSS (KiB) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (c, i), s in sorted(rows.items()):
     p, b = s["packwire"], s["baseline"]
     fps = lambda xs: med([r["frames_per_sec"] for r, _ in xs])
@@ -49,6 +52,7 @@ for (c, i), s in sorted(rows.items()):
     rss = lambda xs: med([m for _, m in xs])
     ratios = [pr["frames_per_sec"] / br["frames_per_sec"] for (pr, _), (br, _) in zip(p, b)]
     print(f"| {c} | {i} | {fps(p):.0f} | {fps(b):.0f} | {med(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
+          f"| {lat(p,'cpu_ns'):.0f} / {lat(b,'cpu_ns'):.0f} "
           f"| {lat(p,'p50_us'):.0f} / {lat(p,'p99_us'):.0f} | {lat(b,'p50_us'):.0f} / {lat(b,'p99_us'):.0f} | {rss(p)} / {rss(b)} |")
 PY
 rm -f "$results"

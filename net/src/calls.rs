@@ -218,6 +218,13 @@ impl<M> Calls<M> {
         self.room.notify_waiters();
     }
 
+    /// Whether responses are matched on this connection (a call was made, or the
+    /// server or client turned matching on).
+    #[inline]
+    pub(crate) fn routes(&self) -> bool {
+        self.hooks.get().is_some()
+    }
+
     /// Routes a decoded item: a response to a call completes it; the peer's link check
     /// is answered through `reply`.
     pub(crate) fn route<I: 'static>(&self, item: I, reply: impl FnOnce(M)) -> Routed<I>

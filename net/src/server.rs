@@ -22,7 +22,7 @@ use crate::conn::{Conn, Outbound, QueuePolicy};
 use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::{IdleTimer, LinkAction, LinkCheck};
-use crate::window::{IpStats, IpWindows};
+use crate::window::{IpStats, IpWindows, Ring};
 use crate::{CloseReason, Codec, ConnId};
 use packwire_core::Exchange;
 
@@ -490,7 +490,7 @@ async fn accept_loop<F, H, M, C, Fut>(
         tokio::select! {
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    shared.windows.add(peer.ip(), now(), |s| s.connections += 1);
+
                     let refused = if shared.blocked.is_blocked(peer.ip()) {
                         Some(CloseReason::BlockedIp)
                     } else if shared.registry.len() >= shared.max_connections || !shared.admit_ip(peer.ip()) {
@@ -499,6 +499,7 @@ async fn accept_loop<F, H, M, C, Fut>(
                         None
                     };
                     if let Some(reason) = refused {
+                        shared.windows.add(peer.ip(), now(), 1, 0, 0);
                         shared.stats.accepted();
                         shared.stats.closed(&reason);
                         tracing::debug!(%peer, %reason, "refused");
@@ -577,7 +578,9 @@ async fn serve<F, H, M, C, Fut>(
         listener: shared.listener.clone(),
         stats: shared.stats.clone(),
     };
-    let reason = run(rd, (shared.make_codec)(), &mut out, &conn, &shared).await;
+    let ring = shared.windows.ring(peer.ip(), now());
+    shared.windows.add_to(&ring, now(), 1, 0, 0);
+    let reason = run(rd, (shared.make_codec)(), &mut out, &conn, &shared, &ring).await;
     conn.close(reason);
     let reason = conn.close_reason().unwrap_or(CloseReason::PeerClosed);
     shared.listener.on_before_close(&conn, &reason);
@@ -689,6 +692,11 @@ where
     /// that waits for room in its own connection's queue gets it.
     async fn drive(&mut self, fut: impl Future<Output = ()>) -> Result<(), CloseReason> {
         tokio::pin!(fut);
+        // most handlers finish on their first poll: no select for them
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if first.is_ready() {
+            return Ok(());
+        }
         loop {
             let wake = tokio::select! {
                 biased;
@@ -729,6 +737,7 @@ async fn run<F, H, M, C, Fut>(
     out: &mut Outgoing<M, C>,
     conn: &Conn<M>,
     shared: &Shared<Arc<F>, H, M>,
+    ring: &Ring,
 ) -> CloseReason
 where
     C: Codec<M>,
@@ -752,12 +761,16 @@ where
         let deadline = idle.map(|i| tokio::time::Instant::from_std(i.deadline()));
         let auth = auth_deadline.filter(|_| !conn.is_authenticated());
         let link_at = link.map(|l| tokio::time::Instant::from_std(l.deadline()));
+        if conn.is_closed() {
+            // a busy connection may never leave the branches below: the flag says it
+            return conn.close_reason().unwrap_or(CloseReason::Kicked);
+        }
         let wake = tokio::select! {
             biased;
-            () = &mut closing => Wake::Closing,
             r = out.wr.write_buf(&mut out.buf), if !out.buf.is_empty() => Wake::Wrote(r),
             r = rd.read_buf(&mut buf) => Wake::Read(r),
             () = out.conn.inner.queue.ready(), if out.buf.len() < MAX_UNWRITTEN => Wake::Queued,
+            () = &mut closing => Wake::Closing,
             () = sleep_until(deadline) => Wake::Idle,
             () = sleep_until(auth) => Wake::AuthTimeout,
             () = sleep_until(link_at) => Wake::Link,
@@ -809,10 +822,9 @@ where
         .await;
         if batch_msgs > 0 {
             shared.stats.received(batch_msgs, batch_bytes);
-            shared.windows.add(conn.peer_addr().ip(), now(), |s| {
-                s.messages_in += batch_msgs;
-                s.bytes_in += batch_bytes;
-            });
+            shared
+                .windows
+                .add_to(ring, now(), 0, batch_msgs, batch_bytes);
         }
         if let Some(reason) = r {
             return reason;
@@ -855,16 +867,20 @@ where
                 *msgs += 1;
                 *bytes += n as u64;
                 shared.listener.on_message(conn, n);
-                let item = match conn.inner.calls.route(item, |answer| {
-                    let _ = conn.try_send(answer);
-                }) {
-                    Routed::Handle(item) => item,
-                    Routed::Consumed => continue,
-                    Routed::Unmatched(seq, item) => {
-                        tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
-                        shared.listener.on_unmatched_response(conn, seq);
-                        item
+                let item = if conn.inner.calls.routes() {
+                    match conn.inner.calls.route(item, |answer| {
+                        let _ = conn.try_send(answer);
+                    }) {
+                        Routed::Handle(item) => item,
+                        Routed::Consumed => continue,
+                        Routed::Unmatched(seq, item) => {
+                            tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
+                            shared.listener.on_unmatched_response(conn, seq);
+                            item
+                        }
                     }
+                } else {
+                    item
                 };
                 if let Err(reason) = out.drive((shared.handler)(conn.clone(), item)).await {
                     conn.close(reason.clone());

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What one IP address did over the last window.
@@ -19,40 +20,83 @@ pub struct IpStats {
 
 const BUCKETS: usize = 60;
 
+/// One second's counts; `sec` says which second (u64::MAX: none yet).
 #[derive(Debug)]
-struct Ring {
-    /// per bucket: the second it counts, and its counts
-    buckets: [(u64, IpStats); BUCKETS],
+struct Bucket {
+    sec: AtomicU64,
+    connections: AtomicU64,
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+}
+
+/// One address's buckets. Connections keep an `Arc` to their address's ring and add to
+/// it with relaxed atomics: no lock and no map look-up per read.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    buckets: [Bucket; BUCKETS],
 }
 
 impl Ring {
-    fn bucket(&mut self, sec: u64) -> &mut IpStats {
-        let b = &mut self.buckets[(sec % BUCKETS as u64) as usize];
-        if b.0 != sec {
-            *b = (sec, IpStats::default());
+    fn new() -> Self {
+        Ring {
+            buckets: std::array::from_fn(|_| Bucket {
+                sec: AtomicU64::new(u64::MAX),
+                connections: AtomicU64::new(0),
+                messages_in: AtomicU64::new(0),
+                bytes_in: AtomicU64::new(0),
+            }),
         }
-        &mut b.1
+    }
+
+    fn add(&self, sec: u64, connections: u64, messages: u64, bytes: u64) {
+        let b = &self.buckets[(sec % BUCKETS as u64) as usize];
+        let seen = b.sec.load(Ordering::Acquire);
+        if seen != sec
+            && (seen == u64::MAX || seen < sec)
+            && b.sec
+                .compare_exchange(seen, sec, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // this thread turned the bucket over to a new second; an add racing with the
+            // turn-over may be lost (the window is approximate at its edges)
+            b.connections.store(0, Ordering::Relaxed);
+            b.messages_in.store(0, Ordering::Relaxed);
+            b.bytes_in.store(0, Ordering::Relaxed);
+        }
+        if b.sec.load(Ordering::Acquire) != sec {
+            return; // a later second owns the bucket already
+        }
+        if connections > 0 {
+            b.connections.fetch_add(connections, Ordering::Relaxed);
+        }
+        if messages > 0 {
+            b.messages_in.fetch_add(messages, Ordering::Relaxed);
+        }
+        if bytes > 0 {
+            b.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     fn sum(&self, now_sec: u64, window: u64) -> IpStats {
         let mut s = IpStats::default();
-        for (sec, b) in &self.buckets {
-            if sec.saturating_add(window) > now_sec && *sec <= now_sec {
-                s.connections += b.connections;
-                s.messages_in += b.messages_in;
-                s.bytes_in += b.bytes_in;
+        for b in &self.buckets {
+            let sec = b.sec.load(Ordering::Acquire);
+            if sec != u64::MAX && sec.saturating_add(window) > now_sec && sec <= now_sec {
+                s.connections += b.connections.load(Ordering::Relaxed);
+                s.messages_in += b.messages_in.load(Ordering::Relaxed);
+                s.bytes_in += b.bytes_in.load(Ordering::Relaxed);
             }
         }
         s
     }
 }
 
-/// Counters per IP over the last `window` (at most 60 s), kept in one-second buckets.
+/// Per-IP rings, for the server's `ip_stats`.
 #[derive(Debug)]
 pub(crate) struct IpWindows {
     start: Instant,
     window: u64,
-    rings: Mutex<HashMap<IpAddr, Ring>>,
+    rings: Mutex<HashMap<IpAddr, Arc<Ring>>>,
 }
 
 impl IpWindows {
@@ -68,21 +112,47 @@ impl IpWindows {
         now.saturating_duration_since(self.start).as_secs()
     }
 
-    pub(crate) fn add(&self, ip: IpAddr, now: Instant, f: impl FnOnce(&mut IpStats)) {
-        let sec = self.sec(now);
+    /// The ring of `ip` (made on first use), for a connection to keep.
+    pub(crate) fn ring(&self, ip: IpAddr, now: Instant) -> Arc<Ring> {
         let mut rings = self
             .rings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if rings.len() > 100_000 {
-            // bound the map: forget addresses with nothing in the window
-            let w = self.window;
-            rings.retain(|_, r| r.sum(sec, w) != IpStats::default());
+            // bound the map: forget addresses no connection holds and with nothing in
+            // the window
+            let (sec, w) = (self.sec(now), self.window);
+            rings.retain(|_, r| Arc::strong_count(r) > 1 || r.sum(sec, w) != IpStats::default());
         }
-        let ring = rings.entry(ip).or_insert_with(|| Ring {
-            buckets: [(u64::MAX, IpStats::default()); BUCKETS],
-        });
-        f(ring.bucket(sec));
+        rings
+            .entry(ip)
+            .or_insert_with(|| Arc::new(Ring::new()))
+            .clone()
+    }
+
+    /// Counts on a ring a connection holds.
+    pub(crate) fn add_to(
+        &self,
+        ring: &Ring,
+        now: Instant,
+        connections: u64,
+        messages: u64,
+        bytes: u64,
+    ) {
+        ring.add(self.sec(now), connections, messages, bytes);
+    }
+
+    /// Counts for `ip` (a refused connection holds no ring).
+    pub(crate) fn add(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        connections: u64,
+        messages: u64,
+        bytes: u64,
+    ) {
+        let ring = self.ring(ip, now);
+        self.add_to(&ring, now, connections, messages, bytes);
     }
 
     pub(crate) fn get(&self, ip: IpAddr, now: Instant) -> IpStats {
@@ -105,11 +175,9 @@ mod tests {
         let w = IpWindows::new(Duration::from_secs(10));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = w.start;
-        w.add(ip, t0, |s| s.connections += 1);
-        w.add(ip, t0 + Duration::from_secs(5), |s| {
-            s.messages_in += 3;
-            s.bytes_in += 300;
-        });
+        w.add(ip, t0, 1, 0, 0);
+        let ring = w.ring(ip, t0);
+        w.add_to(&ring, t0 + Duration::from_secs(5), 0, 3, 300);
         let at = |secs| w.get(ip, t0 + Duration::from_secs(secs));
         assert_eq!(
             at(5),
