@@ -37,14 +37,45 @@ fn trace_line(direction: Direction, pdu: &Pdu, version: Version) -> String {
     format!("{arrow} {}", pdu_json(pdu, version.is_v3()))
 }
 
+/// Where and as whom an SP connects (shared by `cmpp send` and `cmpp bench`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Sp {
+    /// The ISMG's host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The ISMG's port (7890 is CMPP's long-connection port).
+    #[arg(long, default_value_t = 7890)]
+    port: u16,
+    /// The SP_Id (Source_Addr).
+    #[arg(long)]
+    account: String,
+    /// The shared secret.
+    #[arg(long)]
+    secret: String,
+    /// 2 or 3 (or a Version byte such as 0x21).
+    #[arg(long, default_value = "3", value_parser = parse_version)]
+    version: Version,
+}
+
+impl Sp {
+    fn config(&self) -> io::Result<SpConfig> {
+        let addr: SocketAddr = (self.host.as_str(), self.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{}: no address", self.host)))?;
+        Ok(SpConfig::new(
+            addr,
+            &self.account,
+            &self.secret,
+            self.version,
+        ))
+    }
+}
+
 /// What `packwire cmpp send` was asked.
 #[derive(Debug)]
 pub(crate) struct Send {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) account: String,
-    pub(crate) secret: String,
-    pub(crate) version: Version,
+    pub(crate) sp: Sp,
     pub(crate) to: Vec<String>,
     pub(crate) text: String,
     pub(crate) wait_report: Option<u64>,
@@ -52,12 +83,9 @@ pub(crate) struct Send {
 }
 
 pub(crate) fn send(a: Send) -> io::Result<()> {
-    let addr: SocketAddr = (a.host.as_str(), a.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("{}: no address", a.host)))?;
+    let mut cfg = a.sp.config()?;
+    let (addr, version) = (cfg.nodes[0], a.sp.version);
     runtime()?.block_on(async move {
-        let mut cfg = SpConfig::new(addr, &a.account, &a.secret, a.version);
         if a.trace {
             cfg = cfg.trace();
         }
@@ -66,7 +94,7 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
             .map_err(|e| io::Error::other(format!("login: {e}")))?;
         println!(
             "logged in to {addr} as {} (CMPP {:#x})",
-            a.account, a.version.0
+            a.sp.account, version.0
         );
         let to: Vec<&str> = a.to.iter().map(String::as_str).collect();
         let mut msg = Outgoing::group(&to, &a.text);
@@ -78,7 +106,7 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
             while let Ok(Some((d, p))) =
                 tokio::time::timeout(Duration::from_millis(50), sp.next_trace()).await
             {
-                println!("{}", trace_line(d, &p, a.version));
+                println!("{}", trace_line(d, &p, version));
             }
         }
         let ids = match result {
@@ -259,24 +287,16 @@ fn print_event(e: &IsmgEvent) {
 
 /// `packwire cmpp bench`: `conns` SP connections, each keeping `window` submits in flight
 /// (the CMPP window) for `seconds`; prints JSON.
-pub(crate) fn bench(
-    (host, port): (&str, u16),
-    (account, secret, version): (&str, &str, Version),
-    conns: usize,
-    window: usize,
-    seconds: u64,
-) -> io::Result<()> {
-    let addr: SocketAddr = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("{host}: no address")))?;
+pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::Result<()> {
+    let cfg = sp.config()?.calls(packwire_net::CallConfig::new(
+        window.max(1),
+        Duration::from_secs(10),
+        1,
+    ));
     runtime()?.block_on(async move {
         let mut sps = Vec::new();
         for _ in 0..conns.max(1) {
-            let cfg = SpConfig::new(addr, account, secret, version).calls(
-                packwire_net::CallConfig::new(window.max(1), Duration::from_secs(10), 1),
-            );
-            let sp = SpClient::connect(cfg)
+            let sp = SpClient::connect(cfg.clone())
                 .await
                 .map_err(|e| io::Error::other(format!("login: {e}")))?;
             sps.push(Arc::new(sp));

@@ -97,21 +97,8 @@ enum CmppCommand {
     /// Log in to an ISMG, submit a message (split when long), print each part's Msg_Id
     /// and, with --wait, the status reports.
     Send {
-        /// The ISMG's host.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// The ISMG's port (7890 is CMPP's long-connection port).
-        #[arg(long, default_value_t = 7890)]
-        port: u16,
-        /// The SP_Id (Source_Addr).
-        #[arg(long)]
-        account: String,
-        /// The shared secret.
-        #[arg(long)]
-        secret: String,
-        /// 2 or 3 (or a Version byte such as 0x21).
-        #[arg(long, default_value = "3", value_parser = cmpp::parse_version)]
-        version: packwire_codecs::cmpp::Version,
+        #[command(flatten)]
+        sp: cmpp::Sp,
         /// A destination number; repeat for a group send.
         #[arg(long, required = true)]
         to: Vec<String>,
@@ -128,21 +115,8 @@ enum CmppCommand {
     /// Load an ISMG with SUBMITs: CONNS logged-in SP connections, each keeping WINDOW
     /// submits in flight, for SECONDS; prints JSON (submits per second).
     Bench {
-        /// The ISMG's host.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// The ISMG's port.
-        #[arg(long, default_value_t = 7890)]
-        port: u16,
-        /// The SP_Id.
-        #[arg(long)]
-        account: String,
-        /// The shared secret.
-        #[arg(long)]
-        secret: String,
-        /// 2 or 3.
-        #[arg(long, default_value = "3", value_parser = cmpp::parse_version)]
-        version: packwire_codecs::cmpp::Version,
+        #[command(flatten)]
+        sp: cmpp::Sp,
         /// SP connections.
         #[arg(long, default_value_t = 1)]
         conns: usize,
@@ -243,11 +217,7 @@ fn main() -> ExitCode {
         Command::Cmpp {
             command:
                 CmppCommand::Send {
-                    host,
-                    port,
-                    account,
-                    secret,
-                    version,
+                    sp,
                     to,
                     text,
                     wait,
@@ -256,11 +226,7 @@ fn main() -> ExitCode {
         } => report(
             "cmpp send",
             cmpp::send(cmpp::Send {
-                host,
-                port,
-                account,
-                secret,
-                version,
+                sp,
                 to,
                 text,
                 wait_report: wait,
@@ -270,25 +236,12 @@ fn main() -> ExitCode {
         Command::Cmpp {
             command:
                 CmppCommand::Bench {
-                    host,
-                    port,
-                    account,
-                    secret,
-                    version,
+                    sp,
                     conns,
                     window,
                     seconds,
                 },
-        } => report(
-            "cmpp bench",
-            cmpp::bench(
-                (&host, port),
-                (&account, &secret, version),
-                conns,
-                window,
-                seconds,
-            ),
-        ),
+        } => report("cmpp bench", cmpp::bench(&sp, conns, window, seconds)),
         Command::Cmpp {
             command:
                 CmppCommand::Serve {

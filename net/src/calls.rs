@@ -111,6 +111,45 @@ impl<M: Exchange> Hooks<M> {
     }
 }
 
+/// What a server or client builder keeps for [`Conn::call`] and link checks.
+pub(crate) struct Exchanges<M> {
+    pub(crate) calls: CallConfig,
+    /// set once the message type is known to be an [`Exchange`]
+    pub(crate) hooks: Option<Hooks<M>>,
+    /// link-check interval and unanswered checks before closing
+    pub(crate) link: Option<(Duration, u32)>,
+}
+
+impl<M> Clone for Exchanges<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for Exchanges<M> {}
+
+impl<M> Default for Exchanges<M> {
+    fn default() -> Self {
+        Exchanges {
+            calls: CallConfig::default(),
+            hooks: None,
+            link: None,
+        }
+    }
+}
+
+impl<M: Exchange> Exchanges<M> {
+    pub(crate) fn set_calls(&mut self, cfg: CallConfig) {
+        self.calls = cfg;
+        self.hooks = Some(Hooks::of());
+    }
+
+    pub(crate) fn set_link_check(&mut self, interval: Duration, max_unanswered: u32) {
+        self.hooks.get_or_insert_with(Hooks::of);
+        self.link = Some((interval, max_unanswered));
+    }
+}
+
 struct State<M> {
     next_seq: u32,
     /// the window, resend clocks and send counts (sans-IO)

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::calls::{CallConfig, Hooks, Routed};
+use crate::calls::{CallConfig, Exchanges, Routed};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
 use crate::stats::Stats;
@@ -84,8 +84,7 @@ impl Client {
             queue: 1024,
             offline: 0,
             listener: Arc::new(NoListener),
-            calls: (CallConfig::default(), None),
-            link: None,
+            ex: Exchanges::default(),
         }
     }
 }
@@ -101,8 +100,7 @@ pub struct ClientBuilder<F, H, M> {
     queue: usize,
     offline: usize,
     listener: Arc<dyn Listener<M>>,
-    calls: (CallConfig, Option<Hooks<M>>),
-    link: Option<(Duration, u32)>,
+    ex: Exchanges<M>,
 }
 
 impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
@@ -222,7 +220,7 @@ where
     where
         M: Exchange,
     {
-        self.calls = (cfg, Some(Hooks::of()));
+        self.ex.set_calls(cfg);
         self
     }
 
@@ -233,10 +231,7 @@ where
     where
         M: Exchange,
     {
-        if self.calls.1.is_none() {
-            self.calls.1 = Some(Hooks::of());
-        }
-        self.link = Some((interval, max_unanswered));
+        self.ex.set_link_check(interval, max_unanswered);
         self
     }
 
@@ -394,7 +389,7 @@ where
         stats.clone(),
         QueuePolicy::Fail,
         None,
-        cfg.calls,
+        (cfg.ex.calls, cfg.ex.hooks),
     );
     let mut pending = std::collections::VecDeque::new();
     {
@@ -413,7 +408,7 @@ where
         .heartbeat
         .as_ref()
         .map(|(i, t, _)| Heartbeat::new(*i, *t, now()));
-    let mut link = cfg.link.map(|(i, n)| LinkCheck::new(i, n, now()));
+    let mut link = cfg.ex.link.map(|(i, n)| LinkCheck::new(i, n, now()));
     let mut closed = conn.closed_rx();
     let mut rbuf = BytesMut::with_capacity(8 * 1024);
     let mut wbuf = BytesMut::with_capacity(8 * 1024);

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::calls::{CallConfig, Hooks, Routed};
+use crate::calls::{CallConfig, Exchanges, Routed};
 use crate::conn::{Conn, Outbound, QueuePolicy};
 use crate::registry::{EncodeFn, Registry};
 use crate::stats::{Stats, StatsSnapshot};
@@ -177,8 +177,7 @@ impl Server {
             blocked: BlockList::default(),
             auth: None,
             max_queued_bytes: None,
-            calls: (CallConfig::default(), None),
-            link: None,
+            ex: Exchanges::default(),
         }
     }
 }
@@ -197,8 +196,7 @@ pub struct ServerBuilder<F, H, M> {
     blocked: BlockList,
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
-    calls: (CallConfig, Option<Hooks<M>>),
-    link: Option<(Duration, u32)>,
+    ex: Exchanges<M>,
 }
 
 impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
@@ -256,8 +254,7 @@ struct Shared<F, H, M> {
     blocked: BlockList,
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
-    calls: (CallConfig, Option<Hooks<M>>),
-    link: Option<(Duration, u32)>,
+    ex: Exchanges<M>,
     per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
     next_id: AtomicU64,
@@ -396,7 +393,7 @@ where
     where
         M: Exchange,
     {
-        self.calls = (cfg, Some(Hooks::of()));
+        self.ex.set_calls(cfg);
         self
     }
 
@@ -409,10 +406,7 @@ where
     where
         M: Exchange,
     {
-        if self.calls.1.is_none() {
-            self.calls.1 = Some(Hooks::of());
-        }
-        self.link = Some((interval, max_unanswered));
+        self.ex.set_link_check(interval, max_unanswered);
         self
     }
 
@@ -454,8 +448,7 @@ where
             blocked: self.blocked.clone(),
             auth: self.auth,
             max_queued_bytes: self.max_queued_bytes,
-            calls: self.calls,
-            link: self.link,
+            ex: self.ex,
             per_ip: std::sync::Mutex::new(HashMap::new()),
             windows: windows.clone(),
             next_id: AtomicU64::new(1),
@@ -561,7 +554,7 @@ async fn serve<F, H, M, C, Fut>(
         shared.stats.clone(),
         shared.policy,
         byte_limit,
-        shared.calls,
+        (shared.ex.calls, shared.ex.hooks),
     );
     shared.stats.accepted();
     shared.registry.add(conn.clone());
@@ -748,7 +741,7 @@ where
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut idle = shared.idle.map(|d| IdleTimer::new(d, now()));
     let auth_deadline = shared.auth.map(|d| tokio::time::Instant::now() + d);
-    let mut link = shared.link.map(|(i, n)| LinkCheck::new(i, n, now()));
+    let mut link = shared.ex.link.map(|(i, n)| LinkCheck::new(i, n, now()));
     let mut closed = conn.closed_rx();
     // one future for the whole loop: registering with the watch once, not per read
     let closing = flipped(&mut closed);

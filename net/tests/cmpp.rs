@@ -367,6 +367,20 @@ async fn a_silent_gateway_is_noticed_by_link_checks() {
     sp.terminate().await;
 }
 
+/// Appends account 901234's CONNECT (secret `s3cret`) with sequence id `seq`.
+fn raw_connect(codec: &mut CmppCodec, wire: &mut BytesMut, seq: u32, v: Version) {
+    let ts = 1_124_000_000;
+    let connect = Connect {
+        source_addr: Bytes::from_static(b"901234"),
+        authenticator_source: authenticator_source(b"901234", b"s3cret", ts),
+        version: v,
+        timestamp: ts,
+    };
+    codec
+        .encode(Pdu::new(seq, Body::Connect(connect)), wire)
+        .unwrap();
+}
+
 /// CONNECT then SUBMIT in one buffer, written one byte at a time and then in one burst.
 #[tokio::test]
 async fn the_ismg_reads_pdus_fed_byte_by_byte_and_in_bursts() {
@@ -374,16 +388,7 @@ async fn the_ismg_reads_pdus_fed_byte_by_byte_and_in_bursts() {
         let ismg = ismg(IsmgConfig::new(vec![Account::new("901234", "s3cret")])).await;
         let mut codec = CmppCodec::new(v);
         let mut wire = BytesMut::new();
-        let ts = 1_124_000_000;
-        let connect = Connect {
-            source_addr: Bytes::from_static(b"901234"),
-            authenticator_source: authenticator_source(b"901234", b"s3cret", ts),
-            version: v,
-            timestamp: ts,
-        };
-        codec
-            .encode(Pdu::new(1, Body::Connect(connect)), &mut wire)
-            .unwrap();
+        raw_connect(&mut codec, &mut wire, 1, v);
         for seq in [2, 3] {
             let submit = Submit {
                 pk_total: 1,
@@ -467,16 +472,7 @@ async fn the_ismg_tolerates_out_of_order_ids_padded_fields_and_a_sloppy_active_t
     let v = Version::V30;
     let mut codec = CmppCodec::new(v);
     let mut wire = BytesMut::new();
-    let ts = 1_124_000_000;
-    let connect = Connect {
-        source_addr: Bytes::from_static(b"901234"),
-        authenticator_source: authenticator_source(b"901234", b"s3cret", ts),
-        version: v,
-        timestamp: ts,
-    };
-    codec
-        .encode(Pdu::new(100, Body::Connect(connect)), &mut wire)
-        .unwrap();
+    raw_connect(&mut codec, &mut wire, 100, v);
     let submit = |seq: u32, wire: &mut BytesMut, codec: &mut CmppCodec| {
         let s = Submit {
             pk_total: 1,
