@@ -838,3 +838,66 @@ fn pdus_say_whether_they_are_requests_or_responses_for_a_session() {
     assert_eq!(answer.role(), Role::Response(9));
     assert!(submit.answer_link_check().is_none());
 }
+
+#[test]
+fn a_codec_following_connect_switches_layouts_with_the_login() {
+    // an ISMG codec told 3.0 meets a 2.0 SP: the CONNECT switches it to 2.0 for the
+    // SUBMIT that follows, and its CONNECT_RESP goes out with the 1-byte 2.0 status
+    let mut sp = CmppCodec::new(Version::V20);
+    let mut ismg = CmppCodec::new(Version::V30).following_connect();
+    let mut wire = BytesMut::new();
+    let connect = Connect {
+        source_addr: b("901234"),
+        authenticator_source: [7; 16],
+        version: Version::V20,
+        timestamp: 1_124_000_000,
+    };
+    sp.encode(Pdu::new(1, Body::Connect(connect)), &mut wire)
+        .unwrap();
+    sp.encode(
+        Pdu::new(2, Body::Submit(Box::new(submit_g4_g6()))),
+        &mut wire,
+    )
+    .unwrap();
+    assert!(matches!(
+        ismg.decode(&mut wire).unwrap().unwrap().body,
+        Body::Connect(_)
+    ));
+    assert_eq!(ismg.version(), Version::V20);
+    let submit = ismg.decode(&mut wire).unwrap().unwrap();
+    assert_eq!(submit.body, Body::Submit(Box::new(submit_g4_g6())));
+    let mut out = BytesMut::new();
+    let resp = ConnectResp {
+        status: 0,
+        authenticator_ismg: [1; 16],
+        version: Version::V20,
+    };
+    ismg.encode(Pdu::new(1, Body::ConnectResp(resp.clone())), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 12 + 18, "2.0 CONNECT_RESP body");
+    // an SP codec following the login adopts the layout of the CONNECT_RESP it reads
+    let mut sp3 = CmppCodec::new(Version::V30).following_connect();
+    assert_eq!(
+        sp3.decode(&mut out).unwrap().unwrap().body,
+        Body::ConnectResp(resp)
+    );
+    assert_eq!(sp3.version(), Version::V20);
+    // and a codec not following keeps its version
+    let mut fixed = CmppCodec::new(Version::V30);
+    let mut w = BytesMut::new();
+    sp.encode(
+        Pdu::new(
+            3,
+            Body::Connect(Connect {
+                source_addr: b("901234"),
+                authenticator_source: [0; 16],
+                version: Version::V20,
+                timestamp: 0,
+            }),
+        ),
+        &mut w,
+    )
+    .unwrap();
+    fixed.decode(&mut w).unwrap().unwrap();
+    assert_eq!(fixed.version(), Version::V30);
+}
