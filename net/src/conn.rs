@@ -323,6 +323,8 @@ impl<M: Send + 'static> Conn<M> {
                 .closed_flag
                 .store(true, std::sync::atomic::Ordering::Release);
             self.inner.closed_tx.send_replace(true);
+            // senders waiting for room fail now; what is queued is still written
+            self.inner.queue.close();
         }
     }
 

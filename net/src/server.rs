@@ -178,6 +178,7 @@ impl Server {
             auth: None,
             max_queued_bytes: None,
             ex: Exchanges::default(),
+            close_grace: Duration::from_secs(2),
         }
     }
 }
@@ -197,6 +198,7 @@ pub struct ServerBuilder<F, H, M> {
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
     ex: Exchanges<M>,
+    close_grace: Duration,
 }
 
 impl<F, H, M> std::fmt::Debug for ServerBuilder<F, H, M> {
@@ -255,6 +257,7 @@ struct Shared<F, H, M> {
     auth: Option<Duration>,
     max_queued_bytes: Option<usize>,
     ex: Exchanges<M>,
+    close_grace: Duration,
     per_ip: std::sync::Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
     next_id: AtomicU64,
@@ -410,6 +413,14 @@ where
         self
     }
 
+    /// How long a closing connection may take to write what is still queued for it
+    /// before the socket is dropped anyway (a peer that reads nothing would otherwise
+    /// keep it open). Default 2 s. A server shutdown uses its own deadline instead.
+    pub fn close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
     /// Lifecycle hooks.
     pub fn listener(mut self, listener: impl Listener<M>) -> Self {
         self.listener = Arc::new(listener);
@@ -449,6 +460,7 @@ where
             auth: self.auth,
             max_queued_bytes: self.max_queued_bytes,
             ex: self.ex,
+            close_grace: self.close_grace,
             per_ip: std::sync::Mutex::new(HashMap::new()),
             windows: windows.clone(),
             next_id: AtomicU64::new(1),
@@ -579,7 +591,9 @@ async fn serve<F, H, M, C, Fut>(
     shared.listener.on_before_close(&conn, &reason);
     shared.registry.remove(id);
     conn.inner.calls.close();
-    out.flush_all().await;
+    // a server shutdown has its own deadline; any other close gets the grace period
+    let grace = (reason != CloseReason::ServerShutdown).then_some(shared.close_grace);
+    out.flush_all(grace).await;
     shared.stats.closed(&reason);
     shared.release_ip(peer.ip());
     tracing::debug!(%id, %reason, "closed");
@@ -704,21 +718,33 @@ where
         }
     }
 
-    /// Writes everything still queued (the connection is closing), then shuts the write
-    /// side down.
-    async fn flush_all(&mut self) {
+    /// Writes everything still queued (the connection is closing), for at most `grace`
+    /// (a peer that reads nothing would otherwise hold the connection open forever), then
+    /// shuts the write side down.
+    async fn flush_all(&mut self, grace: Option<Duration>) {
         self.conn.inner.queue.close();
-        loop {
-            self.fill();
-            if self.buf.is_empty() {
-                break;
+        let flush = async {
+            loop {
+                self.fill();
+                if self.buf.is_empty() {
+                    break;
+                }
+                let r = self.wr.write_buf(&mut self.buf).await;
+                if self.wrote(r).is_err() {
+                    break;
+                }
             }
-            let r = self.wr.write_buf(&mut self.buf).await;
-            if self.wrote(r).is_err() {
-                break;
+        };
+        let flushed = match grace {
+            Some(g) => tokio::time::timeout(g, flush).await.is_ok(),
+            None => {
+                flush.await;
+                true
             }
+        };
+        if flushed {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.wr.shutdown()).await;
         }
-        let _ = self.wr.shutdown().await;
     }
 }
 

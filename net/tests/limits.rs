@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
-use packwire_net::{BlockList, Conn, QueuePolicy, SendError, Server};
+use packwire_net::{BlockList, CloseReason, Conn, QueuePolicy, SendError, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -109,6 +109,36 @@ async fn a_slow_peer_is_closed_under_the_close_policy_and_others_carry_on() {
     let read = read_to_close(&mut slow).await;
     assert!(read > 0);
     wait_until(|| server.stats().closed_for("limit_exceeded") == 1).await;
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_kicked_peer_that_never_reads_is_really_closed() {
+    // the kernel buffers toward a peer that reads nothing fill up; when the application
+    // then closes the connection, what is still queued cannot be flushed: the close must
+    // not wait for that peer forever
+    let (sent, _, server) = flood(QueuePolicy::Wait).await;
+    let mut stuck = TcpStream::connect(server.local_addr()).await.unwrap();
+    stuck.write_all(&frame(b"flood")).await.unwrap();
+    // wait until the sends stall (the socket and the queue are full)
+    let mut last = usize::MAX;
+    timeout(WAIT, async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = sent.load(Ordering::SeqCst);
+            if now == last && now > 0 {
+                break;
+            }
+            last = now;
+        }
+    })
+    .await
+    .expect("the sends never stalled");
+    let conn = server.registry().all().pop().expect("connected");
+    conn.close(CloseReason::Kicked);
+    wait_until(|| server.stats().current == 0).await;
+    assert_eq!(server.stats().closed_for("kicked"), 1);
+    drop(stuck);
     server.shutdown(WAIT).await;
 }
 
