@@ -564,6 +564,7 @@ async fn the_rate_limit_is_per_account_across_its_connections() {
         .await
         .unwrap();
     let mut outcomes = Vec::new();
+    let start = std::time::Instant::now();
     for i in 0..3 {
         for sp in [&a1, &a2] {
             outcomes.push(
@@ -579,8 +580,11 @@ async fn the_rate_limit_is_per_account_across_its_connections() {
     }
     let ok = outcomes.iter().filter(|o| **o).count();
     // six quick submits from one account limited to 2 a second: 2 pass, or 4 when they
-    // straddle a second
-    assert!((2..=4).contains(&ok), "{outcomes:?}");
+    // straddle a second (a machine so loaded that they took longer proves less)
+    if start.elapsed() < Duration::from_millis(900) {
+        assert!((2..=4).contains(&ok), "{outcomes:?}");
+    }
+    assert!(ok >= 2, "{outcomes:?}");
     while let Some(e) = ismg.try_event() {
         if let IsmgEvent::Submitted {
             account, result, ..
