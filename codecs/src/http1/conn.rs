@@ -191,6 +191,20 @@ impl Reader {
         if self.failed || scanned == 0 {
             return false;
         }
+        // the trickle case: no line ended among the new bytes and no limit is reached
+        if let Some(new) = src.get(scanned..) {
+            if new.len() < 16
+                && !new.contains(&b'\n')
+                && src.len() <= self.cfg.max_head
+                && (line > 0 || src.len() <= self.cfg.max_request_line + 1)
+            {
+                self.state = State::Head {
+                    scanned: src.len(),
+                    line,
+                };
+                return true;
+            }
+        }
         match self.scan_head(src, scanned, line) {
             Ok(None) => true,
             Ok(Some(end)) => {
