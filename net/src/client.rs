@@ -17,6 +17,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::calls::{CallConfig, Exchanges, Routed};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
+use crate::server::{MAX_UNWRITTEN, Outgoing};
 use crate::stats::Stats;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
 use crate::timer::{LinkAction, LinkCheck};
@@ -380,7 +381,7 @@ where
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let local = stream.local_addr().unwrap_or(peer);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
     let conn = Conn::new(
         id,
         peer,
@@ -391,7 +392,6 @@ where
         None,
         (cfg.ex.calls, cfg.ex.hooks),
     );
-    let mut pending = std::collections::VecDeque::new();
     {
         // hand over what was sent while disconnected, then publish the connection
         let mut off = offline.lock().unwrap_or_else(PoisonError::into_inner);
@@ -404,129 +404,150 @@ where
     }
     cfg.listener.on_connected(&conn, is_reconnect);
     let mut codec = (cfg.make_codec)();
+    let mut out = Outgoing::new(
+        wr,
+        (cfg.make_codec)(),
+        conn.clone(),
+        cfg.listener.clone(),
+        stats.clone(),
+    );
     let mut hb = cfg
         .heartbeat
         .as_ref()
         .map(|(i, t, _)| Heartbeat::new(*i, *t, now()));
     let mut link = cfg.ex.link.map(|(i, n)| LinkCheck::new(i, n, now()));
     let mut closed = conn.closed_rx();
+    let closing = flipped(&mut closed);
+    tokio::pin!(closing);
     let mut rbuf = BytesMut::with_capacity(8 * 1024);
-    let mut wbuf = BytesMut::with_capacity(8 * 1024);
     let reason = loop {
+        out.fill();
+        if conn.is_closed() {
+            break conn.close_reason().unwrap_or(CloseReason::Kicked);
+        }
         let deadline = hb.map(|h| tokio::time::Instant::from_std(h.deadline()));
-        tokio::select! {
-            r = rd.read_buf(&mut rbuf) => {
-                let eof = match r {
-                    Ok(0) => true,
-                    Ok(_) => false,
-                    Err(_) => break CloseReason::PeerClosed,
-                };
-                if let Some(h) = &mut hb {
-                    h.on_read(now());
+        let link_at = link.map(|l| tokio::time::Instant::from_std(l.deadline()));
+        // writes are a branch like the others: a server that stops reading blocks
+        // neither the reads nor the heartbeat nor shutdown
+        let wake = tokio::select! {
+            biased;
+            r = out.wr.write_buf(&mut out.buf), if !out.buf.is_empty() => Wake::Wrote(r),
+            r = rd.read_buf(&mut rbuf) => Wake::Read(r),
+            () = out.conn.inner.queue.ready(), if out.buf.len() < MAX_UNWRITTEN => Wake::Queued,
+            () = sleep_until(link_at) => Wake::Link,
+            () = sleep_until(deadline) => Wake::Heartbeat,
+            () = &mut closing => Wake::Closed,
+            () = flipped(shutdown) => Wake::Shutdown,
+        };
+        let eof = match wake {
+            Wake::Wrote(r) => {
+                if let Err(reason) = out.wrote(r) {
+                    break reason;
                 }
-                if let Some(l) = &mut link {
-                    l.on_read(now());
-                }
-                let mut failed = None;
-                loop {
-                    let before = rbuf.len();
-                    let r = if eof { codec.decode_eof(&mut rbuf) } else { codec.decode(&mut rbuf) };
-                    match r {
-                        Ok(Some(item)) => {
-                            cfg.listener.on_message(&conn, before - rbuf.len());
-                            let item = match conn.inner.calls.route(item, |answer| {
-                                let _ = conn.try_send(answer);
-                            }) {
-                                Routed::Handle(item) => item,
-                                Routed::Consumed => continue,
-                                Routed::Unmatched(seq, item) => {
-                                    cfg.listener.on_unmatched_response(&conn, seq);
-                                    item
-                                }
-                            };
-                            (cfg.handler)(conn.clone(), item).await;
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let e = e.to_string();
-                            cfg.listener.on_decode_error(&conn, &e);
-                            failed = Some(CloseReason::DecodeError(e));
-                            break;
-                        }
-                    }
-                }
-                if let Some(f) = failed {
-                    break f;
-                }
-                if eof {
-                    break CloseReason::PeerClosed;
-                }
-            }
-            () = conn.inner.queue.ready() => {
-                wbuf.clear();
-                if pending.is_empty() {
-                    conn.inner.queue.take_all(&mut pending);
-                }
-                while let Some(out) = pending.pop_front() {
-                    match out {
-                        Outbound::Msg(m) => {
-                            if let Err(e) = codec.encode(m, &mut wbuf) {
-                                tracing::warn!(%id, error = %e, "a message could not be encoded; dropped");
-                            }
-                        }
-                        Outbound::Raw(b) => wbuf.extend_from_slice(&b),
-                    }
-                    if wbuf.len() >= 64 * 1024 {
-                        break;
-                    }
-                }
-                if let Err(e) = wr.write_all(&wbuf).await {
-                    break CloseReason::WriteError(e.to_string());
-                }
-                cfg.listener.on_sent(&conn, 1, wbuf.len());
                 if let Some(h) = &mut hb {
                     h.on_write(now());
                 }
+                continue;
             }
-            () = sleep_until(link.map(|l| tokio::time::Instant::from_std(l.deadline()))) => {
+            Wake::Queued => continue,
+            Wake::Closed => break conn.close_reason().unwrap_or(CloseReason::Kicked),
+            Wake::Shutdown => break CloseReason::Kicked,
+            Wake::Link => {
                 match link.as_mut().map(|l| l.poll(now())) {
                     Some(LinkAction::Dead) => break CloseReason::IdleTimeout,
                     Some(LinkAction::Check) => {
                         if let Some(m) = conn.inner.calls.link_check() {
-                            let _ = conn.try_send(m);
+                            out.push(Outbound::Msg(m));
                         }
                     }
                     _ => {}
                 }
+                continue;
             }
-            () = sleep_until(deadline) => {
+            Wake::Heartbeat => {
                 let Some(h) = &mut hb else { continue };
                 match h.poll(now()) {
                     HeartbeatAction::Dead => break CloseReason::IdleTimeout,
                     HeartbeatAction::Ping => {
-                        let ping = cfg.heartbeat.as_ref().map(|(_, _, p)| p());
-                        wbuf.clear();
-                        if let Some(Err(e)) = ping.map(|p| codec.encode(p, &mut wbuf)) {
-                            tracing::warn!(%id, error = %e, "the heartbeat message could not be encoded");
-                        }
-                        if let Err(e) = wr.write_all(&wbuf).await {
-                            break CloseReason::WriteError(e.to_string());
+                        if let Some((_, _, ping)) = cfg.heartbeat.as_ref() {
+                            out.push(Outbound::Msg(ping()));
                         }
                         h.on_write(now());
                     }
                     HeartbeatAction::Wait => {}
                 }
+                continue;
             }
-            () = flipped(&mut closed) => break conn.close_reason().unwrap_or(CloseReason::Kicked),
-            () = flipped(shutdown) => break CloseReason::Kicked,
+            Wake::Read(Ok(0)) => true,
+            Wake::Read(Ok(_)) => false,
+            Wake::Read(Err(_)) => break CloseReason::PeerClosed,
+        };
+        if let Some(h) = &mut hb {
+            h.on_read(now());
+        }
+        if let Some(l) = &mut link {
+            l.on_read(now());
+        }
+        let mut failed = None;
+        loop {
+            let before = rbuf.len();
+            let r = if eof {
+                codec.decode_eof(&mut rbuf)
+            } else {
+                codec.decode(&mut rbuf)
+            };
+            match r {
+                Ok(Some(item)) => {
+                    cfg.listener.on_message(&conn, before - rbuf.len());
+                    let item = match conn.inner.calls.route(item, |answer| {
+                        let _ = conn.try_send(answer);
+                    }) {
+                        Routed::Handle(item) => item,
+                        Routed::Consumed => continue,
+                        Routed::Unmatched(seq, item) => {
+                            cfg.listener.on_unmatched_response(&conn, seq);
+                            item
+                        }
+                    };
+                    if let Err(reason) = out.drive((cfg.handler)(conn.clone(), item)).await {
+                        failed = Some(reason);
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let e = e.to_string();
+                    cfg.listener.on_decode_error(&conn, &e);
+                    failed = Some(CloseReason::DecodeError(e));
+                    break;
+                }
+            }
+        }
+        if let Some(f) = failed {
+            break f;
+        }
+        if eof {
+            break CloseReason::PeerClosed;
         }
     };
     conn.close(reason.clone());
     conn.inner.calls.close();
     cfg.listener.on_before_close(&conn, &reason);
-    let _ = wr.shutdown().await;
+    // what is still queued goes out if the server takes it soon
+    out.flush_all(Some(Duration::from_secs(1))).await;
     cfg.listener.on_after_close(id, &reason);
     reason
+}
+
+/// What woke a client session.
+enum Wake {
+    Wrote(std::io::Result<usize>),
+    Read(std::io::Result<usize>),
+    Queued,
+    Link,
+    Heartbeat,
+    Closed,
+    Shutdown,
 }
 
 /// Resolves once the flag is true (without holding the watch's read guard).

@@ -572,17 +572,13 @@ async fn serve<F, H, M, C, Fut>(
     shared.registry.add(conn.clone());
     shared.listener.on_connected(&conn, false);
     tracing::debug!(%id, %peer, "connected");
-    let mut out = Outgoing {
+    let mut out = Outgoing::new(
         wr,
-        codec: (shared.make_codec)(),
-        pending: VecDeque::new(),
-        buf: BytesMut::with_capacity(8 * 1024),
-        msgs: 0,
-        bytes: 0,
-        conn: conn.clone(),
-        listener: shared.listener.clone(),
-        stats: shared.stats.clone(),
-    };
+        (shared.make_codec)(),
+        conn.clone(),
+        shared.listener.clone(),
+        shared.stats.clone(),
+    );
     let ring = shared.windows.ring(peer.ip(), now());
     shared.windows.add_to(&ring, now(), 1, 0, 0);
     let reason = run(rd, (shared.make_codec)(), &mut out, &conn, &shared, &ring).await;
@@ -601,23 +597,23 @@ async fn serve<F, H, M, C, Fut>(
 }
 
 /// Encoded bytes stop being taken from the queue above this much unwritten output.
-const MAX_UNWRITTEN: usize = 64 * 1024;
+pub(crate) const MAX_UNWRITTEN: usize = 64 * 1024;
 
 /// A connection's write side, driven by the connection's one task: messages move from the
 /// queue into one buffer (so whatever is queued goes out in one write), and the buffer
 /// goes to the socket whenever it accepts bytes — while reading, and while a handler is
 /// still running.
-struct Outgoing<M, C> {
-    wr: OwnedWriteHalf,
+pub(crate) struct Outgoing<M, C> {
+    pub(crate) wr: OwnedWriteHalf,
     codec: C,
     /// taken from the queue, not yet encoded
     pending: VecDeque<Outbound<M>>,
-    buf: BytesMut,
+    pub(crate) buf: BytesMut,
     /// messages encoded since the last time the buffer was empty
     msgs: usize,
     /// bytes written since the last time the buffer was empty
     bytes: usize,
-    conn: Conn<M>,
+    pub(crate) conn: Conn<M>,
     listener: Arc<dyn Listener<M>>,
     stats: Arc<Stats>,
 }
@@ -639,7 +635,27 @@ where
     <C as Encoder<M>>::Error: Display,
     M: Send + 'static,
 {
-    fn push(&mut self, out: Outbound<M>) {
+    pub(crate) fn new(
+        wr: OwnedWriteHalf,
+        codec: C,
+        conn: Conn<M>,
+        listener: Arc<dyn Listener<M>>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Outgoing {
+            wr,
+            codec,
+            pending: VecDeque::new(),
+            buf: BytesMut::with_capacity(8 * 1024),
+            msgs: 0,
+            bytes: 0,
+            conn,
+            listener,
+            stats,
+        }
+    }
+
+    pub(crate) fn push(&mut self, out: Outbound<M>) {
         match out {
             Outbound::Msg(m) => {
                 if let Err(e) = self.codec.encode(m, &mut self.buf) {
@@ -662,7 +678,7 @@ where
     }
 
     /// Encodes what is queued into the buffer, up to [`MAX_UNWRITTEN`].
-    fn fill(&mut self) {
+    pub(crate) fn fill(&mut self) {
         while self.buf.len() < MAX_UNWRITTEN {
             if self.pending.is_empty() && self.conn.inner.queue.take_all(&mut self.pending) == 0 {
                 return;
@@ -677,7 +693,7 @@ where
     }
 
     /// Accounts for a write; `Err` closes the connection.
-    fn wrote(&mut self, r: io::Result<usize>) -> Result<(), CloseReason> {
+    pub(crate) fn wrote(&mut self, r: io::Result<usize>) -> Result<(), CloseReason> {
         match r {
             Ok(0) => Err(CloseReason::WriteError(
                 "the socket accepted no bytes".into(),
@@ -697,7 +713,7 @@ where
 
     /// Runs a handler's future to completion while writing what is queued, so a handler
     /// that waits for room in its own connection's queue gets it.
-    async fn drive(&mut self, fut: impl Future<Output = ()>) -> Result<(), CloseReason> {
+    pub(crate) async fn drive(&mut self, fut: impl Future<Output = ()>) -> Result<(), CloseReason> {
         tokio::pin!(fut);
         // most handlers finish on their first poll: no select for them
         let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
@@ -721,7 +737,7 @@ where
     /// Writes everything still queued (the connection is closing), for at most `grace`
     /// (a peer that reads nothing would otherwise hold the connection open forever), then
     /// shuts the write side down.
-    async fn flush_all(&mut self, grace: Option<Duration>) {
+    pub(crate) async fn flush_all(&mut self, grace: Option<Duration>) {
         self.conn.inner.queue.close();
         let flush = async {
             loop {

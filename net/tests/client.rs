@@ -308,3 +308,47 @@ async fn messages_sent_while_disconnected_wait_for_the_next_connection_when_aske
     client.shutdown().await;
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_server_that_stops_reading_is_found_dead_and_shutdown_still_returns() {
+    // a raw server that accepts and then neither reads nor writes: the client's writes
+    // fill the socket; its heartbeat must still notice the silence, and shutdown must not
+    // hang on the blocked write
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(s);
+    });
+    let mut client = Client::builder(LengthFieldCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+        .node(addr)
+        .heartbeat(
+            Duration::from_millis(100),
+            Duration::from_millis(400),
+            || Bytes::from_static(b"ping"),
+        )
+        .backoff(Backoff::new(
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        ))
+        .start();
+    assert!(matches!(
+        next(&mut client).await,
+        ClientEvent::Connected { .. }
+    ));
+    let big = Bytes::from(vec![7u8; 64 * 1024]);
+    // fill the kernel buffers (sends fail fast once the queue is full too)
+    for _ in 0..400 {
+        let _ = client.send(big.clone());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    match next(&mut client).await {
+        ClientEvent::Disconnected { reason, .. } => assert_eq!(reason, CloseReason::IdleTimeout),
+        other => panic!("{other:?}"),
+    }
+    timeout(WAIT, client.shutdown())
+        .await
+        .expect("shutdown hung on a blocked write");
+    hold.abort();
+}
