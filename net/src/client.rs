@@ -14,13 +14,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::calls::{CallConfig, Exchanges, Routed};
+use crate::calls::{CallConfig, Exchanges};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
-use crate::server::{MAX_UNWRITTEN, Outgoing};
+use crate::server::{MAX_UNWRITTEN, Outgoing, pre_handle};
 use crate::stats::Stats;
+use crate::timer::LinkCheck;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
-use crate::timer::{LinkAction, LinkCheck};
 use crate::{CloseReason, Codec, ConnId};
 use packwire_core::Exchange;
 
@@ -452,18 +452,10 @@ where
             Wake::Queued => continue,
             Wake::Closed => break conn.close_reason().unwrap_or(CloseReason::Kicked),
             Wake::Shutdown => break CloseReason::Kicked,
-            Wake::Link => {
-                match link.as_mut().map(|l| l.poll(now())) {
-                    Some(LinkAction::Dead) => break CloseReason::IdleTimeout,
-                    Some(LinkAction::Check) => {
-                        if let Some(m) = conn.inner.calls.link_check() {
-                            out.push(Outbound::Msg(m));
-                        }
-                    }
-                    _ => {}
-                }
-                continue;
-            }
+            Wake::Link => match out.link_due(&mut link) {
+                Some(reason) => break reason,
+                None => continue,
+            },
             Wake::Heartbeat => {
                 let Some(h) = &mut hb else { continue };
                 match h.poll(now()) {
@@ -499,15 +491,8 @@ where
             match r {
                 Ok(Some(item)) => {
                     cfg.listener.on_message(&conn, before - rbuf.len());
-                    let item = match conn.inner.calls.route(item, |answer| {
-                        let _ = conn.try_send(answer);
-                    }) {
-                        Routed::Handle(item) => item,
-                        Routed::Consumed => continue,
-                        Routed::Unmatched(seq, item) => {
-                            cfg.listener.on_unmatched_response(&conn, seq);
-                            item
-                        }
+                    let Some(item) = pre_handle(&conn, &*cfg.listener, item) else {
+                        continue;
                     };
                     if let Err(reason) = out.drive((cfg.handler)(conn.clone(), item)).await {
                         failed = Some(reason);

@@ -734,6 +734,20 @@ where
         }
     }
 
+    /// A link-check timer fired: queues the protocol's check, or says the link is dead.
+    pub(crate) fn link_due(&mut self, link: &mut Option<LinkCheck>) -> Option<CloseReason> {
+        match link.as_mut().map(|l| l.poll(now())) {
+            Some(LinkAction::Dead) => Some(CloseReason::IdleTimeout),
+            Some(LinkAction::Check) => {
+                if let Some(m) = self.conn.inner.calls.link_check() {
+                    self.push(Outbound::Msg(m));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Writes everything still queued (the connection is closing), for at most `grace`
     /// (a peer that reads nothing would otherwise hold the connection open forever), then
     /// shuts the write side down.
@@ -814,18 +828,10 @@ where
             Wake::Closing => return conn.close_reason().unwrap_or(CloseReason::Kicked),
             Wake::Idle => return CloseReason::IdleTimeout,
             Wake::AuthTimeout => return CloseReason::AuthTimeout,
-            Wake::Link => {
-                match link.as_mut().map(|l| l.poll(now())) {
-                    Some(LinkAction::Dead) => return CloseReason::IdleTimeout,
-                    Some(LinkAction::Check) => {
-                        if let Some(m) = conn.inner.calls.link_check() {
-                            out.push(Outbound::Msg(m));
-                        }
-                    }
-                    _ => {}
-                }
-                continue;
-            }
+            Wake::Link => match out.link_due(&mut link) {
+                Some(reason) => return reason,
+                None => continue,
+            },
             Wake::Wrote(r) => match out.wrote(r) {
                 Ok(()) => continue,
                 Err(reason) => return reason,
@@ -902,20 +908,8 @@ where
                 *msgs += 1;
                 *bytes += n as u64;
                 shared.listener.on_message(conn, n);
-                let item = if conn.inner.calls.routes() {
-                    match conn.inner.calls.route(item, |answer| {
-                        let _ = conn.try_send(answer);
-                    }) {
-                        Routed::Handle(item) => item,
-                        Routed::Consumed => continue,
-                        Routed::Unmatched(seq, item) => {
-                            tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
-                            shared.listener.on_unmatched_response(conn, seq);
-                            item
-                        }
-                    }
-                } else {
-                    item
+                let Some(item) = pre_handle(conn, &*shared.listener, item) else {
+                    continue;
                 };
                 if let Err(reason) = out.drive((shared.handler)(conn.clone(), item)).await {
                     conn.close(reason.clone());
@@ -934,6 +928,30 @@ where
                 shared.listener.on_decode_error(conn, &e);
                 return Some(CloseReason::DecodeError(e));
             }
+        }
+    }
+}
+
+/// What the runtime does with a decoded item before the handler: a response to a call
+/// and the peer's link check are consumed here (`None`); a response nobody waits for is
+/// reported to the listener and then handed on.
+pub(crate) fn pre_handle<M, I>(conn: &Conn<M>, listener: &dyn Listener<M>, item: I) -> Option<I>
+where
+    M: Send + 'static,
+    I: 'static,
+{
+    if !conn.inner.calls.routes() {
+        return Some(item);
+    }
+    match conn.inner.calls.route(item, |answer| {
+        let _ = conn.try_send(answer);
+    }) {
+        Routed::Handle(item) => Some(item),
+        Routed::Consumed => None,
+        Routed::Unmatched(seq, item) => {
+            tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
+            listener.on_unmatched_response(conn, seq);
+            Some(item)
         }
     }
 }

@@ -1,6 +1,9 @@
 //! `Conn::call` and link checks over loopback with a small protocol whose requests and
 //! responses carry a sequence number. Every wait is bounded; everything is shut down.
 
+mod common;
+use common::wait_until;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -160,16 +163,6 @@ async fn client(
     assert!(matches!(ev, ClientEvent::Connected { .. }), "{ev:?}");
     let conn = c.conn().expect("connected");
     (c, conn, seen)
-}
-
-async fn wait_until(mut f: impl FnMut() -> bool) {
-    timeout(WAIT, async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("condition not reached in time");
 }
 
 fn respond(conn: &Conn<Tiny>, m: &Tiny) {

@@ -1,5 +1,8 @@
 //! Back-pressure policies, admission control and the auth gate, on loopback.
 
+mod common;
+use common::wait_until;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,16 +16,6 @@ use tokio::time::timeout;
 use tokio_util::codec::{Decoder, Encoder};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn wait_until(mut f: impl FnMut() -> bool) {
-    timeout(WAIT, async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("condition not reached in time");
-}
 
 /// Reads until the server closes the connection; returns the bytes read.
 async fn read_to_close(sock: &mut TcpStream) -> usize {
@@ -48,9 +41,22 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 }
 
 /// A server that answers "flood" with up to 2000 frames of 64 KiB sent with `Conn::send`,
-/// recording how the sends ended.
+/// recording how the sends ended; a queue of 4 messages.
 async fn flood(
     policy: QueuePolicy,
+) -> (
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Option<SendError>>>,
+    packwire_net::ServerHandle<Bytes>,
+) {
+    flood_with(policy, 4, None).await
+}
+
+/// [`flood`] with another queue capacity and an optional bound in bytes.
+async fn flood_with(
+    policy: QueuePolicy,
+    capacity: usize,
+    max_bytes: Option<usize>,
 ) -> (
     Arc<AtomicUsize>,
     Arc<std::sync::Mutex<Option<SendError>>>,
@@ -76,8 +82,12 @@ async fn flood(
             }
         }
     })
-    .queue_capacity(4)
-    .queue_policy(policy)
+    .queue_capacity(capacity)
+    .queue_policy(policy);
+    let server = match max_bytes {
+        Some(n) => server.max_queued_bytes(n),
+        None => server,
+    }
     .bind("127.0.0.1:0")
     .await
     .unwrap();
@@ -360,32 +370,7 @@ async fn echo_over_every_framing_codec() {
 #[tokio::test]
 async fn the_queue_is_bounded_in_bytes_when_asked() {
     // 10 000 messages fit the queue by count; 256 KiB by bytes stops a 64 KiB flood early
-    let failure = Arc::new(std::sync::Mutex::new(None));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let (f, s) = (failure.clone(), sent.clone());
-    let server = Server::builder(LengthFieldCodec::new, move |conn: Conn<Bytes>, _: Bytes| {
-        let (f, s) = (f.clone(), s.clone());
-        async move {
-            let big = Bytes::from(vec![0x42u8; 64 * 1024]);
-            for _ in 0..2000 {
-                match conn.send(big.clone()).await {
-                    Ok(()) => {
-                        s.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(e) => {
-                        *f.lock().unwrap() = Some(e);
-                        return;
-                    }
-                }
-            }
-        }
-    })
-    .queue_capacity(10_000)
-    .max_queued_bytes(256 * 1024)
-    .queue_policy(QueuePolicy::Fail)
-    .bind("127.0.0.1:0")
-    .await
-    .unwrap();
+    let (sent, failure, server) = flood_with(QueuePolicy::Fail, 10_000, Some(256 * 1024)).await;
     let mut slow = TcpStream::connect(server.local_addr()).await.unwrap();
     slow.write_all(&frame(b"flood")).await.unwrap();
     wait_until(|| failure.lock().unwrap().is_some()).await;

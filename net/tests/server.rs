@@ -1,6 +1,9 @@
 //! Loopback tests: every one binds 127.0.0.1:0, bounds its waits with timeouts, and shuts
 //! its server down.
 
+mod common;
+use common::wait_until;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -54,16 +57,6 @@ async fn read_frames(sock: &mut TcpStream, n: usize) -> Vec<Bytes> {
         assert!(r > 0, "server closed early");
     }
     out
-}
-
-async fn wait_until(mut f: impl FnMut() -> bool) {
-    timeout(WAIT, async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("condition not reached in time");
 }
 
 #[tokio::test]
