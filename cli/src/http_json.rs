@@ -44,19 +44,19 @@ fn finish(mut o: Map<String, Value>, body: &Bytes, trailers: &Headers) -> Value 
 
 fn request(m: Message<RequestHead>) -> Value {
     let mut o = Map::new();
-    o.insert("method".into(), latin1(&m.head.method));
-    o.insert("target".into(), latin1(&m.head.target));
+    o.insert("method".into(), latin1(m.head.method()));
+    o.insert("target".into(), latin1(m.head.target()));
     o.insert("version".into(), json!(version(m.head.version)));
-    o.insert("headers".into(), headers(&m.head.headers));
+    o.insert("headers".into(), headers(m.head.headers()));
     finish(o, &m.body, &m.trailers)
 }
 
 fn response(m: Message<ResponseHead>) -> Value {
     let mut o = Map::new();
     o.insert("status".into(), json!(m.head.status));
-    o.insert("reason".into(), latin1(&m.head.reason));
+    o.insert("reason".into(), latin1(m.head.reason()));
     o.insert("version".into(), json!(version(m.head.version)));
-    o.insert("headers".into(), headers(&m.head.headers));
+    o.insert("headers".into(), headers(m.head.headers()));
     finish(o, &m.body, &m.trailers)
 }
 

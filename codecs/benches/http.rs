@@ -43,7 +43,7 @@ fn ours(input: &[u8], chunk: usize) -> usize {
         buf.extend_from_slice(c);
         while let Some(ev) = codec.decode(&mut buf).expect("valid request") {
             match ev {
-                Event::Head(h) => headers = h.headers.len(),
+                Event::Head(h) => headers = h.headers().len(),
                 Event::End => return headers,
                 _ => {}
             }

@@ -1,11 +1,12 @@
-//! The resumable decoder both roles share: scan for the end of a head without rescanning,
-//! then frame the body by Content-Length, chunked coding or the end of the stream.
+//! The resumable decoder both roles share: parse a head line by line as its lines arrive
+//! (never twice once complete), then frame the body by Content-Length, chunked coding or
+//! the end of the stream.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use packwire_core::{FrameError, Phase};
 
-use super::head::{bad, field_lines, is_tchar};
-use super::{BodyKind, Config, Event};
+use super::head::{Line, Role, Start, bad, field_line, is_tchar, trailer_lines};
+use super::{BodyKind, Config, Event, Headers};
 
 #[derive(Debug, Clone, Copy)]
 enum Chunk {
@@ -21,11 +22,8 @@ enum Chunk {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    /// scanning for the end of a head: bytes searched, start of the current line
-    Head {
-        scanned: usize,
-        line: usize,
-    },
+    /// reading a head (its progress is in `Reader::head`)
+    Head,
     Length(u64),
     Chunked(Chunk),
     UntilClose,
@@ -35,17 +33,25 @@ enum State {
     },
     /// the stream is no longer HTTP (Upgrade, CONNECT): bytes are left untouched
     Upgraded,
-    /// a whole head of this many bytes is buffered (found by `head_pending`)
-    HeadReady(usize),
 }
 
-/// What a role's head parser returns: the head, its body framing, whether the stream
-/// stops being HTTP after this message.
-pub(crate) type Parsed<H> = (H, BodyKind, bool);
+/// How far the head at the front of the buffer has been read.
+#[derive(Debug, Default)]
+struct HeadProgress {
+    /// bytes already searched for a line end (a trickling peer's bytes are looked at once)
+    scanned: usize,
+    /// where the first line not yet parsed starts
+    parsed: usize,
+    /// the start line, once parsed
+    start: Option<Start>,
+    /// the fields parsed so far
+    spans: Vec<[u32; 4]>,
+}
 
 #[derive(Debug)]
 pub(crate) struct Reader {
     state: State,
+    head: HeadProgress,
     /// stream offset of the first byte in the buffer
     consumed: u64,
     /// chunk-extension bytes seen in this message
@@ -57,10 +63,8 @@ pub(crate) struct Reader {
 impl Reader {
     pub(crate) fn new(cfg: Config) -> Self {
         Reader {
-            state: State::Head {
-                scanned: 0,
-                line: 0,
-            },
+            state: State::Head,
+            head: HeadProgress::default(),
             consumed: 0,
             ext: 0,
             failed: false,
@@ -75,14 +79,11 @@ impl Reader {
     /// Goes back to parsing HTTP after an upgrade the server refused.
     pub(crate) fn resume(&mut self) {
         if self.is_upgraded() {
-            self.state = State::Head {
-                scanned: 0,
-                line: 0,
-            };
+            self.state = State::Head;
         }
     }
 
-    fn take(&mut self, src: &mut BytesMut, n: usize) -> Bytes {
+    fn take(&mut self, src: &mut BytesMut, n: usize) -> bytes::Bytes {
         self.consumed += n as u64;
         src.split_to(n).freeze()
     }
@@ -92,42 +93,38 @@ impl Reader {
         src.advance(n);
     }
 
-    pub(crate) fn decode<H>(
+    #[inline]
+    pub(crate) fn decode<R: Role>(
         &mut self,
         src: &mut BytesMut,
-        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
-    ) -> Result<Option<Event<H>>, FrameError> {
+        role: &R,
+    ) -> Result<Option<Event<R::Head>>, FrameError> {
         if self.failed {
             return Err(bad("the stream already failed", self.consumed));
         }
-        let r = self.step(src, parse);
+        let r = self.step(src, role);
         if r.is_err() {
             self.failed = true;
         }
         r
     }
 
-    fn step<H>(
+    fn step<R: Role>(
         &mut self,
         src: &mut BytesMut,
-        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
-    ) -> Result<Option<Event<H>>, FrameError> {
+        role: &R,
+    ) -> Result<Option<Event<R::Head>>, FrameError> {
         loop {
             match self.state {
-                State::Head { .. } | State::HeadReady(_) => {
-                    let end = match self.state {
-                        State::HeadReady(end) => end,
-                        State::Head { scanned, line } => {
-                            match self.scan_head(src, scanned, line)? {
-                                Some(end) => end,
-                                None => return Ok(None),
-                            }
-                        }
-                        _ => unreachable!("matched above"),
+                State::Head => {
+                    let Some(end) = self.parse_head::<R>(src)? else {
+                        return Ok(None);
                     };
                     let base = self.consumed;
-                    let head = self.take(src, end);
-                    let (h, body, upgrade) = parse(&head, base, &self.cfg)?;
+                    let progress = std::mem::take(&mut self.head);
+                    let start = progress.start.expect("a complete head has a start line");
+                    let headers = Headers::from_spans(self.take(src, end), progress.spans);
+                    let (h, body, upgrade) = role.finish(headers, start, base, &self.cfg)?;
                     self.ext = 0;
                     self.state = match body {
                         BodyKind::Empty => State::End { upgrade },
@@ -161,10 +158,7 @@ impl Reader {
                     self.state = if upgrade {
                         State::Upgraded
                     } else {
-                        State::Head {
-                            scanned: 0,
-                            line: 0,
-                        }
+                        State::Head
                     };
                     return Ok(Some(Event::End));
                 }
@@ -180,53 +174,33 @@ impl Reader {
         }
     }
 
-    /// The hot path of a trickling head: scans the new bytes and says whether the head is
-    /// still incomplete, without building (and copying around) a decode result. An error
-    /// is left for `decode`, which scans again and reports it.
+    /// The hot path of a trickling head: says whether the head is surely still incomplete
+    /// because no line ended among the bytes that arrived since the last call, without
+    /// building (and copying around) a decode result. Anything else is left to `decode`.
     #[inline]
-    pub(crate) fn head_pending(&mut self, src: &mut BytesMut) -> bool {
-        let State::Head { scanned, line } = self.state else {
-            return false;
-        };
-        if self.failed || scanned == 0 {
+    pub(crate) fn head_pending(&mut self, src: &BytesMut) -> bool {
+        let scanned = self.head.scanned;
+        if !matches!(self.state, State::Head) || self.failed || scanned == 0 {
             return false;
         }
-        // the trickle case: no line ended among the new bytes and no limit is reached
-        if let Some(new) = src.get(scanned..) {
-            if new.len() < 16
-                && !new.contains(&b'\n')
-                && src.len() <= self.cfg.max_head
-                && (line > 0 || src.len() <= self.cfg.max_request_line + 1)
+        match src.get(scanned..) {
+            Some(new)
+                if find_lf(new).is_none()
+                    && src.len() <= self.cfg.max_head
+                    && (self.head.start.is_some()
+                        || src.len() <= self.cfg.max_request_line + 1) =>
             {
-                self.state = State::Head {
-                    scanned: src.len(),
-                    line,
-                };
-                return true;
+                self.head.scanned = src.len();
+                true
             }
-        }
-        match self.scan_head(src, scanned, line) {
-            Ok(None) => true,
-            Ok(Some(end)) => {
-                self.state = State::HeadReady(end);
-                false
-            }
-            Err(_) => {
-                self.state = State::Head { scanned, line };
-                false
-            }
+            _ => false,
         }
     }
 
-    /// Finds the end of the head (the byte after its empty line), resuming the search where
-    /// the last call stopped; skips empty lines before a start line.
-    fn scan_head(
-        &mut self,
-        src: &mut BytesMut,
-        mut scanned: usize,
-        mut line: usize,
-    ) -> Result<Option<usize>, FrameError> {
-        if scanned == 0 {
+    /// Parses the lines of the head that have arrived, resuming at the first line not yet
+    /// parsed; the index just past the head once its empty line is parsed.
+    fn parse_head<R: Role>(&mut self, src: &mut BytesMut) -> Result<Option<usize>, FrameError> {
+        if self.head.start.is_none() && self.head.parsed == 0 {
             // RFC 9112 §2.2: empty lines before the start line are ignored
             loop {
                 match &src[..] {
@@ -237,48 +211,92 @@ impl Reader {
                 }
             }
         }
-        while let Some(i) = find_lf(&src[scanned..]) {
-            let nl = scanned + i;
-            let text = &src[line..nl];
-            if nl >= self.cfg.max_head {
-                return Err(FrameError::TooLarge {
-                    declared: (nl + 1) as u64,
-                    max: self.cfg.max_head as u64,
-                });
+        let base = self.consumed;
+        let h = &src[..];
+        let mut pos = self.head.parsed;
+        if self.head.start.is_none() {
+            match R::start_line(h, base, &self.cfg)? {
+                Some((start, next)) => {
+                    self.head.start = Some(start);
+                    pos = next;
+                }
+                None => return self.more(h.len(), 0),
             }
-            if line > 0 && (text.is_empty() || text == b"\r") {
-                self.state = State::Head {
-                    scanned: 0,
-                    line: 0,
-                };
-                return Ok(Some(nl + 1));
-            }
-            if line == 0 && nl > self.cfg.max_request_line + 1 {
-                return Err(FrameError::TooLarge {
-                    declared: nl as u64,
-                    max: self.cfg.max_request_line as u64,
-                });
-            }
-            line = nl + 1;
-            scanned = nl + 1;
         }
-        if line == 0 && src.len() > self.cfg.max_request_line + 1 {
-            return Err(FrameError::TooLarge {
-                declared: src.len() as u64,
-                max: self.cfg.max_request_line as u64,
-            });
+        loop {
+            let line = match field_line(h, pos, base, false) {
+                Ok(line) => line,
+                Err(e) => return self.line_error(h, pos, e),
+            };
+            match line {
+                Line::Field(span, next) => {
+                    self.within_head(next)?;
+                    if self.head.spans.len() == self.cfg.max_headers {
+                        return Err(bad("more header fields than the limit", base + pos as u64));
+                    }
+                    if self.head.spans.capacity() == 0 {
+                        self.head.spans.reserve(16);
+                    }
+                    self.head.spans.push(span);
+                    pos = next;
+                }
+                Line::End(next) => {
+                    self.within_head(next)?;
+                    return Ok(Some(next));
+                }
+                Line::More => return self.more(h.len(), pos),
+            }
         }
-        if src.len() > self.cfg.max_head {
+    }
+
+    /// A line ending just before `next` must lie within the head limit.
+    #[inline]
+    fn within_head(&self, next: usize) -> Result<(), FrameError> {
+        if next > self.cfg.max_head {
             return Err(FrameError::TooLarge {
-                declared: src.len() as u64,
+                declared: next as u64,
                 max: self.cfg.max_head as u64,
             });
         }
-        self.state = State::Head {
-            scanned: src.len(),
-            line,
-        };
+        Ok(())
+    }
+
+    /// The buffer (`len` bytes) ends inside the line at `pos`: wait for more, unless a
+    /// limit is already passed.
+    fn more(&mut self, len: usize, pos: usize) -> Result<Option<usize>, FrameError> {
+        if self.head.start.is_none() && len > self.cfg.max_request_line + 1 {
+            return Err(FrameError::TooLarge {
+                declared: len as u64,
+                max: self.cfg.max_request_line as u64,
+            });
+        }
+        if len > self.cfg.max_head {
+            return Err(FrameError::TooLarge {
+                declared: len as u64,
+                max: self.cfg.max_head as u64,
+            });
+        }
+        self.head.parsed = pos;
+        self.head.scanned = len;
         Ok(None)
+    }
+
+    /// A field line at `pos` broke a rule. It is reported once the line has ended within
+    /// the head limit, so where the stream was cut cannot change the error.
+    #[cold]
+    fn line_error(
+        &mut self,
+        h: &[u8],
+        pos: usize,
+        e: FrameError,
+    ) -> Result<Option<usize>, FrameError> {
+        match memchr::memchr(b'\n', &h[pos..]) {
+            Some(i) => {
+                self.within_head(pos + i + 1)?;
+                Err(e)
+            }
+            None => self.more(h.len(), pos),
+        }
     }
 
     fn chunk<H>(&mut self, src: &mut BytesMut, c: Chunk) -> Result<Option<Event<H>>, FrameError> {
@@ -348,7 +366,7 @@ impl Reader {
                         if line == 0 {
                             return Ok(None);
                         }
-                        let trailers = field_lines(&section, 0, base, self.cfg.max_headers, true)?;
+                        let trailers = trailer_lines(section, base, self.cfg.max_headers)?;
                         return Ok(Some(Event::Trailers(trailers)));
                     }
                     line = nl + 1;
@@ -405,27 +423,24 @@ impl Reader {
         Ok(size)
     }
 
-    pub(crate) fn decode_eof<H>(
+    pub(crate) fn decode_eof<R: Role>(
         &mut self,
         src: &mut BytesMut,
-        parse: impl FnOnce(&Bytes, u64, &Config) -> Result<Parsed<H>, FrameError>,
-    ) -> Result<Option<Event<H>>, FrameError> {
-        if let Some(ev) = self.decode(src, parse)? {
+        role: &R,
+    ) -> Result<Option<Event<R::Head>>, FrameError> {
+        if let Some(ev) = self.decode(src, role)? {
             return Ok(Some(ev));
         }
         match self.state {
-            State::Head { .. } if src.is_empty() => Ok(None),
-            State::Head { .. } => Err(FrameError::Truncated {
+            State::Head if src.is_empty() => Ok(None),
+            State::Head => Err(FrameError::Truncated {
                 phase: Phase::MidHeader,
                 have: src.len(),
                 need: None,
             }),
             State::UntilClose => {
                 // the end of the stream is the end of this body
-                self.state = State::Head {
-                    scanned: 0,
-                    line: 0,
-                };
+                self.state = State::Head;
                 Ok(Some(Event::End))
             }
             State::Upgraded => Ok(None),
@@ -433,11 +448,6 @@ impl Reader {
                 phase: Phase::MidFrame,
                 have: src.len(),
                 need: Some(src.len() + rem as usize),
-            }),
-            State::HeadReady(_) => Err(FrameError::Truncated {
-                phase: Phase::MidHeader,
-                have: src.len(),
-                need: None,
             }),
             State::Chunked(_) | State::End { .. } => Err(FrameError::Truncated {
                 phase: Phase::MidFrame,

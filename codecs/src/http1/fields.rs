@@ -23,24 +23,38 @@ impl Headers {
         Headers::default()
     }
 
-    pub(crate) fn in_buffer(buf: Bytes) -> Self {
-        Headers {
-            buf,
-            spans: Vec::with_capacity(16),
-        }
+    /// Fields found in `buf` (name start, name end, value start, value end).
+    pub(crate) fn from_spans(buf: Bytes, spans: Vec<[u32; 4]>) -> Self {
+        Headers { buf, spans }
     }
 
-    pub(crate) fn push_span(
-        &mut self,
-        name: std::ops::Range<usize>,
-        value: std::ops::Range<usize>,
-    ) {
-        self.spans.push([
-            name.start as u32,
-            name.end as u32,
-            value.start as u32,
-            value.end as u32,
-        ]);
+    /// Bytes of the buffer the fields live in (a start line's parts live there too).
+    pub(crate) fn raw(&self, [s, e]: [u32; 2]) -> &[u8] {
+        &self.buf[s as usize..e as usize]
+    }
+
+    /// A zero-copy `Bytes` of [`Headers::raw`].
+    pub(crate) fn raw_bytes(&self, [s, e]: [u32; 2]) -> Bytes {
+        self.buf.slice(s as usize..e as usize)
+    }
+
+    /// Appends `parts` to a copy of the buffer, returning where each landed: how a head
+    /// built to be encoded keeps its start line beside its fields.
+    pub(crate) fn with_parts<const N: usize>(self, parts: [&[u8]; N]) -> (Headers, [[u32; 2]; N]) {
+        let mut buf =
+            BytesMut::with_capacity(self.buf.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        buf.put_slice(&self.buf);
+        let mut at = [[0; 2]; N];
+        for (slot, p) in at.iter_mut().zip(parts) {
+            let s = buf.len() as u32;
+            buf.put_slice(p);
+            *slot = [s, buf.len() as u32];
+        }
+        let headers = Headers {
+            buf: buf.freeze(),
+            spans: self.spans,
+        };
+        (headers, at)
     }
 
     /// How many fields.

@@ -1,4 +1,5 @@
-//! Parsing a complete message head (found by the resumable scan in `conn.rs`) once.
+//! Parsing message heads line by line: the start line of each role, field lines in one
+//! pass each, and what the fields decide (framing, keep-alive, upgrade).
 
 use bytes::Bytes;
 use packwire_core::FrameError;
@@ -90,92 +91,118 @@ fn version(v: &[u8], at: u64) -> Result<Version, FrameError> {
     }
 }
 
-/// Parses field lines from `pos` up to the empty line that ends the block, in one pass
-/// that finds line ends and checks every byte by table. Head lines may end in CRLF or LF
-/// (RFC 9112 §2.2); trailer lines (inside chunked framing) only in CRLF.
-pub(crate) fn field_lines(
-    buf: &Bytes,
+/// What one step of the field-line parser found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// The empty line that ends the block; the next line starts at this index.
+    End(usize),
+    /// A field: name start, name end, value start, value end; then the next line's start.
+    Field([u32; 4], usize),
+    /// The buffer ends inside this line.
+    More,
+}
+
+/// Parses the field line at `pos` in one pass that finds its end and checks every byte by
+/// table. Head lines may end in CRLF or LF (RFC 9112 §2.2); trailer lines (inside chunked
+/// framing) only in CRLF. An error may be found before the line is complete; callers
+/// report it only once the line's LF has arrived, so the result does not depend on how
+/// the stream was cut.
+#[inline]
+pub(crate) fn field_line(
+    h: &[u8],
     mut pos: usize,
     base: u64,
-    max: usize,
     trailers: bool,
-) -> Result<Headers, FrameError> {
-    let h = &buf[..];
-    let mut out = Headers::in_buffer(buf.clone());
-    let line_end_rule = if trailers {
-        "bare LF in chunked framing"
-    } else {
-        ""
-    };
+) -> Result<Line, FrameError> {
+    let at = base + pos as u64;
     let bare_cr = if trailers {
         "bare CR in chunked framing"
     } else {
         "bare CR in the message head"
     };
-    loop {
-        let at = base + pos as u64;
-        match h.get(pos) {
-            Some(b'\r') if h.get(pos + 1) == Some(&b'\n') => return Ok(out),
-            Some(b'\n') if trailers => return Err(bad(line_end_rule, at)),
-            Some(b'\n') | None => return Ok(out),
-            Some(b' ' | b'\t') => {
-                return Err(bad("obs-fold (a field line starting with whitespace)", at));
-            }
-            _ => {}
+    match h.get(pos) {
+        None => return Ok(Line::More),
+        Some(b'\r') => {
+            return match h.get(pos + 1) {
+                Some(b'\n') => Ok(Line::End(pos + 2)),
+                None => Ok(Line::More),
+                Some(_) => Err(bad(bare_cr, at)),
+            };
         }
-        let ns = pos;
-        while pos < h.len() && TCHAR[usize::from(h[pos])] {
-            pos += 1;
+        Some(b'\n') if trailers => return Err(bad("bare LF in chunked framing", at)),
+        Some(b'\n') => return Ok(Line::End(pos + 1)),
+        Some(b' ' | b'\t') => {
+            return Err(bad("obs-fold (a field line starting with whitespace)", at));
         }
-        let name = ns..pos;
-        match h.get(pos) {
-            Some(b':') if pos > ns => pos += 1,
-            Some(b' ' | b'\t') if pos > ns => {
-                return Err(bad(
-                    "whitespace between the field name and the colon",
-                    base + pos as u64,
-                ));
-            }
-            _ if pos == ns => return Err(bad("a field name must be a token", at)),
-            _ => {
-                return Err(bad(
-                    "a field name must be a token followed by a colon",
-                    base + pos as u64,
-                ));
-            }
-        }
-        while matches!(h.get(pos), Some(b' ' | b'\t')) {
-            pos += 1;
-        }
-        let vs = pos;
-        pos = skip_value(h, pos);
-        let mut ve = pos;
-        while ve > vs && matches!(h[ve - 1], b' ' | b'\t') {
-            ve -= 1;
-        }
-        match (h.get(pos), h.get(pos + 1)) {
-            (Some(b'\r'), Some(b'\n')) => pos += 2,
-            (Some(b'\r'), _) => return Err(bad(bare_cr, base + pos as u64)),
-            (Some(b'\n'), _) if trailers => return Err(bad(line_end_rule, base + pos as u64)),
-            (Some(b'\n'), _) => pos += 1,
-            _ => {
-                return Err(bad(
-                    "a control character in a field value",
-                    base + pos as u64,
-                ));
-            }
-        }
-        if out.len() == max {
+        _ => {}
+    }
+    let ns = pos;
+    while pos < h.len() && TCHAR[usize::from(h[pos])] {
+        pos += 1;
+    }
+    let ne = pos;
+    match h.get(pos) {
+        None => return Ok(Line::More),
+        Some(b':') if pos > ns => pos += 1,
+        Some(b' ' | b'\t') if pos > ns => {
             return Err(bad(
-                if trailers {
-                    "more trailer fields than the limit"
-                } else {
-                    "more header fields than the limit"
-                },
-                at,
+                "whitespace between the field name and the colon",
+                base + pos as u64,
             ));
         }
-        out.push_span(name, vs..ve);
+        _ if pos == ns => return Err(bad("a field name must be a token", at)),
+        _ => {
+            return Err(bad(
+                "a field name must be a token followed by a colon",
+                base + pos as u64,
+            ));
+        }
+    }
+    while matches!(h.get(pos), Some(b' ' | b'\t')) {
+        pos += 1;
+    }
+    let vs = pos;
+    pos = skip_value(h, pos);
+    let mut ve = pos;
+    while ve > vs && matches!(h[ve - 1], b' ' | b'\t') {
+        ve -= 1;
+    }
+    let next = match (h.get(pos), h.get(pos + 1)) {
+        (None, _) | (Some(b'\r'), None) => return Ok(Line::More),
+        (Some(b'\r'), Some(b'\n')) => pos + 2,
+        (Some(b'\r'), _) => return Err(bad(bare_cr, base + pos as u64)),
+        (Some(b'\n'), _) if trailers => {
+            return Err(bad("bare LF in chunked framing", base + pos as u64));
+        }
+        (Some(b'\n'), _) => pos + 1,
+        _ => {
+            return Err(bad(
+                "a control character in a field value",
+                base + pos as u64,
+            ));
+        }
+    };
+    Ok(Line::Field(
+        [ns as u32, ne as u32, vs as u32, ve as u32],
+        next,
+    ))
+}
+
+/// Parses a complete trailer section (it ends in its empty line).
+pub(crate) fn trailer_lines(buf: Bytes, base: u64, max: usize) -> Result<Headers, FrameError> {
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    loop {
+        match field_line(&buf, pos, base, true)? {
+            Line::Field(span, next) => {
+                if spans.len() == max {
+                    return Err(bad("more trailer fields than the limit", base + pos as u64));
+                }
+                spans.push(span);
+                pos = next;
+            }
+            Line::End(_) | Line::More => return Ok(Headers::from_spans(buf, spans)),
+        }
     }
 }
 
@@ -192,6 +219,17 @@ fn line_end(h: &[u8], pos: usize, base: u64) -> Result<(usize, usize), FrameErro
         return Err(bad("bare CR in the message head", base + (pos + cr) as u64));
     }
     Ok((end, nl + 1))
+}
+
+/// A parsed start line: spans into the head's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Start {
+    /// request: the method; response: unused
+    pub(crate) a: [u32; 2],
+    /// request: the target; response: the reason phrase
+    pub(crate) b: [u32; 2],
+    pub(crate) version: Version,
+    pub(crate) status: u16,
 }
 
 /// The framing and connection facts a head's fields decide.
@@ -217,6 +255,10 @@ pub(crate) fn facts(headers: &Headers, base: u64, request: bool) -> Result<Facts
     let mut f = Facts::default();
     let mut chunked_count = 0;
     for (name, value) in headers.iter() {
+        // most fields are none of these: compare lengths before bytes
+        if !matches!(name.len(), 6 | 10 | 14 | 17) {
+            continue;
+        }
         if name.eq_ignore_ascii_case(b"content-length") {
             for e in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
@@ -309,9 +351,32 @@ fn framing(f: &Facts, v: Version, cfg: &Config, base: u64) -> Result<(BodyKind, 
     ))
 }
 
-/// Parses a request head (`buf` holds exactly the head, final empty line included).
-pub(crate) fn request(buf: &Bytes, base: u64, cfg: &Config) -> Result<RequestHead, FrameError> {
-    let h = &buf[..];
+/// What differs between the two roles' heads: the start line and what the fields mean.
+pub(crate) trait Role {
+    /// The head type handed out.
+    type Head;
+
+    /// Parses the start line at the front of `h` once its LF is in `h` (`Ok(None)` before),
+    /// returning it and the index of the next line.
+    fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError>;
+
+    /// Builds the head once its fields are parsed, deciding the body framing and whether
+    /// the stream stops being HTTP after this message.
+    fn finish(
+        &self,
+        headers: Headers,
+        start: Start,
+        base: u64,
+        cfg: &Config,
+    ) -> Result<(Self::Head, BodyKind, bool), FrameError>;
+}
+
+/// The start line ends at the first LF; `None` until it is buffered. Checks bare CRs and
+/// the start-line limit.
+fn start_line_end(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(usize, usize)>, FrameError> {
+    if memchr::memchr(b'\n', h).is_none() {
+        return Ok(None);
+    }
     let (e, next) = line_end(h, 0, base)?;
     if e > cfg.max_request_line {
         return Err(FrameError::TooLarge {
@@ -319,117 +384,186 @@ pub(crate) fn request(buf: &Bytes, base: u64, cfg: &Config) -> Result<RequestHea
             max: cfg.max_request_line as u64,
         });
     }
-    let mut i = 0;
-    while i < e && TCHAR[usize::from(h[i])] {
-        i += 1;
-    }
-    if i == 0 || h.get(i) != Some(&b' ') || i >= e {
-        return Err(bad(
-            if i < e && h[i] != b' ' || i == 0 {
-                "the method must be a token"
-            } else {
-                "the request line has no target"
-            },
-            base,
-        ));
-    }
-    let method = 0..i;
-    let ts = i + 1;
-    let mut j = ts;
-    while j < e && (0x21..=0x7e).contains(&h[j]) {
-        j += 1;
-    }
-    if j == ts || j >= e || h[j] != b' ' {
-        return Err(bad(
-            if j >= e {
-                "the request line has no version"
-            } else {
-                "the request target has a space or a control character"
-            },
-            base + ts as u64,
-        ));
-    }
-    let version = version(&h[j + 1..e], base + (j + 1) as u64)?;
-    let headers = field_lines(buf, next, base, cfg.max_headers, false)?;
-    let f = facts(&headers, base, true)?;
-    let (body, keep_alive) = framing(&f, version, cfg, base)?;
-    let is_connect = &h[method.clone()] == b"CONNECT";
-    Ok(RequestHead {
-        method: buf.slice(method),
-        target: buf.slice(ts..j),
-        version,
-        headers,
-        body: if is_connect { BodyKind::Empty } else { body },
-        keep_alive,
-        expect_continue: f.expect_continue,
-        upgrade: is_connect || f.upgrade,
-    })
+    Ok(Some((e, next)))
 }
 
-/// Parses a response head; `method` is the request's method (HEAD and CONNECT change the
-/// body framing).
-pub(crate) fn response(
-    buf: &Bytes,
-    base: u64,
-    cfg: &Config,
-    method: &[u8],
-) -> Result<ResponseHead, FrameError> {
-    let (e, next) = line_end(buf, 0, base)?;
-    let s = 0;
-    let line = &buf[..e];
-    if line.len() > cfg.max_request_line {
-        return Err(FrameError::TooLarge {
-            declared: line.len() as u64,
-            max: cfg.max_request_line as u64,
-        });
-    }
-    let version = version(line.get(..8).unwrap_or(line), base)?;
-    if line.get(8) != Some(&b' ') {
-        return Err(bad(
-            "the status line needs a space after the version",
-            base + 8,
-        ));
-    }
-    let code = line
-        .get(9..12)
-        .filter(|c| c.iter().all(u8::is_ascii_digit))
-        .ok_or_else(|| bad("the status code must be 3 digits", base + 9))?;
-    let status = code.iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
-    let reason = match line.get(12) {
-        None => Bytes::new(),
-        Some(b' ') => {
-            let r = &line[13..];
-            if let Some(i) = r.iter().position(|&b| !is_field_value_byte(b)) {
-                return Err(bad(
-                    "a control character in the reason phrase",
-                    base + 13 + i as u64,
-                ));
-            }
-            buf.slice(s + 13..e)
+fn span(r: std::ops::Range<usize>) -> [u32; 2] {
+    [r.start as u32, r.end as u32]
+}
+
+/// The server's role: request heads.
+#[derive(Debug)]
+pub(crate) struct Requests;
+
+impl Role for Requests {
+    type Head = RequestHead;
+
+    fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError> {
+        let Some((e, next)) = start_line_end(h, base, cfg)? else {
+            return Ok(None);
+        };
+        let mut i = 0;
+        while i < e && TCHAR[usize::from(h[i])] {
+            i += 1;
         }
-        Some(_) => return Err(bad("the status code must be 3 digits", base + 9)),
-    };
-    let headers = field_lines(buf, next, base, cfg.max_headers, false)?;
-    let f = facts(&headers, base, false)?;
-    let (mut body, keep_alive) = framing(&f, version, cfg, base)?;
-    let upgrade = status == 101 || (method == b"CONNECT" && (200..300).contains(&status));
-    if (100..200).contains(&status)
-        || status == 204
-        || status == 304
-        || method == b"HEAD"
-        || upgrade
-    {
-        body = BodyKind::Empty;
-    } else if !f.has_te && f.content_length.is_none() {
-        body = BodyKind::UntilClose;
+        if i == 0 || h.get(i) != Some(&b' ') || i >= e {
+            return Err(bad(
+                if i < e && h[i] != b' ' || i == 0 {
+                    "the method must be a token"
+                } else {
+                    "the request line has no target"
+                },
+                base,
+            ));
+        }
+        let ts = i + 1;
+        let mut j = ts;
+        while j < e && (0x21..=0x7e).contains(&h[j]) {
+            j += 1;
+        }
+        if j == ts || j >= e || h[j] != b' ' {
+            return Err(bad(
+                if j >= e {
+                    "the request line has no version"
+                } else {
+                    "the request target has a space or a control character"
+                },
+                base + ts as u64,
+            ));
+        }
+        let version = version(&h[j + 1..e], base + (j + 1) as u64)?;
+        let start = Start {
+            a: span(0..i),
+            b: span(ts..j),
+            version,
+            status: 0,
+        };
+        Ok(Some((start, next)))
     }
-    Ok(ResponseHead {
-        status,
-        reason,
-        version,
-        headers,
-        body,
-        keep_alive: keep_alive && body != BodyKind::UntilClose,
-        upgrade,
-    })
+
+    fn finish(
+        &self,
+        headers: Headers,
+        s: Start,
+        base: u64,
+        cfg: &Config,
+    ) -> Result<(RequestHead, BodyKind, bool), FrameError> {
+        let f = facts(&headers, base, true)?;
+        let (body, keep_alive) = framing(&f, s.version, cfg, base)?;
+        let is_connect = headers.raw(s.a) == b"CONNECT";
+        let body = if is_connect { BodyKind::Empty } else { body };
+        let upgrade = is_connect || f.upgrade;
+        let head = RequestHead {
+            headers,
+            method: s.a,
+            target: s.b,
+            version: s.version,
+            body,
+            keep_alive,
+            expect_continue: f.expect_continue,
+            upgrade,
+        };
+        Ok((head, body, upgrade))
+    }
+}
+
+/// The method of the request a response answers, as far as framing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// HEAD: the response has no body.
+    Head,
+    /// CONNECT: a 2xx ends the HTTP stream.
+    Connect,
+    /// Any other method.
+    Other,
+}
+
+impl Asked {
+    pub(crate) fn of(method: &[u8]) -> Asked {
+        match method {
+            b"HEAD" => Asked::Head,
+            b"CONNECT" => Asked::Connect,
+            _ => Asked::Other,
+        }
+    }
+}
+
+/// The client's role: response heads to a request with this method.
+#[derive(Debug)]
+pub(crate) struct Responses(pub(crate) Asked);
+
+impl Role for Responses {
+    type Head = ResponseHead;
+
+    fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError> {
+        let Some((e, next)) = start_line_end(h, base, cfg)? else {
+            return Ok(None);
+        };
+        let line = &h[..e];
+        let version = version(line.get(..8).unwrap_or(line), base)?;
+        if line.get(8) != Some(&b' ') {
+            return Err(bad(
+                "the status line needs a space after the version",
+                base + 8,
+            ));
+        }
+        let code = line
+            .get(9..12)
+            .filter(|c| c.iter().all(u8::is_ascii_digit))
+            .ok_or_else(|| bad("the status code must be 3 digits", base + 9))?;
+        let status = code.iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0'));
+        let reason = match line.get(12) {
+            None => span(e..e),
+            Some(b' ') => {
+                if let Some(i) = line[13..].iter().position(|&b| !is_field_value_byte(b)) {
+                    return Err(bad(
+                        "a control character in the reason phrase",
+                        base + 13 + i as u64,
+                    ));
+                }
+                span(13..e)
+            }
+            Some(_) => return Err(bad("the status code must be 3 digits", base + 9)),
+        };
+        let start = Start {
+            a: span(0..0),
+            b: reason,
+            version,
+            status,
+        };
+        Ok(Some((start, next)))
+    }
+
+    fn finish(
+        &self,
+        headers: Headers,
+        s: Start,
+        base: u64,
+        cfg: &Config,
+    ) -> Result<(ResponseHead, BodyKind, bool), FrameError> {
+        let f = facts(&headers, base, false)?;
+        let (mut body, keep_alive) = framing(&f, s.version, cfg, base)?;
+        let status = s.status;
+        let upgrade = status == 101 || (self.0 == Asked::Connect && (200..300).contains(&status));
+        if (100..200).contains(&status)
+            || status == 204
+            || status == 304
+            || self.0 == Asked::Head
+            || upgrade
+        {
+            body = BodyKind::Empty;
+        } else if !f.has_te && f.content_length.is_none() {
+            body = BodyKind::UntilClose;
+        }
+        let head = ResponseHead {
+            status,
+            reason: s.b,
+            version: s.version,
+            headers,
+            body,
+            keep_alive: keep_alive && body != BodyKind::UntilClose,
+            upgrade,
+        };
+        Ok((head, body, upgrade))
+    }
 }

@@ -52,8 +52,8 @@
 //! let mut codec = ServerCodec::new();
 //! let mut buf = BytesMut::from("GET /hello HTTP/1.1\r\nHost: example.com\r\n\r\n");
 //! let Some(Event::Head(head)) = codec.decode(&mut buf)? else { panic!() };
-//! assert_eq!(head.method, "GET");
-//! assert_eq!(head.target, "/hello");
+//! assert_eq!(head.method(), b"GET");
+//! assert_eq!(head.target(), b"/hello");
 //! assert_eq!(head.header("host").unwrap(), "example.com");
 //! assert!(matches!(codec.decode(&mut buf)?, Some(Event::End)));
 //! # Ok::<(), packwire_core::FrameError>(())
@@ -67,6 +67,7 @@ mod head;
 pub use fields::Headers;
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 use packwire_core::{EncodeError, FrameError};
@@ -74,6 +75,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use conn::Reader;
 use encode::{Writer, version_str};
+use head::{Asked, Requests, Responses};
 
 /// The protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,18 +99,17 @@ pub enum BodyKind {
     UntilClose,
 }
 
-/// A request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request head. The method, target and fields are spans of the one buffer the head
+/// arrived in: handing a head out costs no copy and one reference count.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RequestHead {
-    /// The method, as sent (methods are case-sensitive).
-    pub method: Bytes,
-    /// The request target, as sent.
-    pub target: Bytes,
+    /// the fields, and the buffer the method and target live in too
+    headers: Headers,
+    method: [u32; 2],
+    target: [u32; 2],
     /// The version.
     pub version: Version,
-    /// The header fields.
-    pub headers: Headers,
     /// How the body is framed.
     pub body: BodyKind,
     /// Whether the connection stays open after this message.
@@ -122,21 +123,44 @@ pub struct RequestHead {
 impl RequestHead {
     /// A request head to encode; the body framing header is written from `body`.
     pub fn new(
-        method: impl Into<Bytes>,
-        target: impl Into<Bytes>,
+        method: impl AsRef<[u8]>,
+        target: impl AsRef<[u8]>,
         headers: impl Into<Headers>,
         body: BodyKind,
     ) -> Self {
+        let (headers, [method, target]) = headers
+            .into()
+            .with_parts([method.as_ref(), target.as_ref()]);
         RequestHead {
-            method: method.into(),
-            target: target.into(),
+            headers,
+            method,
+            target,
             version: Version::Http11,
-            headers: headers.into(),
             body,
             keep_alive: true,
             expect_continue: false,
             upgrade: false,
         }
+    }
+
+    /// The method, as sent (methods are case-sensitive).
+    pub fn method(&self) -> &[u8] {
+        self.headers.raw(self.method)
+    }
+
+    /// The request target, as sent.
+    pub fn target(&self) -> &[u8] {
+        self.headers.raw(self.target)
+    }
+
+    /// The request target as a zero-copy `Bytes`.
+    pub fn target_bytes(&self) -> Bytes {
+        self.headers.raw_bytes(self.target)
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
     }
 
     /// The first value of a header, by case-insensitive name (a zero-copy slice).
@@ -145,18 +169,44 @@ impl RequestHead {
     }
 }
 
-/// A response head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl PartialEq for RequestHead {
+    fn eq(&self, o: &RequestHead) -> bool {
+        self.method() == o.method()
+            && self.target() == o.target()
+            && self.headers == o.headers
+            && (self.version, self.body, self.keep_alive) == (o.version, o.body, o.keep_alive)
+            && (self.expect_continue, self.upgrade) == (o.expect_continue, o.upgrade)
+    }
+}
+
+impl Eq for RequestHead {}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &String::from_utf8_lossy(self.method()))
+            .field("target", &String::from_utf8_lossy(self.target()))
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("keep_alive", &self.keep_alive)
+            .field("expect_continue", &self.expect_continue)
+            .field("upgrade", &self.upgrade)
+            .finish()
+    }
+}
+
+/// A response head. The reason phrase and fields are spans of the buffer the head arrived
+/// in.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ResponseHead {
     /// The status code.
     pub status: u16,
-    /// The reason phrase, as sent.
-    pub reason: Bytes,
+    reason: [u32; 2],
     /// The version.
     pub version: Version,
-    /// The header fields.
-    pub headers: Headers,
+    headers: Headers,
     /// How the body is framed (already decided from the status and the request method).
     pub body: BodyKind,
     /// Whether the connection stays open after this message.
@@ -169,24 +219,59 @@ impl ResponseHead {
     /// A response head to encode; the body framing header is written from `body`.
     pub fn new(
         status: u16,
-        reason: impl Into<Bytes>,
+        reason: impl AsRef<[u8]>,
         headers: impl Into<Headers>,
         body: BodyKind,
     ) -> Self {
+        let (headers, [reason]) = headers.into().with_parts([reason.as_ref()]);
         ResponseHead {
             status,
-            reason: reason.into(),
+            reason,
             version: Version::Http11,
-            headers: headers.into(),
+            headers,
             body,
             keep_alive: true,
             upgrade: false,
         }
     }
 
+    /// The reason phrase, as sent.
+    pub fn reason(&self) -> &[u8] {
+        self.headers.raw(self.reason)
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
     /// The first value of a header, by case-insensitive name (a zero-copy slice).
     pub fn header(&self, name: &str) -> Option<Bytes> {
         self.headers.get_bytes(name)
+    }
+}
+
+impl PartialEq for ResponseHead {
+    fn eq(&self, o: &ResponseHead) -> bool {
+        (self.status, self.reason(), self.version) == (o.status, o.reason(), o.version)
+            && self.headers == o.headers
+            && (self.body, self.keep_alive, self.upgrade) == (o.body, o.keep_alive, o.upgrade)
+    }
+}
+
+impl Eq for ResponseHead {}
+
+impl fmt::Debug for ResponseHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseHead")
+            .field("status", &self.status)
+            .field("reason", &String::from_utf8_lossy(self.reason()))
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("keep_alive", &self.keep_alive)
+            .field("upgrade", &self.upgrade)
+            .finish()
     }
 }
 
@@ -286,7 +371,7 @@ impl ServerCodec {
     /// Counts a decoded request head, remembering HEAD requests.
     fn saw(&mut self, ev: &Option<Event<RequestHead>>) {
         if let Some(Event::Head(h)) = ev {
-            if h.method == "HEAD" {
+            if h.method() == b"HEAD" {
                 self.heads.push_back(self.requests);
             }
             self.requests += 1;
@@ -294,31 +379,22 @@ impl ServerCodec {
     }
 }
 
-fn parse_request(
-    buf: &Bytes,
-    base: u64,
-    cfg: &Config,
-) -> Result<conn::Parsed<RequestHead>, FrameError> {
-    let h = head::request(buf, base, cfg)?;
-    let (body, upgrade) = (h.body, h.upgrade);
-    Ok((h, body, upgrade))
-}
-
 impl Decoder for ServerCodec {
     type Item = Event<RequestHead>;
     type Error = FrameError;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
         if self.reader.head_pending(src) {
             return Ok(None);
         }
-        let ev = self.reader.decode(src, parse_request)?;
+        let ev = self.reader.decode(src, &Requests)?;
         self.saw(&ev);
         Ok(ev)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        let ev = self.reader.decode_eof(src, parse_request)?;
+        let ev = self.reader.decode_eof(src, &Requests)?;
         self.saw(&ev);
         Ok(ev)
     }
@@ -330,7 +406,7 @@ impl Encoder<Event<ResponseHead>> for ServerCodec {
     fn encode(&mut self, ev: Event<ResponseHead>, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match ev {
             Event::Head(h) => {
-                if !h.reason.iter().all(|&b| head::is_field_value_byte(b)) {
+                if !h.reason().iter().all(|&b| head::is_field_value_byte(b)) {
                     return Err(EncodeError::Invalid {
                         rule: "a reason phrase must not contain CR, LF or other control characters",
                     });
@@ -346,7 +422,7 @@ impl Encoder<Event<ResponseHead>> for ServerCodec {
                 }
                 let no_body = interim || h.status == 204 || h.status == 304 || to_head;
                 let mut start = format!("{} {:03} ", version_str(h.version), h.status).into_bytes();
-                start.extend_from_slice(&h.reason);
+                start.extend_from_slice(h.reason());
                 self.writer.head(
                     dst,
                     &start,
@@ -369,9 +445,9 @@ impl Encoder<Event<ResponseHead>> for ServerCodec {
 pub struct ClientCodec {
     reader: Reader,
     writer: Writer,
-    methods: VecDeque<Bytes>,
+    methods: VecDeque<Asked>,
     /// the method used for a response when no request was recorded
-    default_method: Bytes,
+    default_method: Asked,
 }
 
 impl Default for ClientCodec {
@@ -392,21 +468,21 @@ impl ClientCodec {
             reader: Reader::new(cfg),
             writer: Writer::new(),
             methods: VecDeque::new(),
-            default_method: Bytes::from_static(b"GET"),
+            default_method: Asked::Other,
         }
     }
 
     /// The method assumed for a response when no request method was recorded (for reading
     /// captures). Default GET.
-    pub fn with_default_method(mut self, method: impl Into<Bytes>) -> Self {
-        self.default_method = method.into();
+    pub fn with_default_method(mut self, method: impl AsRef<[u8]>) -> Self {
+        self.default_method = Asked::of(method.as_ref());
         self
     }
 
     /// Records the method of a request sent some other way, so the response to it is
     /// framed right (the encoder records its own requests).
-    pub fn expect_response_to(&mut self, method: impl Into<Bytes>) {
-        self.methods.push_back(method.into());
+    pub fn expect_response_to(&mut self, method: impl AsRef<[u8]>) {
+        self.methods.push_back(Asked::of(method.as_ref()));
     }
 
     /// Whether the stream stopped being HTTP (after a 101 or a 2xx to CONNECT).
@@ -420,16 +496,11 @@ impl ClientCodec {
         src: &mut BytesMut,
         eof: bool,
     ) -> Result<Option<Event<ResponseHead>>, FrameError> {
-        let method: &[u8] = self.methods.front().unwrap_or(&self.default_method);
-        let parse = |b: &Bytes, base: u64, cfg: &Config| {
-            let h = head::response(b, base, cfg, method)?;
-            let (body, up) = (h.body, h.upgrade);
-            Ok((h, body, up))
-        };
+        let role = Responses(*self.methods.front().unwrap_or(&self.default_method));
         let ev = if eof {
-            self.reader.decode_eof(src, parse)?
+            self.reader.decode_eof(src, &role)?
         } else {
-            self.reader.decode(src, parse)?
+            self.reader.decode(src, &role)?
         };
         Ok(self.event(ev))
     }
@@ -466,12 +537,13 @@ impl Encoder<Event<RequestHead>> for ClientCodec {
     fn encode(&mut self, ev: Event<RequestHead>, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match ev {
             Event::Head(h) => {
-                if h.method.is_empty() || !h.method.iter().all(|&b| head::is_tchar(b)) {
+                let (method, target) = (h.method(), h.target());
+                if method.is_empty() || !method.iter().all(|&b| head::is_tchar(b)) {
                     return Err(EncodeError::Invalid {
                         rule: "the method must be a token",
                     });
                 }
-                if h.target.is_empty() || !h.target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+                if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
                     return Err(EncodeError::Invalid {
                         rule: "the request target must not contain spaces or control characters",
                     });
@@ -481,15 +553,15 @@ impl Encoder<Event<RequestHead>> for ClientCodec {
                         rule: "a request body cannot be framed by closing the connection",
                     });
                 }
-                let mut start = Vec::with_capacity(h.method.len() + h.target.len() + 10);
-                start.extend_from_slice(&h.method);
+                let mut start = Vec::with_capacity(method.len() + target.len() + 10);
+                start.extend_from_slice(method);
                 start.push(b' ');
-                start.extend_from_slice(&h.target);
+                start.extend_from_slice(target);
                 start.push(b' ');
                 start.extend_from_slice(version_str(h.version).as_bytes());
                 self.writer
                     .head(dst, &start, &h.headers, h.body, true, false)?;
-                self.methods.push_back(h.method);
+                self.methods.push_back(Asked::of(h.method()));
                 Ok(())
             }
             Event::Data(d) => self.writer.data(dst, &d),
@@ -521,7 +593,7 @@ pub struct Message<H> {
 /// let mut codec = Collect::new(ServerCodec::new(), 1024);
 /// let mut buf = BytesMut::from("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
 /// let msg = codec.decode(&mut buf)?.unwrap();
-/// assert_eq!(msg.head.target, "/a");
+/// assert_eq!(msg.head.target(), b"/a");
 /// assert_eq!(msg.body, "abc");
 /// # Ok::<(), packwire_core::FrameError>(())
 /// ```
