@@ -1,8 +1,10 @@
 //! HTTP/1.1 request heads: packwire's ServerCodec beside httparse (with a minimal
 //! Content-Length framing around it) in the same groups.
 //!
-//! `whole`: the request in one buffer. `chunks-1` / `chunks-16`: the request arrives 1 or
-//! 16 bytes at a time, and httparse is driven two ways: `naive` re-parses the accumulated
+//! Each side keeps one read buffer (and packwire one codec) across requests, as a server
+//! does on a keep-alive connection; `new-conn` rows start from a fresh buffer and codec
+//! for every request. `whole`: the request in one buffer. `chunks-1` / `chunks-16`: the
+//! request arrives 1 or 16 bytes at a time, and httparse is driven two ways: `naive` re-parses the accumulated
 //! buffer after every chunk; `gated` re-parses only once `\r\n\r\n` has been seen,
 //! searching only the new bytes (how hyper drives it since 2024).
 
@@ -34,14 +36,35 @@ Priority: u=0, i\r\n\r\n";
     r.to_vec()
 }
 
+/// packwire's side of one connection: a codec and its read buffer, kept
+/// across requests as a server keeps them on a keep-alive connection.
+struct Conn {
+    codec: ServerCodec,
+    buf: BytesMut,
+}
+
+impl Conn {
+    fn new() -> Self {
+        Conn {
+            codec: ServerCodec::new(),
+            buf: BytesMut::with_capacity(1024),
+        }
+    }
+}
+
+/// packwire on a new connection: a fresh codec and buffer.
+fn ours_new_conn(input: &[u8]) -> usize {
+    ours(&mut Conn::new(), input, usize::MAX)
+}
+
 /// packwire: feed the chunks, decode until the message's End.
-fn ours(input: &[u8], chunk: usize) -> usize {
-    let mut codec = ServerCodec::new();
-    let mut buf = BytesMut::with_capacity(1024);
+fn ours(conn: &mut Conn, input: &[u8], chunk: usize) -> usize {
+    let Conn { codec, buf } = conn;
+    buf.clear();
     let mut headers = 0;
     for c in input.chunks(chunk) {
         buf.extend_from_slice(c);
-        while let Some(ev) = codec.decode(&mut buf).expect("valid request") {
+        while let Some(ev) = codec.decode(buf).expect("valid request") {
             match ev {
                 Event::Head(h) => headers = h.headers().len(),
                 Event::End => return headers,
@@ -77,25 +100,29 @@ fn httparse_once(buf: &[u8]) -> Option<usize> {
     }
 }
 
-fn naive(input: &[u8], chunk: usize) -> usize {
-    let mut buf = BytesMut::with_capacity(1024);
+fn naive_new_conn(input: &[u8]) -> usize {
+    naive(&mut BytesMut::with_capacity(1024), input, usize::MAX)
+}
+
+fn naive(buf: &mut BytesMut, input: &[u8], chunk: usize) -> usize {
+    buf.clear();
     for c in input.chunks(chunk) {
         buf.extend_from_slice(c);
-        if let Some(n) = httparse_once(&buf) {
+        if let Some(n) = httparse_once(buf) {
             return n;
         }
     }
     unreachable!()
 }
 
-fn gated(input: &[u8], chunk: usize) -> usize {
+fn gated(buf: &mut BytesMut, input: &[u8], chunk: usize) -> usize {
     let finder = memchr::memmem::Finder::new(b"\r\n\r\n");
-    let mut buf = BytesMut::with_capacity(1024);
+    buf.clear();
     for c in input.chunks(chunk) {
         let searched = buf.len().saturating_sub(3);
         buf.extend_from_slice(c);
         if finder.find(&buf[searched..]).is_some() {
-            return httparse_once(&buf).expect("a whole head");
+            return httparse_once(buf).expect("a whole head");
         }
     }
     unreachable!()
@@ -104,31 +131,46 @@ fn gated(input: &[u8], chunk: usize) -> usize {
 fn bench(c: &mut Criterion) {
     let browser = browser();
     let mut g = c.benchmark_group("http1_request");
+    let mut conn = Conn::new();
+    let mut buf = BytesMut::with_capacity(1024);
     for (name, input) in [("small", SMALL), ("browser", &browser[..])] {
-        assert_eq!(ours(input, 1), naive(input, 1));
-        assert_eq!(ours(input, usize::MAX), gated(input, 16));
+        assert_eq!(ours(&mut conn, input, 1), naive(&mut buf, input, 1));
+        assert_eq!(
+            ours(&mut conn, input, usize::MAX),
+            gated(&mut buf, input, 16)
+        );
         g.throughput(Throughput::Bytes(input.len() as u64));
         let id = |mode: &str| format!("{name}/{mode}");
+        g.bench_with_input(
+            BenchmarkId::new("packwire", id("new-conn")),
+            input,
+            |b, i| b.iter(|| ours_new_conn(i)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("httparse", id("new-conn")),
+            input,
+            |b, i| b.iter(|| naive_new_conn(i)),
+        );
         g.bench_with_input(BenchmarkId::new("packwire", id("whole")), input, |b, i| {
-            b.iter(|| ours(i, usize::MAX))
+            b.iter(|| ours(&mut conn, i, usize::MAX))
         });
         g.bench_with_input(BenchmarkId::new("httparse", id("whole")), input, |b, i| {
-            b.iter(|| naive(i, usize::MAX))
+            b.iter(|| naive(&mut buf, i, usize::MAX))
         });
         for chunk in [1, 16] {
             let mode = format!("chunks-{chunk}");
             g.bench_with_input(BenchmarkId::new("packwire", id(&mode)), input, |b, i| {
-                b.iter(|| ours(i, chunk))
+                b.iter(|| ours(&mut conn, i, chunk))
             });
             g.bench_with_input(
                 BenchmarkId::new("httparse naive", id(&mode)),
                 input,
-                |b, i| b.iter(|| naive(i, chunk)),
+                |b, i| b.iter(|| naive(&mut buf, i, chunk)),
             );
             g.bench_with_input(
                 BenchmarkId::new("httparse gated", id(&mode)),
                 input,
-                |b, i| b.iter(|| gated(i, chunk)),
+                |b, i| b.iter(|| gated(&mut buf, i, chunk)),
             );
         }
     }

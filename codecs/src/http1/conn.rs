@@ -5,6 +5,7 @@
 use bytes::{Buf, BytesMut};
 use packwire_core::{FrameError, Phase};
 
+use super::fields::Spans;
 use super::head::{Line, Role, Start, bad, field_line, is_tchar, trailer_lines};
 use super::{BodyKind, Config, Event, Headers};
 
@@ -45,7 +46,7 @@ struct HeadProgress {
     /// the start line, once parsed
     start: Option<Start>,
     /// the fields parsed so far
-    spans: Vec<[u32; 4]>,
+    spans: Spans,
 }
 
 #[derive(Debug)]
@@ -83,11 +84,13 @@ impl Reader {
         }
     }
 
+    #[inline]
     fn take(&mut self, src: &mut BytesMut, n: usize) -> bytes::Bytes {
         self.consumed += n as u64;
         src.split_to(n).freeze()
     }
 
+    #[inline]
     fn skip(&mut self, src: &mut BytesMut, n: usize) {
         self.consumed += n as u64;
         src.advance(n);
@@ -121,10 +124,16 @@ impl Reader {
                         return Ok(None);
                     };
                     let base = self.consumed;
-                    let progress = std::mem::take(&mut self.head);
-                    let start = progress.start.expect("a complete head has a start line");
-                    let headers = Headers::from_spans(self.take(src, end), progress.spans);
-                    let (h, body, upgrade) = role.finish(headers, start, base, &self.cfg)?;
+                    let start = self
+                        .head
+                        .start
+                        .take()
+                        .expect("a complete head has a start line");
+                    let spans = std::mem::take(&mut self.head.spans);
+                    (self.head.scanned, self.head.parsed) = (0, 0);
+                    let headers = Headers::from_spans(self.take(src, end), spans);
+                    let h = role.finish(headers, start, base, &self.cfg)?;
+                    let (body, upgrade) = R::framing(&h);
                     self.ext = 0;
                     self.state = match body {
                         BodyKind::Empty => State::End { upgrade },
@@ -233,9 +242,6 @@ impl Reader {
                     self.within_head(next)?;
                     if self.head.spans.len() == self.cfg.max_headers {
                         return Err(bad("more header fields than the limit", base + pos as u64));
-                    }
-                    if self.head.spans.capacity() == 0 {
-                        self.head.spans.reserve(16);
                     }
                     self.head.spans.push(span);
                     pos = next;

@@ -13,8 +13,60 @@ use bytes::{BufMut, Bytes, BytesMut};
 #[derive(Clone, Default)]
 pub struct Headers {
     buf: Bytes,
-    /// name start, name end, value start, value end
-    spans: Vec<[u32; 4]>,
+    spans: Spans,
+}
+
+/// How many fields a head holds without allocating.
+const INLINE: usize = 4;
+
+/// Where the fields are in the buffer: name start, name end, value start, value end. A few
+/// fields near the front of the buffer (most API requests) are kept inline, so decoding
+/// such a head allocates nothing.
+#[derive(Clone, Debug)]
+pub(crate) enum Spans {
+    Inline(u8, [[u16; 4]; INLINE]),
+    Heap(Vec<[u32; 4]>),
+}
+
+impl Default for Spans {
+    fn default() -> Self {
+        Spans::Inline(0, [[0; 4]; INLINE])
+    }
+}
+
+impl Spans {
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Spans::Inline(n, _) => usize::from(*n),
+            Spans::Heap(v) => v.len(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, span: [u32; 4]) {
+        match self {
+            Spans::Inline(n, a) if usize::from(*n) < INLINE && span[3] <= u32::from(u16::MAX) => {
+                a[usize::from(*n)] = span.map(|x| x as u16);
+                *n += 1;
+            }
+            Spans::Inline(n, a) => {
+                let mut v = Vec::with_capacity(16);
+                v.extend(a[..usize::from(*n)].iter().map(|s| s.map(u32::from)));
+                v.push(span);
+                *self = Spans::Heap(v);
+            }
+            Spans::Heap(v) => v.push(span),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> [usize; 4] {
+        match self {
+            Spans::Inline(_, a) => a[i].map(usize::from),
+            Spans::Heap(v) => v[i].map(|x| x as usize),
+        }
+    }
 }
 
 impl Headers {
@@ -24,11 +76,13 @@ impl Headers {
     }
 
     /// Fields found in `buf` (name start, name end, value start, value end).
-    pub(crate) fn from_spans(buf: Bytes, spans: Vec<[u32; 4]>) -> Self {
+    #[inline]
+    pub(crate) fn from_spans(buf: Bytes, spans: Spans) -> Self {
         Headers { buf, spans }
     }
 
     /// Bytes of the buffer the fields live in (a start line's parts live there too).
+    #[inline]
     pub(crate) fn raw(&self, [s, e]: [u32; 2]) -> &[u8] {
         &self.buf[s as usize..e as usize]
     }
@@ -64,14 +118,14 @@ impl Headers {
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.spans.len() == 0
     }
 
     /// The fields in order, as sent (names keep their case; values without the whitespace
     /// around them).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.spans.iter().map(|s| {
-            let [ns, ne, vs, ve] = s.map(|x| x as usize);
+        (0..self.spans.len()).map(|i| {
+            let [ns, ne, vs, ve] = self.spans.get(i);
             (&self.buf[ns..ne], &self.buf[vs..ve])
         })
     }
@@ -98,7 +152,7 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
     /// Copies the pairs into one buffer.
     fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
         let mut buf = BytesMut::new();
-        let mut spans = Vec::new();
+        let mut spans = Spans::default();
         for (n, v) in pairs {
             let (n, v) = (n.as_ref(), v.as_ref());
             let ns = buf.len();
@@ -146,5 +200,46 @@ impl fmt::Debug for Headers {
                     .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
             )
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fields past the inline count, or past what 16 bits can address, move to the heap
+    /// without losing or reordering any.
+    #[test]
+    fn spans_spill_to_the_heap_in_order() {
+        let mut buf = vec![b'x'; 70_000];
+        buf[..4].copy_from_slice(b"a: b");
+        let mut spans = Spans::default();
+        let mut want = Vec::new();
+        for (i, at) in [0usize, 0, 0, 69_990].into_iter().enumerate() {
+            let span = [at, at + 1, at + 3, at + 4 + i].map(|x| x as u32);
+            spans.push(span);
+            want.push((at..at + 1, at + 3..at + 4 + i));
+        }
+        assert!(
+            matches!(spans, Spans::Heap(_)),
+            "an offset over 65535 spills"
+        );
+        for n in 1..=6 {
+            spans.push([0, 1, 3, 4]);
+            want.push((0..1, 3..4));
+            assert_eq!(spans.len(), 4 + n);
+        }
+        let h = Headers::from_spans(Bytes::from(buf.clone()), spans);
+        let got: Vec<_> = h.iter().collect();
+        let want: Vec<_> = want.into_iter().map(|(n, v)| (&buf[n], &buf[v])).collect();
+        assert_eq!(got, want);
+
+        let mut small = Spans::default();
+        for _ in 0..INLINE {
+            small.push([0, 1, 3, 4]);
+        }
+        assert!(matches!(small, Spans::Inline(4, _)));
+        small.push([0, 1, 3, 4]);
+        assert!(matches!(&small, Spans::Heap(v) if v.len() == 5));
     }
 }

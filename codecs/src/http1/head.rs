@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use packwire_core::FrameError;
 
+use super::fields::Spans;
 use super::{BodyKind, Config, Headers, RequestHead, ResponseHead, Version};
 
 macro_rules! table {
@@ -190,7 +191,7 @@ pub(crate) fn field_line(
 
 /// Parses a complete trailer section (it ends in its empty line).
 pub(crate) fn trailer_lines(buf: Bytes, base: u64, max: usize) -> Result<Headers, FrameError> {
-    let mut spans = Vec::new();
+    let mut spans = Spans::default();
     let mut pos = 0;
     loop {
         match field_line(&buf, pos, base, true)? {
@@ -360,15 +361,18 @@ pub(crate) trait Role {
     /// returning it and the index of the next line.
     fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError>;
 
-    /// Builds the head once its fields are parsed, deciding the body framing and whether
-    /// the stream stops being HTTP after this message.
+    /// Builds the head once its fields are parsed, deciding its body framing.
     fn finish(
         &self,
         headers: Headers,
         start: Start,
         base: u64,
         cfg: &Config,
-    ) -> Result<(Self::Head, BodyKind, bool), FrameError>;
+    ) -> Result<Self::Head, FrameError>;
+
+    /// How the body of this head is framed, and whether the stream stops being HTTP after
+    /// the message.
+    fn framing(head: &Self::Head) -> (BodyKind, bool);
 }
 
 /// The start line ends at the first LF; `None` until it is buffered. Checks bare CRs and
@@ -391,6 +395,50 @@ fn span(r: std::ops::Range<usize>) -> [u32; 2] {
     [r.start as u32, r.end as u32]
 }
 
+/// A well-formed request line, recognised in one pass without looking for its end first;
+/// `None` for anything else (incomplete, malformed, too long), which the careful path then
+/// sorts out.
+#[inline]
+fn request_line_fast(h: &[u8], cfg: &Config) -> Option<(Start, usize)> {
+    let mut i = 0;
+    while i < h.len() && TCHAR[usize::from(h[i])] {
+        i += 1;
+    }
+    if i == 0 || h.get(i) != Some(&b' ') {
+        return None;
+    }
+    let ts = i + 1;
+    let mut j = ts;
+    while j < h.len() && (0x21..=0x7e).contains(&h[j]) {
+        j += 1;
+    }
+    if j == ts || h.get(j) != Some(&b' ') {
+        return None;
+    }
+    let v = h.get(j + 1..j + 9)?;
+    let version = match v {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        _ => return None,
+    };
+    let e = j + 9;
+    let next = match h.get(e..e + 2)? {
+        [b'\r', b'\n'] => e + 2,
+        [b'\n', _] => e + 1,
+        _ => return None,
+    };
+    if e > cfg.max_request_line {
+        return None;
+    }
+    let start = Start {
+        a: span(0..i),
+        b: span(ts..j),
+        version,
+        status: 0,
+    };
+    Some((start, next))
+}
+
 /// The server's role: request heads.
 #[derive(Debug)]
 pub(crate) struct Requests;
@@ -398,7 +446,11 @@ pub(crate) struct Requests;
 impl Role for Requests {
     type Head = RequestHead;
 
+    #[inline]
     fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError> {
+        if let Some(found) = request_line_fast(h, cfg) {
+            return Ok(Some(found));
+        }
         let Some((e, next)) = start_line_end(h, base, cfg)? else {
             return Ok(None);
         };
@@ -441,19 +493,20 @@ impl Role for Requests {
         Ok(Some((start, next)))
     }
 
+    #[inline]
     fn finish(
         &self,
         headers: Headers,
         s: Start,
         base: u64,
         cfg: &Config,
-    ) -> Result<(RequestHead, BodyKind, bool), FrameError> {
+    ) -> Result<RequestHead, FrameError> {
         let f = facts(&headers, base, true)?;
         let (body, keep_alive) = framing(&f, s.version, cfg, base)?;
         let is_connect = headers.raw(s.a) == b"CONNECT";
         let body = if is_connect { BodyKind::Empty } else { body };
         let upgrade = is_connect || f.upgrade;
-        let head = RequestHead {
+        Ok(RequestHead {
             headers,
             method: s.a,
             target: s.b,
@@ -462,8 +515,12 @@ impl Role for Requests {
             keep_alive,
             expect_continue: f.expect_continue,
             upgrade,
-        };
-        Ok((head, body, upgrade))
+        })
+    }
+
+    #[inline]
+    fn framing(h: &RequestHead) -> (BodyKind, bool) {
+        (h.body, h.upgrade)
     }
 }
 
@@ -495,6 +552,7 @@ pub(crate) struct Responses(pub(crate) Asked);
 impl Role for Responses {
     type Head = ResponseHead;
 
+    #[inline]
     fn start_line(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(Start, usize)>, FrameError> {
         let Some((e, next)) = start_line_end(h, base, cfg)? else {
             return Ok(None);
@@ -534,13 +592,14 @@ impl Role for Responses {
         Ok(Some((start, next)))
     }
 
+    #[inline]
     fn finish(
         &self,
         headers: Headers,
         s: Start,
         base: u64,
         cfg: &Config,
-    ) -> Result<(ResponseHead, BodyKind, bool), FrameError> {
+    ) -> Result<ResponseHead, FrameError> {
         let f = facts(&headers, base, false)?;
         let (mut body, keep_alive) = framing(&f, s.version, cfg, base)?;
         let status = s.status;
@@ -555,7 +614,7 @@ impl Role for Responses {
         } else if !f.has_te && f.content_length.is_none() {
             body = BodyKind::UntilClose;
         }
-        let head = ResponseHead {
+        Ok(ResponseHead {
             status,
             reason: s.b,
             version: s.version,
@@ -563,7 +622,11 @@ impl Role for Responses {
             body,
             keep_alive: keep_alive && body != BodyKind::UntilClose,
             upgrade,
-        };
-        Ok((head, body, upgrade))
+        })
+    }
+
+    #[inline]
+    fn framing(h: &ResponseHead) -> (BodyKind, bool) {
+        (h.body, h.upgrade)
     }
 }

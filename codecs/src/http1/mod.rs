@@ -369,8 +369,9 @@ impl ServerCodec {
     }
 
     /// Counts a decoded request head, remembering HEAD requests.
-    fn saw(&mut self, ev: &Option<Event<RequestHead>>) {
-        if let Some(Event::Head(h)) = ev {
+    #[inline]
+    fn saw(&mut self, r: &Result<Option<Event<RequestHead>>, FrameError>) {
+        if let Ok(Some(Event::Head(h))) = r {
             if h.method() == b"HEAD" {
                 self.heads.push_back(self.requests);
             }
@@ -388,15 +389,15 @@ impl Decoder for ServerCodec {
         if self.reader.head_pending(src) {
             return Ok(None);
         }
-        let ev = self.reader.decode(src, &Requests)?;
-        self.saw(&ev);
-        Ok(ev)
+        let r = self.reader.decode(src, &Requests);
+        self.saw(&r);
+        r
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
-        let ev = self.reader.decode_eof(src, &Requests)?;
-        self.saw(&ev);
-        Ok(ev)
+        let r = self.reader.decode_eof(src, &Requests);
+        self.saw(&r);
+        r
     }
 }
 
