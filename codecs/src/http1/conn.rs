@@ -221,7 +221,16 @@ impl Reader {
             }
         }
         let base = self.consumed;
-        let h = &src[..];
+        let len = src.len();
+        // Continuing a head: parse only up to the last line end that arrived, so a line
+        // still arriving is not parsed in part only to be parsed again.
+        let h = match self.head.scanned {
+            0 => &src[..],
+            scanned => match memchr::memrchr(b'\n', &src[scanned..]) {
+                Some(i) => &src[..scanned + i + 1],
+                None => return self.more(len, self.head.parsed),
+            },
+        };
         let mut pos = self.head.parsed;
         if self.head.start.is_none() {
             match R::start_line(h, base, &self.cfg)? {
@@ -229,13 +238,13 @@ impl Reader {
                     self.head.start = Some(start);
                     pos = next;
                 }
-                None => return self.more(h.len(), 0),
+                None => return self.more(len, 0),
             }
         }
         loop {
             let line = match field_line(h, pos, base, false) {
                 Ok(line) => line,
-                Err(e) => return self.line_error(h, pos, e),
+                Err(e) => return self.line_error(h, len, pos, e),
             };
             match line {
                 Line::Field(span, next) => {
@@ -250,7 +259,7 @@ impl Reader {
                     self.within_head(next)?;
                     return Ok(Some(next));
                 }
-                Line::More => return self.more(h.len(), pos),
+                Line::More => return self.more(len, pos),
             }
         }
     }
@@ -293,6 +302,7 @@ impl Reader {
     fn line_error(
         &mut self,
         h: &[u8],
+        len: usize,
         pos: usize,
         e: FrameError,
     ) -> Result<Option<usize>, FrameError> {
@@ -301,7 +311,7 @@ impl Reader {
                 self.within_head(pos + i + 1)?;
                 Err(e)
             }
-            None => self.more(h.len(), pos),
+            None => self.more(len, pos),
         }
     }
 
