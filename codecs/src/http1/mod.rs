@@ -8,10 +8,12 @@
 //! "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"                  Head(GET /b), End
 //! ```
 //!
-//! Header names and values are zero-copy `Bytes` slices of the read buffer, with optional
-//! whitespace around values removed. A head is found by a search that resumes where the
-//! last call stopped and is then parsed once, so a head fed one byte at a time costs O(n)
-//! in total (httparse, used the simple way, reparses from byte 0 on every call). Body
+//! A head's method, target, reason and fields are spans of the one zero-copy `Bytes` it
+//! arrived in (borrowed as `&[u8]`, or as `Bytes` with [`Headers::get_bytes`]), with
+//! optional whitespace around values removed. Each line is parsed once, when its line end
+//! has arrived, and the reader remembers what it parsed, so a head fed one byte at a time
+//! costs O(n) in total (httparse, used the simple way, reparses from byte 0 on every
+//! call). Body
 //! framing follows RFC 9112 §6.3 and is decided before the head is handed out
 //! ([`BodyKind`]).
 //!
