@@ -5,6 +5,7 @@
 # both alike) and reports medians. Prints a Markdown table (frames per second, p50/p99
 # latency, server peak RSS).
 # Usage: scripts/echo_bench.sh [SECONDS_PER_RUN] [REPS]
+#   ROWS="256x32 16x32" scripts/echo_bench.sh ...   runs only those rows (conns x in flight)
 set -euo pipefail
 secs=${1:-3}
 reps=${2:-3}
@@ -13,8 +14,11 @@ cargo build --release -p packwire >/dev/null 2>&1
 bin=target/release/packwire
 port=17311
 results=$(mktemp)
-for conns in 1 16 256; do
-  for inflight in 1 32; do
+rows=${ROWS:-1x1 1x32 16x1 16x32 256x1 256x32}
+for row in $rows; do
+  conns=${row%x*}
+  inflight=${row#*x}
+  {
     for rep in $(seq "$reps"); do
       for server in packwire baseline; do
         port=$((port + 1))
@@ -32,7 +36,7 @@ for conns in 1 16 256; do
         echo "$conns $inflight $server $rep $rss $((cpu1 - cpu0)) $out" >>"$results"
       done
     done
-  done
+  }
 done
 python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys

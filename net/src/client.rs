@@ -431,7 +431,7 @@ where
         // neither the reads nor the heartbeat nor shutdown
         let wake = tokio::select! {
             biased;
-            r = out.wr.write_buf(&mut out.buf), if !out.buf.is_empty() => Wake::Wrote(r),
+            r = out.wr.write(&out.buf), if !out.buf.is_empty() => Wake::Wrote(r),
             r = rd.read_buf(&mut rbuf) => Wake::Read(r),
             () = out.conn.inner.queue.ready(), if out.buf.len() < MAX_UNWRITTEN => Wake::Queued,
             () = sleep_until(link_at) => Wake::Link,
