@@ -17,7 +17,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::calls::{CallConfig, Exchanges};
 use crate::conn::{Conn, Outbound, QueuePolicy, SendError};
 use crate::server::{Listener, NoListener};
-use crate::server::{MAX_UNWRITTEN, Outgoing, pre_handle};
+use crate::server::{MAX_UNWRITTEN, Outgoing, poll_once, pre_handle};
 use crate::stats::Stats;
 use crate::timer::LinkCheck;
 use crate::timer::{Backoff, Heartbeat, HeartbeatAction};
@@ -494,9 +494,13 @@ where
                     let Some(item) = pre_handle(&conn, &*cfg.listener, item) else {
                         continue;
                     };
-                    if let Err(reason) = out.drive((cfg.handler)(conn.clone(), item)).await {
-                        failed = Some(reason);
-                        break;
+                    let fut = (cfg.handler)(conn.clone(), item);
+                    tokio::pin!(fut);
+                    if poll_once(fut.as_mut()).await.is_pending() {
+                        if let Err(reason) = out.drive(fut).await {
+                            failed = Some(reason);
+                            break;
+                        }
                     }
                 }
                 Ok(None) => break,

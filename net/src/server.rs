@@ -716,13 +716,13 @@ where
 
     /// Runs a handler's future to completion while writing what is queued, so a handler
     /// that waits for room in its own connection's queue gets it.
-    pub(crate) async fn drive(&mut self, fut: impl Future<Output = ()>) -> Result<(), CloseReason> {
-        tokio::pin!(fut);
-        // most handlers finish on their first poll: no select for them
-        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-        if first.is_ready() {
-            return Ok(());
-        }
+    ///
+    /// The caller pins the future where it was made and polls it once first (most handlers
+    /// finish on that poll: no select, and no move of the future into this one's state).
+    pub(crate) async fn drive<F: Future<Output = ()>>(
+        &mut self,
+        mut fut: std::pin::Pin<&mut F>,
+    ) -> Result<(), CloseReason> {
         loop {
             let wake = tokio::select! {
                 biased;
@@ -914,9 +914,13 @@ where
                 let Some(item) = pre_handle(conn, &*shared.listener, item) else {
                     continue;
                 };
-                if let Err(reason) = out.drive((shared.handler)(conn.clone(), item)).await {
-                    conn.close(reason.clone());
-                    return Some(reason);
+                let fut = (shared.handler)(conn.clone(), item);
+                tokio::pin!(fut);
+                if poll_once(fut.as_mut()).await.is_pending() {
+                    if let Err(reason) = out.drive(fut).await {
+                        conn.close(reason.clone());
+                        return Some(reason);
+                    }
                 }
                 if conn.is_closed() {
                     return conn.close_reason();
@@ -938,14 +942,24 @@ where
 /// What the runtime does with a decoded item before the handler: a response to a call
 /// and the peer's link check are consumed here (`None`); a response nobody waits for is
 /// reported to the listener and then handed on.
+#[inline(always)]
 pub(crate) fn pre_handle<M, I>(conn: &Conn<M>, listener: &dyn Listener<M>, item: I) -> Option<I>
 where
     M: Send + 'static,
     I: 'static,
 {
+    // the common case stays inline: moving the item through a call cost a store stall
     if !conn.inner.calls.routes() {
         return Some(item);
     }
+    route(conn, listener, item)
+}
+
+fn route<M, I>(conn: &Conn<M>, listener: &dyn Listener<M>, item: I) -> Option<I>
+where
+    M: Send + 'static,
+    I: 'static,
+{
     match conn.inner.calls.route(item, |answer| {
         let _ = conn.try_send(answer);
     }) {
@@ -957,6 +971,12 @@ where
             Some(item)
         }
     }
+}
+
+/// Polls a future once: `Ready` if it finished.
+pub(crate) async fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let mut fut = fut;
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
 /// Resolves once the flag is true.
