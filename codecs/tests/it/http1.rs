@@ -526,3 +526,29 @@ fn a_claimed_huge_body_or_chunk_reserves_nothing() {
             4096,
         );
 }
+
+/// A field line is parsed as soon as it arrives, but a rule it breaks is reported only once
+/// the line has ended within the head limit: otherwise a whole buffer (parsed at once)
+/// and a trickle (waiting for the line end, then over the limit) would end differently.
+#[test]
+fn a_broken_line_is_judged_when_it_ends_so_chunking_cannot_change_the_error() {
+    let small = || {
+        let mut cfg = Config::default();
+        cfg.max_head = 64;
+        Collect::new(ServerCodec::with_config(cfg), 1024)
+    };
+    // a control byte early in a line that ends within the limit: the named rule
+    let ends = b"GET / HTTP/1.1\r\nX\x01: y\r\n\r\n";
+    Kit::new(small).random_cases(16).rejects(
+        ends,
+        &[],
+        "malformed: a field name must be a token followed by a colon",
+    );
+    // the same byte in a line that runs past the limit before it ends: too large
+    let mut long = b"GET / HTTP/1.1\r\nX\x01: ".to_vec();
+    long.extend([b'y'; 80]);
+    long.extend(b"\r\n\r\n");
+    Kit::new(small)
+        .random_cases(16)
+        .rejects(&long, &[], "too_large");
+}
