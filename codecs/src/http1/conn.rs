@@ -209,6 +209,11 @@ impl Reader {
     /// Parses the lines of the head that have arrived, resuming at the first line not yet
     /// parsed; the index just past the head once its empty line is parsed.
     fn parse_head<R: Role>(&mut self, src: &mut BytesMut) -> Result<Option<usize>, FrameError> {
+        if self.head.scanned > src.len() {
+            // the caller took bytes from the buffer between calls (outside the decoder
+            // contract): start the head over rather than index past the end
+            self.head = HeadProgress::default();
+        }
         if self.head.start.is_none() && self.head.parsed == 0 {
             // RFC 9112 §2.2: empty lines before the start line are ignored
             loop {
@@ -318,6 +323,8 @@ impl Reader {
     fn chunk<H>(&mut self, src: &mut BytesMut, c: Chunk) -> Result<Option<Event<H>>, FrameError> {
         match c {
             Chunk::Size { scanned } => {
+                // (a buffer that shrank between calls is searched again from its start)
+                let scanned = if scanned > src.len() { 0 } else { scanned };
                 let Some(i) = memchr::memchr(b'\n', &src[scanned..]) else {
                     if src.len() > self.cfg.max_chunk_ext + 64 {
                         return Err(FrameError::TooLarge {
@@ -369,6 +376,9 @@ impl Reader {
                 mut scanned,
                 mut line,
             } => {
+                if scanned > src.len() {
+                    (scanned, line) = (0, 0);
+                }
                 while let Some(i) = memchr::memchr(b'\n', &src[scanned..]) {
                     let nl = scanned + i;
                     if nl == line || src[nl - 1] != b'\r' {

@@ -552,3 +552,36 @@ fn a_broken_line_is_judged_when_it_ends_so_chunking_cannot_change_the_error() {
         .random_cases(16)
         .rejects(&long, &[], "too_large");
 }
+
+/// A caller that empties the buffer between calls (outside the decode contract) gets a
+/// fresh start, not a panic from an index past the end.
+#[test]
+fn a_buffer_that_shrank_between_calls_starts_the_head_over() {
+    let mut c = ServerCodec::new();
+    let mut buf = BytesMut::from("GET /partial-request-line-that-is-long HT");
+    assert!(c.decode(&mut buf).unwrap().is_none());
+    buf.clear();
+    buf.extend_from_slice(b"GET /x HTTP/1.1\r\n\r\n");
+    let Some(Event::Head(h)) = c.decode(&mut buf).unwrap() else {
+        panic!("no head")
+    };
+    assert_eq!(h.target(), b"/x");
+    assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::End)));
+
+    // the same inside chunked framing: a chunk-size line and a trailer section
+    buf.extend_from_slice(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::Head(_))));
+    buf.extend_from_slice(b"5;long-extension-name-here");
+    assert!(c.decode(&mut buf).unwrap().is_none());
+    buf.clear();
+    buf.extend_from_slice(b"2\r\nok\r\n0\r\nXYZ: abcd"); // 19 bytes: fewer than scanned
+    assert_eq!(
+        c.decode(&mut buf).unwrap(),
+        Some(Event::Data(Bytes::from("ok")))
+    );
+    assert!(c.decode(&mut buf).unwrap().is_none());
+    buf.clear();
+    buf.extend_from_slice(b"T: 1\r\n\r\n"); // 8 bytes: fewer than the 9 scanned
+    assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::Trailers(t)) if t.len() == 1));
+    assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::End)));
+}
