@@ -34,6 +34,20 @@ fn every_committed_corpus_input_passes_the_oracles() {
     println!("replayed {corpus} corpus and {regressions} regression inputs");
 }
 
+/// Every target cargo-fuzz knows (each has a seed corpus) is one the replay runs.
+#[test]
+fn the_replay_covers_every_fuzz_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let mut dirs: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut known: Vec<String> = targets::TARGETS.iter().map(|t| t.to_string()).collect();
+    known.sort();
+    assert_eq!(dirs, known, "fuzz/corpus and targets::TARGETS disagree");
+}
+
 #[test]
 fn every_target_runs_on_empty_and_tiny_inputs() {
     for target in targets::TARGETS {

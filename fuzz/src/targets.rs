@@ -32,6 +32,9 @@ pub const TARGETS: &[&str] = &[
     "varint",
     "cmpp2",
     "cmpp3",
+    "http_request",
+    "http_response",
+    "http_head_differential",
     "encode_length",
     "encode_line",
     "encode_varint",
@@ -333,8 +336,9 @@ fn http_response(data: &[u8]) {
     let methods: Vec<&'static str> = (0..4)
         .map(|i| ["GET", "HEAD", "CONNECT", "POST"][usize::from(cfg >> (2 * i) & 3)])
         .collect();
+    // the last method applies to every later response, as in `packwire decode`
     let make = || {
-        let mut c = ClientCodec::new();
+        let mut c = ClientCodec::new().with_default_method(methods[methods.len() - 1]);
         for m in &methods {
             c.expect_response_to(*m);
         }
