@@ -207,21 +207,6 @@ pub(crate) fn trailer_lines(buf: Bytes, base: u64, max: usize) -> Result<Headers
     }
 }
 
-/// The end of the start line at `pos` (the index of its line ending) and the index of the
-/// next line; a CR not followed by LF is a bare CR.
-fn line_end(h: &[u8], pos: usize, base: u64) -> Result<(usize, usize), FrameError> {
-    let nl = pos + memchr::memchr(b'\n', &h[pos..]).unwrap_or(h.len() - pos);
-    let end = if nl > pos && h[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    if let Some(cr) = memchr::memchr(b'\r', &h[pos..end]) {
-        return Err(bad("bare CR in the message head", base + (pos + cr) as u64));
-    }
-    Ok((end, nl + 1))
-}
-
 /// A parsed start line: spans into the head's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Start {
@@ -378,17 +363,24 @@ pub(crate) trait Role {
 /// The start line ends at the first LF; `None` until it is buffered. Checks bare CRs and
 /// the start-line limit.
 fn start_line_end(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(usize, usize)>, FrameError> {
-    if memchr::memchr(b'\n', h).is_none() {
+    let Some(nl) = memchr::memchr(b'\n', h) else {
         return Ok(None);
+    };
+    let e = if nl > 0 && h[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    if let Some(cr) = memchr::memchr(b'\r', &h[..e]) {
+        return Err(bad("bare CR in the message head", base + cr as u64));
     }
-    let (e, next) = line_end(h, 0, base)?;
     if e > cfg.max_request_line {
         return Err(FrameError::TooLarge {
             declared: e as u64,
             max: cfg.max_request_line as u64,
         });
     }
-    Ok(Some((e, next)))
+    Ok(Some((e, nl + 1)))
 }
 
 fn span(r: std::ops::Range<usize>) -> [u32; 2] {
