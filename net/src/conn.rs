@@ -4,25 +4,28 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::calls::{CallConfig, Calls, Hooks};
+use crate::exchange::{CallConfig, Hooks, PendingCall};
 use crate::queue::{PushError, Queue};
-
-use crate::registry::EncodeFn;
-
 use crate::stats::Stats;
-use crate::{CloseReason, ConnId};
+use crate::{CloseReason, ConnId, SendError};
 
-/// What waits in a connection's outbound queue: a message for the codec to encode, or
-/// bytes already encoded (a message sent to many connections is encoded once).
-#[derive(Debug)]
+/// Encodes one message to bytes (sends to many connections, byte-bounded queues).
+pub(crate) type EncodeFn<M> =
+    Arc<dyn Fn(M) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
+
+/// What waits in a connection's outbound queue: a message for the codec to encode, bytes
+/// already encoded (a message sent to many connections is encoded once), or a call for
+/// the connection's window.
 pub(crate) enum Outbound<M> {
     Msg(M),
     Raw(Bytes),
+    Call(Box<PendingCall<M>>),
 }
 
 /// What [`Conn::send`] does when a connection's outbound queue is full (a peer that
@@ -39,33 +42,6 @@ pub enum QueuePolicy {
     CloseSlowPeer,
 }
 
-/// Why a send failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The outbound queue is full (only from `try_send`).
-    Full,
-    /// The connection is closed.
-    Closed,
-    /// A client is between connections (it fails fast rather than queue unboundedly).
-    NotConnected,
-    /// The codec could not encode the message (measured at send time under a byte limit).
-    Unencodable,
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SendError::Full => "the connection's outbound queue is full",
-            SendError::Closed => "the connection is closed",
-            SendError::NotConnected => "not connected (reconnecting)",
-            SendError::Unencodable => "the codec cannot encode the message",
-        })
-    }
-}
-
-impl std::error::Error for SendError {}
-
 type Attrs = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 pub(crate) struct Inner<M> {
@@ -73,13 +49,15 @@ pub(crate) struct Inner<M> {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) queue: Queue<Outbound<M>>,
-    /// calls in flight (`Conn::call`)
-    pub(crate) calls: Calls<M>,
+    /// the call window's settings (the window itself lives in the connection's task)
+    pub(crate) calls: CallConfig,
+    /// the protocol's functions, once responses are matched on this connection
+    pub(crate) hooks: OnceLock<Hooks<M>>,
+    /// sequence numbers for calls, link checks and `next_sequence`
+    next_seq: AtomicU32,
     pub(crate) close: Mutex<Option<CloseReason>>,
-    /// flips to true once, when the connection starts closing
-    pub(crate) closed_tx: watch::Sender<bool>,
     /// the same fact, for the send path to read without a lock
-    closed_flag: std::sync::atomic::AtomicBool,
+    closed_flag: AtomicBool,
     /// a bound on queued bytes, and the encoder that measures a message at send time
     pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
     /// encoded bytes waiting in the queue (counted only with a byte limit)
@@ -89,7 +67,32 @@ pub(crate) struct Inner<M> {
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
-    authenticated: std::sync::atomic::AtomicBool,
+    authenticated: AtomicBool,
+    /// the registry this connection is in (a `Registry<M>`), for `Conn::registry`
+    pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl<M> Inner<M> {
+    /// The next sequence number (wrapping, never 0).
+    pub(crate) fn next_sequence(&self) -> u32 {
+        loop {
+            let s = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            if s != 0 {
+                return s;
+            }
+        }
+    }
+}
+
+/// What a server or client gives each of its connections.
+pub(crate) struct Settings<M> {
+    pub(crate) queue_capacity: usize,
+    pub(crate) policy: QueuePolicy,
+    /// a bound on queued bytes, and the encoder that measures a message at send time
+    pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
+    pub(crate) calls: CallConfig,
+    pub(crate) hooks: Option<Hooks<M>>,
+    pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 /// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
@@ -120,34 +123,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<M: Send + 'static> Conn<M> {
-    #[allow(clippy::too_many_arguments)] // crate-internal; every caller names each
     pub(crate) fn new(
         id: ConnId,
-        peer: SocketAddr,
-        local: SocketAddr,
-        queue_capacity: usize,
+        (peer, local): (SocketAddr, SocketAddr),
+        set: Settings<M>,
         stats: Arc<Stats>,
-        policy: QueuePolicy,
-        byte_limit: Option<(usize, EncodeFn<M>)>,
-        calls: (CallConfig, Option<Hooks<M>>),
     ) -> Self {
+        let hooks = OnceLock::new();
+        if let Some(h) = set.hooks {
+            let _ = hooks.set(h);
+        }
         Conn {
             inner: Arc::new(Inner {
                 id,
                 peer,
                 local,
-                queue: Queue::new(queue_capacity),
-                calls: Calls::new(calls.0, calls.1),
+                queue: Queue::new(set.queue_capacity),
+                calls: set.calls,
+                hooks,
+                next_seq: AtomicU32::new(1),
                 close: Mutex::new(None),
-                closed_tx: watch::Sender::new(false),
-                closed_flag: std::sync::atomic::AtomicBool::new(false),
-                byte_limit,
-                queued_bytes: std::sync::atomic::AtomicUsize::new(0),
+                closed_flag: AtomicBool::new(false),
+                byte_limit: set.byte_limit,
+                queued_bytes: AtomicUsize::new(0),
                 drained: Notify::new(),
                 attrs: Mutex::new(HashMap::new()),
                 stats,
-                policy,
-                authenticated: std::sync::atomic::AtomicBool::new(false),
+                policy: set.policy,
+                authenticated: AtomicBool::new(false),
+                registry: set.registry,
             }),
         }
     }
@@ -207,14 +211,11 @@ impl<M: Send + 'static> Conn<M> {
 
     /// Queues encoded bytes under the byte limit, following the queue policy.
     async fn send_bytes(&self, bytes: Bytes, max: usize) -> Result<(), SendError> {
-        use std::sync::atomic::Ordering::AcqRel;
+        use Ordering::AcqRel;
         let len = bytes.len();
         loop {
             let drained = self.inner.drained.notified();
-            let queued = self
-                .inner
-                .queued_bytes
-                .load(std::sync::atomic::Ordering::Acquire);
+            let queued = self.inner.queued_bytes.load(Ordering::Acquire);
             // a message larger than the limit may go alone into an empty queue
             if queued == 0 || queued + len <= max {
                 break;
@@ -252,18 +253,27 @@ impl<M: Send + 'static> Conn<M> {
         sent
     }
 
+    /// Queues an item, waiting for room whatever the policy (calls wait for their window
+    /// in the connection's task, so they are never refused for a full queue).
+    pub(crate) async fn queue_wait(&self, out: Outbound<M>) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
+        self.inner
+            .queue
+            .push(out)
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
     /// Marks the connection authenticated (see [`crate::ServerBuilder::auth_gate`]).
     pub fn authenticate(&self) {
-        self.inner
-            .authenticated
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.authenticated.store(true, Ordering::Release);
     }
 
     /// Whether [`Conn::authenticate`] was called.
     pub fn is_authenticated(&self) -> bool {
-        self.inner
-            .authenticated
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.inner.authenticated.load(Ordering::Acquire)
     }
 
     /// Queues a message if there is room now.
@@ -275,19 +285,17 @@ impl<M: Send + 'static> Conn<M> {
     }
 
     pub(crate) fn try_queue(&self, out: Outbound<M>) -> Result<(), SendError> {
-        use std::sync::atomic::Ordering::AcqRel;
+        use Ordering::AcqRel;
         let Some((max, encode)) = &self.inner.byte_limit else {
             return self.try_queue_unaccounted(out);
         };
         let bytes = match out {
             Outbound::Raw(b) => b,
             Outbound::Msg(m) => encode(m).map_err(|_| SendError::Unencodable)?,
+            call @ Outbound::Call(_) => return self.try_queue_unaccounted(call),
         };
         let len = bytes.len();
-        let queued = self
-            .inner
-            .queued_bytes
-            .load(std::sync::atomic::Ordering::Acquire);
+        let queued = self.inner.queued_bytes.load(Ordering::Acquire);
         if queued > 0 && queued + len > *max {
             self.inner.stats.queue_full();
             return Err(SendError::Full);
@@ -319,24 +327,16 @@ impl<M: Send + 'static> Conn<M> {
         let mut c = lock(&self.inner.close);
         if c.is_none() {
             *c = Some(reason);
-            self.inner
-                .closed_flag
-                .store(true, std::sync::atomic::Ordering::Release);
-            self.inner.closed_tx.send_replace(true);
-            // senders waiting for room fail now; what is queued is still written
+            self.inner.closed_flag.store(true, Ordering::Release);
+            // senders waiting for room fail now, the connection's task wakes; what is
+            // queued is still written
             self.inner.queue.close();
         }
     }
 
     /// Whether `close` was called (or the connection ended).
     pub fn is_closed(&self) -> bool {
-        self.inner
-            .closed_flag
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    pub(crate) fn closed_rx(&self) -> watch::Receiver<bool> {
-        self.inner.closed_tx.subscribe()
+        self.inner.closed_flag.load(Ordering::Acquire)
     }
 
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {

@@ -26,46 +26,66 @@
 //! # Ok(()) }
 //! ```
 
+mod blocklist;
+mod buffers;
 mod calls;
+mod chores;
 mod client;
 #[cfg(feature = "cmpp")]
 pub mod cmpp;
+mod config;
 mod conn;
 pub mod correlate;
+mod driver;
+mod error;
+mod exchange;
+mod ip_stats;
+mod listener;
 mod queue;
 mod registry;
 mod server;
+mod state;
 mod stats;
-mod timer;
-mod window;
+mod transport;
 
 use std::fmt;
 
-pub use calls::{CallConfig, CallError};
+pub use blocklist::BlockList;
+pub use chores::{Backoff, Heartbeat, HeartbeatAction, IdleTimer, LinkAction, LinkCheck};
 pub use client::{Client, ClientBuilder, ClientEvent, ClientHandle};
-pub use conn::{Conn, QueuePolicy, SendError};
-pub use packwire_core::{Exchange, Role};
+pub use conn::{Conn, QueuePolicy};
+pub use error::{CloseReason, SendError};
+pub use exchange::{CallConfig, CallError};
+pub use ip_stats::IpStats;
+pub use listener::{Listener, NoListener};
+pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
-pub use server::BlockList;
-pub use server::{Listener, NoListener, Server, ServerBuilder, ServerHandle};
+pub use server::{Server, ServerBuilder, ServerHandle};
+pub use state::{Action, ConnState, IdleKind, Timers};
 pub use stats::StatsSnapshot;
-pub use timer::{Backoff, Heartbeat, HeartbeatAction, IdleTimer, LinkAction, LinkCheck};
-pub use window::IpStats;
+pub use transport::Transport;
 
 /// What the runtime needs of a codec: tokio-util's `Decoder` and `Encoder<M>`, movable
 /// to another thread, with errors it can print. Every packwire codec qualifies; so does
 /// any tokio-util codec.
+/// A decode error becomes a [`FrameError`] in [`CloseReason::Decode`] (a packwire
+/// codec's error as it is, an `io::Error` as [`FrameError::Io`], any other error as an
+/// `InvalidData` I/O error carrying its message).
 pub trait Codec<M>:
-    tokio_util::codec::Decoder<Item: Send + 'static, Error: fmt::Display + Send>
-    + tokio_util::codec::Encoder<M, Error: fmt::Display>
+    tokio_util::codec::Decoder<
+        Item: Send + 'static,
+        Error: std::error::Error + Send + Sync + 'static,
+    > + tokio_util::codec::Encoder<M, Error: fmt::Display>
     + Send
     + 'static
 {
 }
 
 impl<M, C> Codec<M> for C where
-    C: tokio_util::codec::Decoder<Item: Send + 'static, Error: fmt::Display + Send>
-        + tokio_util::codec::Encoder<M, Error: fmt::Display>
+    C: tokio_util::codec::Decoder<
+            Item: Send + 'static,
+            Error: std::error::Error + Send + Sync + 'static,
+        > + tokio_util::codec::Encoder<M, Error: fmt::Display>
         + Send
         + 'static
 {
@@ -78,75 +98,5 @@ pub struct ConnId(pub u64);
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn#{}", self.0)
-    }
-}
-
-/// Why a connection closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The peer closed its side.
-    PeerClosed,
-    /// No inbound bytes for longer than the idle timeout.
-    IdleTimeout,
-    /// The peer sent a malformed frame; the codec's error, as text.
-    DecodeError(String),
-    /// Writing to the socket failed, or a message could not be encoded.
-    WriteError(String),
-    /// The application closed it.
-    Kicked,
-    /// The server is shutting down.
-    ServerShutdown,
-    /// A limit was exceeded (connections, connections per IP, buffered bytes, a full
-    /// queue under [`QueuePolicy::CloseSlowPeer`]).
-    LimitExceeded,
-    /// The connection did not authenticate in time ([`ServerBuilder::auth_gate`]).
-    AuthTimeout,
-    /// The peer's address is on the block list.
-    BlockedIp,
-}
-
-impl CloseReason {
-    pub(crate) const KINDS: usize = 9;
-    pub(crate) const NAMES: [&'static str; Self::KINDS] = [
-        "peer_closed",
-        "idle_timeout",
-        "decode_error",
-        "write_error",
-        "kicked",
-        "server_shutdown",
-        "limit_exceeded",
-        "auth_timeout",
-        "blocked_ip",
-    ];
-
-    pub(crate) fn index(&self) -> usize {
-        match self {
-            CloseReason::PeerClosed => 0,
-            CloseReason::IdleTimeout => 1,
-            CloseReason::DecodeError(_) => 2,
-            CloseReason::WriteError(_) => 3,
-            CloseReason::Kicked => 4,
-            CloseReason::ServerShutdown => 5,
-            CloseReason::LimitExceeded => 6,
-            CloseReason::AuthTimeout => 7,
-            CloseReason::BlockedIp => 8,
-        }
-    }
-
-    /// A snake_case name for logs and metrics (`idle_timeout`, `decode_error`, ...).
-    pub fn name(&self) -> &'static str {
-        Self::NAMES[self.index()]
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::DecodeError(e) | CloseReason::WriteError(e) => {
-                write!(f, "{}: {e}", self.name())
-            }
-            _ => f.write_str(self.name()),
-        }
     }
 }

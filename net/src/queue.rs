@@ -8,6 +8,7 @@
 //! is also the batch it encodes into one write.
 
 use std::collections::VecDeque;
+#[cfg(test)]
 use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -137,6 +138,7 @@ impl<T> Queue<T> {
     }
 
     /// Resolves when something is queued.
+    #[cfg(test)]
     pub(crate) async fn ready(&self) {
         poll_fn(|cx| self.poll_ready(cx)).await;
     }
@@ -147,10 +149,17 @@ impl<T> Queue<T> {
         self.lock().waker = None;
     }
 
-    /// Refuses further pushes and wakes every waiting sender.
+    /// Refuses further pushes and wakes every waiting sender and the connection's task.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        let waker = {
+            let mut s = self.lock();
+            s.closed = true;
+            s.waker.take()
+        };
         self.room.notify_waiters();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 

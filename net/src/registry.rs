@@ -6,13 +6,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
-
-use crate::conn::{Conn, Outbound};
+use crate::conn::{Conn, EncodeFn, Outbound};
 use crate::{CloseReason, ConnId};
-
-/// Encodes one message to bytes, for sends to many connections.
-pub(crate) type EncodeFn<M> = Arc<dyn Fn(M) -> Result<Bytes, String> + Send + Sync>;
 
 #[derive(Default)]
 struct Bindings {
@@ -65,6 +60,34 @@ impl<M> fmt::Debug for Registry<M> {
     }
 }
 
+impl<M: Send + 'static> Conn<M> {
+    /// The registry this connection is in: the server's (every connection of it), or the
+    /// client's (its current connection). Bind the user when the login message arrives,
+    /// right in the handler:
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use packwire_codecs::LineCodec;
+    /// use packwire_net::{Conn, Server};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = Server::builder(LineCodec::new, |conn: Conn<Bytes>, line: Bytes| async move {
+    ///     if let Some(user) = line.strip_prefix(b"LOGIN ") {
+    ///         let registry = conn.registry().expect("a server connection is registered");
+    ///         registry.bind_user(&conn, &String::from_utf8_lossy(user));
+    ///         registry.send_to_user("admin", Bytes::from_static(b"someone logged in"));
+    ///     }
+    /// })
+    /// .bind("127.0.0.1:0")
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn registry(&self) -> Option<Registry<M>> {
+        let any = self.inner.registry.as_ref()?;
+        any.downcast_ref::<Registry<M>>().cloned()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -90,10 +113,6 @@ impl<M: Send + 'static> Registry<M> {
             })),
             encode,
         }
-    }
-
-    pub(crate) fn encoder(&self) -> EncodeFn<M> {
-        self.encode.clone()
     }
 
     pub(crate) fn add(&self, conn: Conn<M>) {

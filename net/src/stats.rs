@@ -28,7 +28,7 @@ impl Stats {
     pub(crate) fn closed(&self, reason: &CloseReason) {
         self.current.fetch_sub(1, Relaxed);
         self.closed[reason.index()].fetch_add(1, Relaxed);
-        if matches!(reason, CloseReason::DecodeError(_)) {
+        if matches!(reason, CloseReason::Decode(_)) {
             self.decode_errors.fetch_add(1, Relaxed);
         }
     }

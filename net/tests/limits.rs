@@ -289,7 +289,7 @@ async fn echo_with<C, F>(make: F, wire: Vec<u8>, expected: Vec<Bytes>)
 where
     F: Fn() -> C + Send + Sync + 'static,
     C: Decoder<Item = Bytes> + Encoder<Bytes> + Send + 'static,
-    <C as Decoder>::Error: std::fmt::Display + std::fmt::Debug + Send,
+    <C as Decoder>::Error: std::error::Error + Send + Sync + 'static,
     <C as Encoder<Bytes>>::Error: std::fmt::Display,
 {
     let make = Arc::new(make);

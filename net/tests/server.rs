@@ -290,7 +290,8 @@ impl Listener<Bytes> for Hooks {
         assert!(bytes >= 4);
         self.0.messages.fetch_add(1, Ordering::SeqCst);
     }
-    fn on_decode_error(&self, _: &Conn<Bytes>, _: &str) {
+    fn on_decode_error(&self, _: &Conn<Bytes>, e: &packwire_net::FrameError) {
+        assert_eq!(e.kind(), packwire_core::FrameErrorKind::TooLarge, "{e}");
         self.0.decode_errors.fetch_add(1, Ordering::SeqCst);
     }
     fn on_after_close(&self, id: ConnId, reason: &CloseReason) {

@@ -166,6 +166,19 @@ impl IpWindows {
     }
 }
 
+/// A connection's handle on its address's counters.
+#[derive(Debug, Clone)]
+pub(crate) struct IpCounter {
+    pub(crate) windows: Arc<IpWindows>,
+    pub(crate) ring: Arc<Ring>,
+}
+
+impl IpCounter {
+    pub(crate) fn received(&self, now: Instant, messages: u64, bytes: u64) {
+        self.windows.add_to(&self.ring, now, 0, messages, bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
-//! Sans-IO timers: plain structs that take `now` and say what is due. The tokio tasks only
-//! sleep until the deadline they give.
+//! The connection chores, each a plain struct that takes `now` and says what is due:
+//! idle eviction, the write-idle heartbeat, protocol link checks and the reconnect
+//! back-off. [`crate::ConnState`] puts the per-connection ones behind one timer.
 
 use std::time::{Duration, Instant};
 
@@ -145,11 +146,13 @@ pub struct Backoff {
     jitter: f64,
     attempts: u32,
     max_attempts: Option<u32>,
-    seed: u64,
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
-    /// Delays from `base` doubling up to `max`, 20% jitter, no attempt cap.
+    /// Delays from `base` doubling up to `max`, 20% jitter, no attempt cap. Each back-off
+    /// seeds its jitter on its own (from the process's random source), so clients started
+    /// together spread their reconnects instead of meeting a restarted server in step.
     pub fn new(base: Duration, max: Duration) -> Self {
         Backoff {
             base,
@@ -157,7 +160,7 @@ impl Backoff {
             jitter: 0.2,
             attempts: 0,
             max_attempts: None,
-            seed: 0x9e37_79b9_7f4a_7c15,
+            rng: fastrand::Rng::new(),
         }
     }
 
@@ -173,9 +176,10 @@ impl Backoff {
         self
     }
 
-    /// Seeds the jitter (tests make it repeatable).
+    /// Seeds the jitter (tests make it repeatable); without it every back-off draws its
+    /// own seed.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.rng = fastrand::Rng::with_seed(seed);
         self
     }
 
@@ -189,13 +193,7 @@ impl Backoff {
             .saturating_mul(1u32 << self.attempts.min(20))
             .min(self.max);
         self.attempts += 1;
-        // splitmix64 for the jitter
-        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        let unit = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
-        Some(exp.mul_f64(1.0 - self.jitter * unit))
+        Some(exp.mul_f64(1.0 - self.jitter * self.rng.f64()))
     }
 
     /// Attempts made since the last reset.
@@ -300,6 +298,28 @@ mod tests {
             assert!(d <= exp && d >= exp.mul_f64(0.8), "{i}: {d:?} vs {exp:?}");
             assert_eq!(Some(d), b.next_delay());
         }
+    }
+
+    #[test]
+    fn two_default_backoffs_spread_their_delays_within_the_band() {
+        let (base, max) = (Duration::from_millis(200), Duration::from_secs(30));
+        let mut a = Backoff::new(base, max);
+        let mut b = Backoff::new(base, max);
+        let mut differ = 0;
+        for i in 0..12 {
+            let exp = base.saturating_mul(1 << i).min(max);
+            let (da, db) = (a.next_delay().unwrap(), b.next_delay().unwrap());
+            for d in [da, db] {
+                assert!(d <= exp && d >= exp.mul_f64(0.8), "{i}: {d:?} vs {exp:?}");
+            }
+            differ += usize::from(da != db);
+        }
+        // equal by chance in one step at most once in ~2^50; twelve steps all equal means
+        // the two share a seed
+        assert!(
+            differ >= 11,
+            "two clients reconnect in step: {differ} of 12 delays differ"
+        );
     }
 
     #[test]

@@ -1,0 +1,629 @@
+//! The one connection driver, for servers and clients alike: reads, decodes, hands each
+//! message to the handler, writes what is queued, and carries out what the sans-IO
+//! [`ConnState`] says is due — over any [`Transport`], with one timer.
+//!
+//! An idle connection holds neither a read nor a write buffer: it waits for its
+//! transport to be readable before it takes a read buffer, and takes a write buffer only
+//! while something is queued (see `buffers`).
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use tokio::time::Sleep;
+
+use crate::buffers;
+use crate::calls::{CallTable, Routed};
+use crate::config::ConnConfig;
+use crate::conn::{Conn, Outbound};
+use crate::ip_stats::IpCounter;
+use crate::listener::Listener;
+use crate::state::{Action, ConnState};
+use crate::stats::Stats;
+use crate::transport::{self, Transport};
+use crate::{CloseReason, Codec};
+
+/// Encoded bytes stop being taken from the queue above this much unwritten output.
+pub(crate) const MAX_UNWRITTEN: usize = 64 * 1024;
+
+/// What every connection of one server or client shares.
+pub(crate) struct Env<M, H> {
+    pub(crate) handler: H,
+    pub(crate) listener: Arc<dyn Listener<M>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) cfg: ConnConfig<M>,
+}
+
+/// The clock the runtime reads (tokio's, so a paused test clock holds).
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// What woke the connection's task.
+enum Wake {
+    Read,
+    Eof,
+    ReadFailed,
+    WriteFailed(io::Error),
+    Timer,
+    Closing,
+}
+
+/// One connection's task state.
+pub(crate) struct Driver<T, C, M> {
+    io: T,
+    codec_in: C,
+    codec_out: C,
+    conn: Conn<M>,
+    state: ConnState,
+    /// calls in flight, once responses are matched here (boxed: most connections have none)
+    calls: Option<Box<CallTable<M>>>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    /// taken from the queue, not yet encoded
+    pending: VecDeque<Outbound<M>>,
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: Option<Instant>,
+    /// messages and bytes written since the write buffer was last empty
+    sent: (usize, usize),
+    /// this peer address's counters (servers)
+    ring: Option<IpCounter>,
+}
+
+impl<T, C, M> Driver<T, C, M>
+where
+    T: Transport,
+    C: Codec<M>,
+    M: Send + 'static,
+{
+    pub(crate) fn new(
+        io: T,
+        make_codec: &dyn Fn() -> C,
+        conn: Conn<M>,
+        cfg: &ConnConfig<M>,
+        ring: Option<IpCounter>,
+    ) -> Self {
+        Driver {
+            io,
+            codec_in: make_codec(),
+            codec_out: make_codec(),
+            conn,
+            state: ConnState::new(&cfg.timers, now()),
+            calls: None,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            pending: VecDeque::new(),
+            timer: None,
+            armed: None,
+            sent: (0, 0),
+            ring,
+        }
+    }
+
+    /// Runs the connection to its end: the main loop, then the close (flush, FIN, drain
+    /// the peer's input until its EOF or the linger deadline). `unregister` runs once the
+    /// connection is closing, before the flush.
+    pub(crate) async fn run<H, Fut>(
+        mut self,
+        env: &Env<M, H>,
+        unregister: impl FnOnce(),
+    ) -> CloseReason
+    where
+        H: Fn(Conn<M>, C::Item) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let reason = self.serve(env).await;
+        self.conn.close(reason);
+        let reason = self.conn.close_reason().unwrap_or(CloseReason::Kicked);
+        env.listener.on_before_close(&self.conn, &reason);
+        unregister();
+        if let Some(c) = &mut self.calls {
+            c.close();
+        }
+        // counted as closed now; the flush and drain below only tidy the transport
+        env.stats.closed(&reason);
+        self.finish().await;
+        if self.sent.1 > 0 {
+            let (msgs, bytes) = std::mem::take(&mut self.sent);
+            env.stats.sent(msgs, bytes);
+            env.listener.on_sent(&self.conn, msgs, bytes);
+        }
+        tracing::debug!(id = %self.conn.id(), %reason, "closed");
+        reason
+    }
+
+    fn env_ping<H>(&mut self, env: &Env<M, H>) {
+        if let Some(ping) = &env.cfg.ping {
+            self.encode(Outbound::Msg(ping()));
+        }
+    }
+
+    /// The main loop, until the connection must close.
+    async fn serve<H, Fut>(&mut self, env: &Env<M, H>) -> CloseReason
+    where
+        H: Fn(Conn<M>, C::Item) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        loop {
+            if self.conn.is_closed() {
+                return self.conn.close_reason().unwrap_or(CloseReason::Kicked);
+            }
+            self.fill();
+            self.arm();
+            let wake = poll_fn(|cx| self.poll_wake(cx, env)).await;
+            match wake {
+                Wake::Read | Wake::Eof => {
+                    let eof = matches!(wake, Wake::Eof);
+                    if let Some(reason) = self.on_read(env, eof).await {
+                        return reason;
+                    }
+                    if eof {
+                        return CloseReason::PeerClosed;
+                    }
+                    if self.rbuf.len() >= env.cfg.max_buffered {
+                        return CloseReason::LimitExceeded;
+                    }
+                }
+                Wake::ReadFailed => return CloseReason::PeerClosed,
+                Wake::WriteFailed(e) => return CloseReason::Write(Arc::new(e)),
+                Wake::Closing => {}
+                Wake::Timer => {
+                    self.state.handle_timeout(now());
+                    while let Some(action) = self.state.poll_action() {
+                        match action {
+                            Action::Idle(kind) => env.listener.on_idle(&self.conn, kind),
+                            Action::Ping => self.env_ping(env),
+                            Action::LinkCheck => self.link_check(),
+                            Action::Calls => self.poll_calls(),
+                            Action::Close(reason) => return reason,
+                            Action::Abort => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets the one timer to the state's next deadline (only ever earlier: a timer that
+    /// fires early finds nothing due and is set again).
+    fn arm(&mut self) {
+        let Some(next) = self.state.poll_timeout() else {
+            self.armed = None;
+            return;
+        };
+        if self.armed.is_some_and(|a| a <= next) {
+            return;
+        }
+        self.armed = Some(next);
+        let at = tokio::time::Instant::from_std(next);
+        match &mut self.timer {
+            Some(t) => t.as_mut().reset(at),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    /// Writes what it can, takes what is queued, reads when readable; says what woke it.
+    fn poll_wake<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<Wake> {
+        loop {
+            if let Err(e) = ready_or_pending(self.poll_flush(cx, env)) {
+                return Poll::Ready(Wake::WriteFailed(e));
+            }
+            if self.wbuf.len() < MAX_UNWRITTEN && self.conn.inner.queue.poll_ready(cx).is_ready() {
+                if self.conn.is_closed() {
+                    return Poll::Ready(Wake::Closing);
+                }
+                if self.fill() > 0 {
+                    continue;
+                }
+            }
+            break;
+        }
+        match self.poll_read(cx) {
+            Poll::Ready(w) => return Poll::Ready(w),
+            Poll::Pending => {}
+        }
+        // what was just taken from the queue (a call) may have moved the deadline
+        self.arm();
+        if self.armed.is_some() {
+            if let Some(t) = &mut self.timer {
+                if t.as_mut().poll(cx).is_ready() {
+                    self.armed = None;
+                    return Poll::Ready(Wake::Timer);
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Reads into the read buffer, taking one only once the transport is readable.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if self.rbuf.capacity() == 0 {
+            match self.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(Wake::ReadFailed),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        buffers::room_for_read(&mut self.rbuf);
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Wake::Eof),
+            Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.release_read();
+                Poll::Pending
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Wake::ReadFailed),
+            Poll::Pending => {
+                self.release_read();
+                Poll::Pending
+            }
+        }
+    }
+
+    fn release_read(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            buffers::give(&mut self.rbuf);
+        }
+    }
+
+    /// Writes the write buffer while the transport takes bytes. `Ready(Ok)` once it is
+    /// empty, `Pending` while the transport is full.
+    fn poll_flush<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            // a plain write of the one contiguous buffer (tokio's `write_buf` would take
+            // the vectored path, a longer one in the kernel than `send`)
+            let n = ready!(transport::poll_write(&mut self.io, cx, &self.wbuf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wbuf.advance(n);
+            self.sent.1 += n;
+            self.state.on_write(now());
+        }
+        if self.sent.1 > 0 {
+            let (msgs, bytes) = std::mem::take(&mut self.sent);
+            env.stats.sent(msgs, bytes);
+            env.listener.on_sent(&self.conn, msgs, bytes);
+        }
+        if self.wbuf.capacity() > 0 {
+            buffers::give(&mut self.wbuf);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Encodes one outbound item into the write buffer.
+    fn encode(&mut self, out: Outbound<M>) {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = buffers::take();
+        }
+        match out {
+            Outbound::Msg(m) => {
+                if let Err(e) = self.codec_out.encode(m, &mut self.wbuf) {
+                    tracing::warn!(id = %self.conn.id(), error = %e, "a message could not be encoded; dropped");
+                    return;
+                }
+            }
+            Outbound::Raw(b) => {
+                self.wbuf.extend_from_slice(&b);
+                if self.conn.inner.byte_limit.is_some() {
+                    self.conn
+                        .inner
+                        .queued_bytes
+                        .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
+                    self.conn.inner.drained.notify_waiters();
+                }
+            }
+            Outbound::Call(call) => {
+                if self.state.is_closing() {
+                    // never written: the caller may safely try elsewhere
+                    let _ = call
+                        .answer
+                        .send(Err(crate::CallError::Send(crate::SendError::Closed)));
+                    return;
+                }
+                let conn = self.conn.clone();
+                let Some(m) = self.table().start(call, &conn, now()) else {
+                    return; // waits for room in the window
+                };
+                self.sync_calls_deadline();
+                return self.encode(Outbound::Msg(m));
+            }
+        }
+        self.sent.0 += 1;
+    }
+
+    fn table(&mut self) -> &mut CallTable<M> {
+        let cfg = self.conn.inner.calls;
+        self.calls
+            .get_or_insert_with(|| Box::new(CallTable::new(cfg)))
+    }
+
+    fn sync_calls_deadline(&mut self) {
+        let d = self.calls.as_ref().and_then(|c| c.deadline());
+        self.state.set_calls_deadline(d);
+    }
+
+    /// Encodes what is queued into the write buffer, up to [`MAX_UNWRITTEN`]; how many
+    /// items it took.
+    fn fill(&mut self) -> usize {
+        let mut n = 0;
+        while self.wbuf.len() < MAX_UNWRITTEN {
+            if self.pending.is_empty() && self.conn.inner.queue.take_all(&mut self.pending) == 0 {
+                break;
+            }
+            while self.wbuf.len() < MAX_UNWRITTEN {
+                let Some(out) = self.pending.pop_front() else {
+                    break;
+                };
+                self.encode(out);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The call window is due: resends go out, time-outs answer their callers.
+    fn poll_calls(&mut self) {
+        let Some(mut table) = self.calls.take() else {
+            return;
+        };
+        let mut resend = Vec::new();
+        table.poll(now(), &mut |m| resend.push(m));
+        table.admit(&self.conn, now(), &mut |m| resend.push(m));
+        self.calls = Some(table);
+        for m in resend {
+            self.encode(Outbound::Msg(m));
+        }
+        self.sync_calls_deadline();
+    }
+
+    /// The link-check timer fired: sends the protocol's check.
+    fn link_check(&mut self) {
+        let Some(hooks) = self.conn.inner.hooks.get().copied() else {
+            return;
+        };
+        let conn = self.conn.clone();
+        if let Some(m) = self.table().link_check(&conn, &hooks) {
+            self.encode(Outbound::Msg(m));
+        }
+    }
+
+    /// What the runtime does with a decoded item before the handler: a response to a
+    /// call and the peer's link check are consumed here (`None`); a response nobody waits
+    /// for is reported to the listener and then handed on.
+    #[inline(always)]
+    fn route<I: 'static, H>(&mut self, item: I, env: &Env<M, H>) -> Option<I> {
+        // the common case stays inline: moving the item through a call cost a store stall
+        match self.conn.inner.hooks.get() {
+            None => Some(item),
+            Some(hooks) => {
+                let hooks = *hooks;
+                self.route_slow(item, &hooks, env)
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn route_slow<I: 'static, H>(
+        &mut self,
+        item: I,
+        hooks: &crate::exchange::Hooks<M>,
+        env: &Env<M, H>,
+    ) -> Option<I> {
+        let conn = self.conn.clone();
+        let table = self.table();
+        match table.route(hooks, item) {
+            Routed::Handle(i) => Some(i),
+            Routed::Unmatched(seq, i) => {
+                tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
+                env.listener.on_unmatched_response(&conn, seq);
+                Some(i)
+            }
+            Routed::Answer(m) => {
+                self.encode(Outbound::Msg(m));
+                None
+            }
+            Routed::Consumed => {
+                // a slot may have freed: calls waiting for room go out
+                let mut out = Vec::new();
+                self.table().admit(&conn, now(), &mut |m| out.push(m));
+                for m in out {
+                    self.encode(Outbound::Msg(m));
+                }
+                self.sync_calls_deadline();
+                None
+            }
+        }
+    }
+}
+
+impl<T, C, M> Driver<T, C, M>
+where
+    T: Transport,
+    C: Codec<M>,
+    M: Send + 'static,
+{
+    /// Decodes and handles every whole message in the read buffer; `Some(reason)` when
+    /// the connection must close.
+    async fn on_read<H, Fut>(&mut self, env: &Env<M, H>, eof: bool) -> Option<CloseReason>
+    where
+        H: Fn(Conn<M>, C::Item) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        self.state.on_read(now());
+        // this task runs the handlers: their sends need not wake it
+        self.conn.inner.queue.unpark();
+        let (mut msgs, mut bytes) = (0u64, 0u64);
+        let r = loop {
+            let before = self.rbuf.len();
+            let r = if eof {
+                self.codec_in.decode_eof(&mut self.rbuf)
+            } else {
+                self.codec_in.decode(&mut self.rbuf)
+            };
+            match r {
+                Ok(Some(item)) => {
+                    let n = before - self.rbuf.len();
+                    msgs += 1;
+                    bytes += n as u64;
+                    env.listener.on_message(&self.conn, n);
+                    let Some(item) = self.route(item, env) else {
+                        continue;
+                    };
+                    let fut = (env.handler)(self.conn.clone(), item);
+                    let mut fut = std::pin::pin!(fut);
+                    if poll_once(fut.as_mut()).await.is_pending() {
+                        if let Err(e) = self.drive(fut, env).await {
+                            break Some(CloseReason::Write(Arc::new(e)));
+                        }
+                    }
+                    if self.conn.is_closed() {
+                        break self.conn.close_reason();
+                    }
+                    if self.state.awaits_auth() {
+                        if !self.conn.is_authenticated() {
+                            // the first message must authenticate the peer
+                            break Some(CloseReason::AuthTimeout);
+                        }
+                        self.state.on_authenticated();
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => {
+                    let reason = CloseReason::decode(e);
+                    if let Some(fe) = reason.frame_error() {
+                        env.listener.on_decode_error(&self.conn, fe);
+                    }
+                    break Some(reason);
+                }
+            }
+        };
+        if msgs > 0 {
+            env.stats.received(msgs, bytes);
+            if let Some(ring) = &self.ring {
+                ring.received(now(), msgs, bytes);
+            }
+        }
+        self.release_read();
+        r
+    }
+
+    /// Runs a handler's future to completion while writing what is queued, so a handler
+    /// that waits for room in its own connection's queue gets it.
+    ///
+    /// The caller pins the future where it was made and polls it once first (most handlers
+    /// finish on that poll: no select, and no move of the future into this one's state).
+    async fn drive<F: Future<Output = ()>, H>(
+        &mut self,
+        mut fut: Pin<&mut F>,
+        env: &Env<M, H>,
+    ) -> io::Result<()> {
+        poll_fn(|cx| {
+            if fut.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            loop {
+                if let Err(e) = ready_or_pending(self.poll_flush(cx, env)) {
+                    return Poll::Ready(Err(e));
+                }
+                if self.wbuf.len() < MAX_UNWRITTEN
+                    && self.conn.inner.queue.poll_ready(cx).is_ready()
+                    && self.fill() > 0
+                {
+                    continue;
+                }
+                return Poll::Pending;
+            }
+        })
+        .await
+    }
+
+    /// The close: writes what is still queued, shuts the write side (FIN), then reads
+    /// and discards the peer's input until its EOF, so the kernel does not answer unread
+    /// bytes with a reset that discards what was written — all within the linger
+    /// deadline.
+    async fn finish(&mut self) {
+        self.state.start_close(now());
+        self.arm();
+        let aborted = poll_fn(|cx| {
+            loop {
+                match self.poll_flush_for_close(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if self.fill() > 0 {
+                            continue;
+                        }
+                        return Poll::Ready(false);
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(true),
+                    Poll::Pending => break,
+                }
+            }
+            self.poll_abort(cx)
+        })
+        .await;
+        if aborted {
+            return;
+        }
+        let shut = poll_fn(|cx| match transport::poll_shutdown(&mut self.io, cx) {
+            Poll::Ready(r) => Poll::Ready(r.is_ok()),
+            Poll::Pending => self.poll_abort(cx).map(|_| false),
+        })
+        .await;
+        if !shut {
+            return;
+        }
+        poll_fn(|cx| {
+            loop {
+                if self.rbuf.capacity() == 0 {
+                    self.rbuf = buffers::take();
+                }
+                self.rbuf.clear();
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(_)) => continue,
+                    Poll::Pending => return self.poll_abort(cx).map(|_| ()),
+                }
+            }
+        })
+        .await;
+        self.rbuf.clear();
+        self.release_read();
+    }
+
+    /// Ready (true) once the linger deadline has passed.
+    fn poll_abort(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match &mut self.timer {
+            Some(t) if self.armed.is_some() => t.as_mut().poll(cx).map(|()| true),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn poll_flush_for_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            let n = ready!(transport::poll_write(&mut self.io, cx, &self.wbuf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wbuf.advance(n);
+            self.sent.1 += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn ready_or_pending(p: Poll<io::Result<()>>) -> io::Result<()> {
+    match p {
+        Poll::Ready(r) => r,
+        Poll::Pending => Ok(()),
+    }
+}
+
+/// Polls a future once: `Ready` if it finished.
+async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+}

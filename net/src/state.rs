@@ -1,0 +1,575 @@
+//! The sans-IO connection state: every timer a connection keeps, behind one deadline.
+//!
+//! A driver (packwire's, or one of your own) feeds it what happened — bytes read, bytes
+//! written, the handler authenticated the peer, the call window's next deadline, the
+//! connection started closing — asks [`ConnState::poll_timeout`] when to wake it, calls
+//! [`ConnState::handle_timeout`] when that moment has come, and then carries out each
+//! [`Action`] that [`ConnState::poll_action`] hands back. No clock, runtime or socket is
+//! involved, so every timer is tested with plain `#[test]`s on made-up instants.
+//!
+//! # State table
+//!
+//! | setting | measured from | when it expires | action(s) | then |
+//! |---|---|---|---|---|
+//! | `idle_timeout` | the last byte read | no byte read for the timeout | [`Action::Idle`]`(Read)`, [`Action::Close`]`(IdleTimeout)` | closed |
+//! | `read_idle` / `write_idle` / `all_idle` (Netty's `IdleStateHandler`) | the last byte read / written / either, or the last such event | idle for the period | [`Action::Idle`]`(Read / Write / Both)` | again after each further period of idleness |
+//! | `heartbeat(interval, timeout)` | last write / last read | write-idle for `interval` / nothing read for `timeout` | [`Action::Ping`] / [`Action::Idle`]`(Read)`, [`Action::Close`]`(IdleTimeout)` | the ping counts as a write |
+//! | `link_check(interval, n)` | the last byte read | silent for `interval` | [`Action::LinkCheck`]; after `n` unanswered in a row [`Action::Idle`]`(Read)`, [`Action::Close`]`(IdleTimeout)` | any byte read answers |
+//! | `auth` deadline | the connection's start | not authenticated in time | [`Action::Close`]`(AuthTimeout)` | closed |
+//! | calls | the window's next resend or time-out ([`ConnState::set_calls_deadline`]) | that deadline | [`Action::Calls`] (poll the call window) | |
+//! | drain (`linger`) | [`ConnState::start_close`] | flushing and draining took longer | [`Action::Abort`] | the transport is dropped |
+//!
+//! Once closing, only the drain deadline is kept: a closing connection pings nobody.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use packwire_net::{Action, ConnState, IdleKind, Timers};
+//!
+//! let s = Duration::from_secs;
+//! let t0 = Instant::now();
+//! let mut st = ConnState::new(&Timers { idle_timeout: Some(s(30)), ..Timers::default() }, t0);
+//! assert_eq!(st.poll_timeout(), Some(t0 + s(30)));
+//! st.on_read(t0 + s(10));
+//! st.handle_timeout(t0 + s(30)); // the old deadline: nothing is due any more
+//! assert_eq!(st.poll_action(), None);
+//! assert_eq!(st.poll_timeout(), Some(t0 + s(40)));
+//! st.handle_timeout(t0 + s(40));
+//! assert_eq!(st.poll_action(), Some(Action::Idle(IdleKind::Read)));
+//! assert!(matches!(st.poll_action(), Some(Action::Close(_))));
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::CloseReason;
+use crate::chores::{Heartbeat, HeartbeatAction, LinkAction, LinkCheck};
+
+/// Which way a connection has been idle (Netty's `IdleState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdleKind {
+    /// Nothing was read for the period.
+    Read,
+    /// Nothing was written for the period.
+    Write,
+    /// Nothing was read or written for the period.
+    Both,
+}
+
+/// The timers of one connection, as plain data; [`crate::ServerBuilder`] and
+/// [`crate::ClientBuilder`] fill it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Close a connection that sends nothing for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Report [`IdleKind::Read`] after each period without a byte read.
+    pub read_idle: Option<Duration>,
+    /// Report [`IdleKind::Write`] after each period without a byte written.
+    pub write_idle: Option<Duration>,
+    /// Report [`IdleKind::Both`] after each period without a byte read or written.
+    pub all_idle: Option<Duration>,
+    /// Ping after `.0` write-idle; the peer is dead after `.1` without a byte read.
+    pub heartbeat: Option<(Duration, Duration)>,
+    /// Send the protocol's link check after `.0` of silence; dead after `.1` unanswered.
+    pub link_check: Option<(Duration, u32)>,
+    /// The peer must be authenticated within this long of the connection's start.
+    pub auth: Option<Duration>,
+    /// How long a closing connection may take to flush its queue and drain the peer's
+    /// input before the transport is dropped anyway.
+    pub linger: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            idle_timeout: None,
+            read_idle: None,
+            write_idle: None,
+            all_idle: None,
+            heartbeat: None,
+            link_check: None,
+            auth: None,
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the driver must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Tell the listener the connection has been idle this way.
+    Idle(IdleKind),
+    /// Send the heartbeat message.
+    Ping,
+    /// Send the protocol's link-check request.
+    LinkCheck,
+    /// A call in the window is due for a resend or a time-out: poll the window.
+    Calls,
+    /// Close the connection for this reason.
+    Close(CloseReason),
+    /// The drain deadline passed: drop the transport without waiting any longer.
+    Abort,
+}
+
+/// A periodic idle event: fires `period` after the later of the last activity and the
+/// last time it fired.
+#[derive(Debug, Clone, Copy)]
+struct Periodic {
+    period: Duration,
+    fired: Option<Instant>,
+}
+
+impl Periodic {
+    fn deadline(&self, last: Instant) -> Instant {
+        self.fired.map_or(last, |f| f.max(last)) + self.period
+    }
+}
+
+/// Everything that is due, in the order [`ConnState::poll_action`] hands it out.
+#[derive(Debug, Default, Clone, Copy)]
+struct Due {
+    idle: [bool; 3],
+    ping: bool,
+    link: bool,
+    calls: bool,
+    abort: bool,
+}
+
+/// One connection's timers; see the [module docs](self) for the state table.
+#[derive(Debug, Clone)]
+pub struct ConnState {
+    idle_timeout: Option<Duration>,
+    events: [Option<Periodic>; 3],
+    heartbeat: Option<Heartbeat>,
+    link: Option<LinkCheck>,
+    auth: Option<Instant>,
+    calls: Option<Instant>,
+    linger: Duration,
+    drain: Option<Instant>,
+    last_read: Instant,
+    last_write: Instant,
+    due: Due,
+    close: Option<CloseReason>,
+    /// a close was handed out: nothing but the drain deadline is due after it
+    closed: bool,
+}
+
+impl ConnState {
+    /// The state of a connection that opened at `now`.
+    pub fn new(t: &Timers, now: Instant) -> Self {
+        let ev = |d: Option<Duration>| {
+            d.map(|period| Periodic {
+                period,
+                fired: None,
+            })
+        };
+        ConnState {
+            idle_timeout: t.idle_timeout,
+            events: [ev(t.read_idle), ev(t.write_idle), ev(t.all_idle)],
+            heartbeat: t.heartbeat.map(|(i, to)| Heartbeat::new(i, to, now)),
+            link: t.link_check.map(|(i, n)| LinkCheck::new(i, n, now)),
+            auth: t.auth.map(|d| now + d),
+            calls: None,
+            linger: t.linger,
+            drain: None,
+            last_read: now,
+            last_write: now,
+            due: Due::default(),
+            close: None,
+            closed: false,
+        }
+    }
+
+    /// Bytes arrived at `now`.
+    pub fn on_read(&mut self, now: Instant) {
+        self.last_read = now;
+        if let Some(h) = &mut self.heartbeat {
+            h.on_read(now);
+        }
+        if let Some(l) = &mut self.link {
+            l.on_read(now);
+        }
+    }
+
+    /// Bytes were written at `now`.
+    pub fn on_write(&mut self, now: Instant) {
+        self.last_write = now;
+        if let Some(h) = &mut self.heartbeat {
+            h.on_write(now);
+        }
+    }
+
+    /// The peer is authenticated: the auth deadline no longer applies.
+    pub fn on_authenticated(&mut self) {
+        self.auth = None;
+    }
+
+    /// The call window's next resend or time-out, if a call is in flight.
+    pub fn set_calls_deadline(&mut self, deadline: Option<Instant>) {
+        self.calls = deadline;
+    }
+
+    /// The connection started closing at `now`: from here on only the drain deadline
+    /// (`now + linger`) is kept.
+    pub fn start_close(&mut self, now: Instant) {
+        if self.drain.is_none() {
+            self.drain = Some(now + self.linger);
+            self.due = Due::default();
+        }
+    }
+
+    /// Whether the peer still has to be authenticated.
+    pub fn awaits_auth(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Whether [`ConnState::start_close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    fn last(&self, i: usize) -> Instant {
+        match i {
+            0 => self.last_read,
+            1 => self.last_write,
+            _ => self.last_read.max(self.last_write),
+        }
+    }
+
+    /// When [`ConnState::handle_timeout`] must next be called, if ever. The driver keeps
+    /// one timer set to this; waking earlier is harmless.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(d) = self.drain {
+            return Some(d);
+        }
+        if self.closed {
+            return None;
+        }
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(d) = self.idle_timeout {
+            at(self.last_read + d);
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            if let Some(e) = e {
+                at(e.deadline(self.last(i)));
+            }
+        }
+        if let Some(h) = &self.heartbeat {
+            at(h.deadline());
+        }
+        if let Some(l) = &self.link {
+            at(l.deadline());
+        }
+        if let Some(a) = self.auth {
+            at(a);
+        }
+        if let Some(c) = self.calls {
+            at(c);
+        }
+        next
+    }
+
+    /// Works out what is due at `now`; [`ConnState::poll_action`] hands it out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = self.drain {
+            self.due.abort |= now >= d;
+            return;
+        }
+        if self.close.is_some() || self.closed {
+            return;
+        }
+        for i in 0..3 {
+            let last = self.last(i);
+            if let Some(e) = &mut self.events[i] {
+                if now >= e.deadline(last) {
+                    e.fired = Some(now);
+                    self.due.idle[i] = true;
+                }
+            }
+        }
+        let mut dead = self.idle_timeout.is_some_and(|d| now >= self.last_read + d);
+        if let Some(h) = &mut self.heartbeat {
+            match h.poll(now) {
+                HeartbeatAction::Dead => dead = true,
+                HeartbeatAction::Ping => {
+                    self.due.ping = true;
+                    // the ping is a write: no second one before it is due again
+                    h.on_write(now);
+                }
+                HeartbeatAction::Wait => {}
+            }
+        }
+        if let Some(l) = &mut self.link {
+            match l.poll(now) {
+                LinkAction::Dead => dead = true,
+                LinkAction::Check => self.due.link = true,
+                LinkAction::Wait => {}
+            }
+        }
+        if dead {
+            self.due.idle[0] = true;
+            self.close = Some(CloseReason::IdleTimeout);
+        } else if self.auth.is_some_and(|a| now >= a) {
+            self.close = Some(CloseReason::AuthTimeout);
+        }
+        if self.calls.is_some_and(|c| now >= c) {
+            self.calls = None;
+            self.due.calls = true;
+        }
+    }
+
+    /// The next thing to do, if any: idle events first, then pings and link checks, the
+    /// call window, and a close last.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        let d = &mut self.due;
+        const KINDS: [IdleKind; 3] = [IdleKind::Read, IdleKind::Write, IdleKind::Both];
+        for (i, kind) in KINDS.into_iter().enumerate() {
+            if std::mem::take(&mut d.idle[i]) {
+                return Some(Action::Idle(kind));
+            }
+        }
+        if std::mem::take(&mut d.abort) {
+            return Some(Action::Abort);
+        }
+        if self.close.is_none() {
+            if std::mem::take(&mut d.ping) {
+                return Some(Action::Ping);
+            }
+            if std::mem::take(&mut d.link) {
+                return Some(Action::LinkCheck);
+            }
+        }
+        if std::mem::take(&mut d.calls) {
+            return Some(Action::Calls);
+        }
+        if let Some(r) = self.close.take() {
+            // handed out once; the driver starts closing
+            self.closed = true;
+            self.due = Due::default();
+            return Some(Action::Close(r));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn actions(st: &mut ConnState, now: Instant) -> Vec<Action> {
+        st.handle_timeout(now);
+        std::iter::from_fn(|| st.poll_action()).collect()
+    }
+
+    #[test]
+    fn no_timer_set_means_no_deadline() {
+        let t0 = Instant::now();
+        let mut st = ConnState::new(&Timers::default(), t0);
+        assert_eq!(st.poll_timeout(), None);
+        assert!(actions(&mut st, t0 + s(1_000_000)).is_empty());
+    }
+
+    #[test]
+    fn idle_timeout_reports_read_idle_then_closes_and_reads_push_it_back() {
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(30)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(st.poll_timeout(), Some(t0 + s(30)));
+        assert!(actions(&mut st, t0 + s(29)).is_empty());
+        st.on_read(t0 + s(20));
+        st.on_write(t0 + s(45)); // writes do not count
+        assert!(
+            actions(&mut st, t0 + s(30)).is_empty(),
+            "an early wake is harmless"
+        );
+        assert_eq!(st.poll_timeout(), Some(t0 + s(50)));
+        assert_eq!(
+            actions(&mut st, t0 + s(50)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
+        assert!(actions(&mut st, t0 + s(60)).is_empty(), "closed once");
+    }
+
+    #[test]
+    fn idle_events_repeat_each_period_and_never_close() {
+        let t0 = Instant::now();
+        let t = Timers {
+            read_idle: Some(s(10)),
+            write_idle: Some(s(4)),
+            all_idle: Some(s(20)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(st.poll_timeout(), Some(t0 + s(4)));
+        assert_eq!(actions(&mut st, t0 + s(4)), [Action::Idle(IdleKind::Write)]);
+        assert_eq!(st.poll_timeout(), Some(t0 + s(8)));
+        st.on_write(t0 + s(6));
+        assert_eq!(st.poll_timeout(), Some(t0 + s(10)));
+        assert_eq!(
+            actions(&mut st, t0 + s(10)),
+            [Action::Idle(IdleKind::Read), Action::Idle(IdleKind::Write)]
+        );
+        // still write-idle: the next Write event one period after the last one
+        assert_eq!(st.poll_timeout(), Some(t0 + s(14)));
+        assert_eq!(
+            actions(&mut st, t0 + s(14)),
+            [Action::Idle(IdleKind::Write)]
+        );
+        st.on_read(t0 + s(15));
+        assert!(actions(&mut st, t0 + s(17)).is_empty());
+        assert_eq!(st.poll_timeout(), Some(t0 + s(18)));
+        assert_eq!(
+            actions(&mut st, t0 + s(18)),
+            [Action::Idle(IdleKind::Write)]
+        );
+        assert_eq!(st.poll_timeout(), Some(t0 + s(22)));
+        // write-idle since 6 s, read at 15: Both fires at 15 + 20 (the later of the two)
+        assert_eq!(
+            actions(&mut st, t0 + s(35)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Idle(IdleKind::Write),
+                Action::Idle(IdleKind::Both)
+            ]
+        );
+    }
+
+    #[test]
+    fn heartbeat_pings_when_write_idle_and_a_silent_peer_is_dead() {
+        let t0 = Instant::now();
+        let t = Timers {
+            heartbeat: Some((s(10), s(35))),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(st.poll_timeout(), Some(t0 + s(10)));
+        st.on_write(t0 + s(5)); // real traffic replaces the ping
+        assert!(actions(&mut st, t0 + s(10)).is_empty());
+        assert_eq!(actions(&mut st, t0 + s(15)), [Action::Ping]);
+        assert_eq!(
+            st.poll_timeout(),
+            Some(t0 + s(25)),
+            "the ping counts as a write"
+        );
+        st.on_read(t0 + s(20));
+        assert_eq!(actions(&mut st, t0 + s(25)), [Action::Ping]);
+        assert_eq!(actions(&mut st, t0 + s(35)), [Action::Ping]);
+        assert_eq!(
+            actions(&mut st, t0 + s(55)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
+    }
+
+    #[test]
+    fn link_checks_go_out_on_silence_and_n_unanswered_close() {
+        let t0 = Instant::now();
+        let t = Timers {
+            link_check: Some((s(60), 3)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(actions(&mut st, t0 + s(60)), [Action::LinkCheck]);
+        st.on_read(t0 + s(70)); // answered
+        assert_eq!(st.poll_timeout(), Some(t0 + s(130)));
+        for k in 0..3 {
+            assert_eq!(
+                actions(&mut st, t0 + s(130 + 60 * k)),
+                [Action::LinkCheck],
+                "check {k}"
+            );
+        }
+        assert_eq!(
+            actions(&mut st, t0 + s(310)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_auth_deadline_closes_unless_authenticated() {
+        let t0 = Instant::now();
+        let t = Timers {
+            auth: Some(s(5)),
+            ..Timers::default()
+        };
+        let mut late = ConnState::new(&t, t0);
+        let mut ok = late.clone();
+        assert_eq!(late.poll_timeout(), Some(t0 + s(5)));
+        assert_eq!(
+            actions(&mut late, t0 + s(5)),
+            [Action::Close(CloseReason::AuthTimeout)]
+        );
+        ok.on_authenticated();
+        assert_eq!(ok.poll_timeout(), None);
+        assert!(actions(&mut ok, t0 + s(5)).is_empty());
+    }
+
+    #[test]
+    fn the_call_window_deadline_asks_for_a_poll_once() {
+        let t0 = Instant::now();
+        let mut st = ConnState::new(&Timers::default(), t0);
+        st.set_calls_deadline(Some(t0 + s(60)));
+        assert_eq!(st.poll_timeout(), Some(t0 + s(60)));
+        assert!(actions(&mut st, t0 + s(59)).is_empty());
+        assert_eq!(actions(&mut st, t0 + s(60)), [Action::Calls]);
+        assert_eq!(st.poll_timeout(), None, "until the window says again");
+        assert!(actions(&mut st, t0 + s(61)).is_empty());
+    }
+
+    #[test]
+    fn closing_keeps_only_the_drain_deadline() {
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(1)),
+            heartbeat: Some((s(1), s(3))),
+            linger: s(2),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        st.start_close(t0 + s(10));
+        assert!(st.is_closing());
+        assert_eq!(st.poll_timeout(), Some(t0 + s(12)));
+        assert!(
+            actions(&mut st, t0 + s(11)).is_empty(),
+            "no ping, no idle close"
+        );
+        assert_eq!(actions(&mut st, t0 + s(12)), [Action::Abort]);
+        st.start_close(t0 + s(20));
+        assert_eq!(
+            st.poll_timeout(),
+            Some(t0 + s(12)),
+            "the first close counts"
+        );
+    }
+
+    #[test]
+    fn a_dead_peer_gets_no_ping_in_the_same_breath() {
+        let t0 = Instant::now();
+        let t = Timers {
+            heartbeat: Some((s(10), s(10))),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(
+            actions(&mut st, t0 + s(10)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
+    }
+}
