@@ -15,7 +15,7 @@ pub(crate) const CHUNK: usize = 8 * 1024;
 /// Buffers with more capacity than this are freed rather than pooled.
 const MAX_POOLED: usize = 64 * 1024;
 /// Buffers kept per worker thread.
-const POOL: usize = 64;
+const POOL: usize = 4;
 
 thread_local! {
     static FREE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };

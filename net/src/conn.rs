@@ -1,7 +1,6 @@
 //! The connection handle.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -42,7 +41,8 @@ pub enum QueuePolicy {
     CloseSlowPeer,
 }
 
-type Attrs = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
+/// A few typed values per connection: a short list beats a hash map's footprint.
+type Attrs = Vec<(TypeId, Box<dyn Any + Send + Sync>)>;
 
 pub(crate) struct Inner<M> {
     pub(crate) id: ConnId,
@@ -58,12 +58,8 @@ pub(crate) struct Inner<M> {
     pub(crate) close: Mutex<Option<CloseReason>>,
     /// the same fact, for the send path to read without a lock
     closed_flag: AtomicBool,
-    /// a bound on queued bytes, and the encoder that measures a message at send time
-    pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
-    /// encoded bytes waiting in the queue (counted only with a byte limit)
-    pub(crate) queued_bytes: std::sync::atomic::AtomicUsize,
-    /// bytes left the queue
-    pub(crate) drained: Notify,
+    /// a bound on queued bytes (boxed: most connections have none)
+    pub(crate) byte_limit: Option<Box<ByteLimit<M>>>,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
@@ -82,6 +78,17 @@ impl<M> Inner<M> {
             }
         }
     }
+}
+
+/// A bound on a connection's queue in encoded bytes.
+pub(crate) struct ByteLimit<M> {
+    pub(crate) max: usize,
+    /// measures a message at send time
+    pub(crate) encode: EncodeFn<M>,
+    /// encoded bytes waiting in the queue
+    pub(crate) queued: AtomicUsize,
+    /// bytes left the queue
+    pub(crate) drained: Notify,
 }
 
 /// What a server or client gives each of its connections.
@@ -144,10 +151,15 @@ impl<M: Send + 'static> Conn<M> {
                 next_seq: AtomicU32::new(1),
                 close: Mutex::new(None),
                 closed_flag: AtomicBool::new(false),
-                byte_limit: set.byte_limit,
-                queued_bytes: AtomicUsize::new(0),
-                drained: Notify::new(),
-                attrs: Mutex::new(HashMap::new()),
+                byte_limit: set.byte_limit.map(|(max, encode)| {
+                    Box::new(ByteLimit {
+                        max,
+                        encode,
+                        queued: AtomicUsize::new(0),
+                        drained: Notify::new(),
+                    })
+                }),
+                attrs: Mutex::new(Vec::new()),
                 stats,
                 policy: set.policy,
                 authenticated: AtomicBool::new(false),
@@ -185,10 +197,10 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        if let Some((max, encode)) = &self.inner.byte_limit {
-            let bytes = encode(msg).map_err(|_| SendError::Unencodable)?;
+        if let Some(limit) = &self.inner.byte_limit {
+            let bytes = (limit.encode)(msg).map_err(|_| SendError::Unencodable)?;
             // boxed: the waiting paths stay out of the size of every handler's future
-            return Box::pin(self.send_bytes(bytes, *max)).await;
+            return Box::pin(self.send_bytes(bytes, limit)).await;
         }
         match self.inner.policy {
             QueuePolicy::Wait => match self.inner.queue.try_push(Outbound::Msg(msg)) {
@@ -210,12 +222,12 @@ impl<M: Send + 'static> Conn<M> {
     }
 
     /// Queues encoded bytes under the byte limit, following the queue policy.
-    async fn send_bytes(&self, bytes: Bytes, max: usize) -> Result<(), SendError> {
+    async fn send_bytes(&self, bytes: Bytes, limit: &ByteLimit<M>) -> Result<(), SendError> {
         use Ordering::AcqRel;
-        let len = bytes.len();
+        let (len, max) = (bytes.len(), limit.max);
         loop {
-            let drained = self.inner.drained.notified();
-            let queued = self.inner.queued_bytes.load(Ordering::Acquire);
+            let drained = limit.drained.notified();
+            let queued = limit.queued.load(Ordering::Acquire);
             // a message larger than the limit may go alone into an empty queue
             if queued == 0 || queued + len <= max {
                 break;
@@ -237,7 +249,7 @@ impl<M: Send + 'static> Conn<M> {
             }
             drained.await;
         }
-        self.inner.queued_bytes.fetch_add(len, AcqRel);
+        limit.queued.fetch_add(len, AcqRel);
         let sent = match self.inner.policy {
             QueuePolicy::Wait => self
                 .inner
@@ -248,7 +260,7 @@ impl<M: Send + 'static> Conn<M> {
             _ => self.try_queue_unaccounted(Outbound::Raw(bytes)),
         };
         if sent.is_err() {
-            self.inner.queued_bytes.fetch_sub(len, AcqRel);
+            limit.queued.fetch_sub(len, AcqRel);
         }
         sent
     }
@@ -286,24 +298,24 @@ impl<M: Send + 'static> Conn<M> {
 
     pub(crate) fn try_queue(&self, out: Outbound<M>) -> Result<(), SendError> {
         use Ordering::AcqRel;
-        let Some((max, encode)) = &self.inner.byte_limit else {
+        let Some(limit) = &self.inner.byte_limit else {
             return self.try_queue_unaccounted(out);
         };
         let bytes = match out {
             Outbound::Raw(b) => b,
-            Outbound::Msg(m) => encode(m).map_err(|_| SendError::Unencodable)?,
+            Outbound::Msg(m) => (limit.encode)(m).map_err(|_| SendError::Unencodable)?,
             call @ Outbound::Call(_) => return self.try_queue_unaccounted(call),
         };
         let len = bytes.len();
-        let queued = self.inner.queued_bytes.load(Ordering::Acquire);
-        if queued > 0 && queued + len > *max {
+        let queued = limit.queued.load(Ordering::Acquire);
+        if queued > 0 && queued + len > limit.max {
             self.inner.stats.queue_full();
             return Err(SendError::Full);
         }
-        self.inner.queued_bytes.fetch_add(len, AcqRel);
+        limit.queued.fetch_add(len, AcqRel);
         let r = self.try_queue_unaccounted(Outbound::Raw(bytes));
         if r.is_err() {
-            self.inner.queued_bytes.fetch_sub(len, AcqRel);
+            limit.queued.fetch_sub(len, AcqRel);
         }
         r
     }
@@ -345,14 +357,21 @@ impl<M: Send + 'static> Conn<M> {
 
     /// Stores a typed attribute (one value per type), replacing any earlier one.
     pub fn set_attr<T: Any + Send + Sync>(&self, value: T) {
-        lock(&self.inner.attrs).insert(TypeId::of::<T>(), Box::new(value));
+        let mut attrs = lock(&self.inner.attrs);
+        let id = TypeId::of::<T>();
+        match attrs.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, v)) => *v = Box::new(value),
+            None => attrs.push((id, Box::new(value))),
+        }
     }
 
     /// A copy of the attribute of type `T`, if set.
     pub fn attr<T: Any + Send + Sync + Clone>(&self) -> Option<T> {
+        let id = TypeId::of::<T>();
         lock(&self.inner.attrs)
-            .get(&TypeId::of::<T>())
-            .and_then(|b| b.downcast_ref::<T>())
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_ref::<T>())
             .cloned()
     }
 }

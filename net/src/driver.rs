@@ -57,8 +57,9 @@ enum Wake {
 /// One connection's task state.
 pub(crate) struct Driver<T, C, M> {
     io: T,
-    codec_in: C,
-    codec_out: C,
+    /// one codec for both directions, as tokio's `Framed` has (a protocol codec may
+    /// frame what it decodes by what it encoded, as HTTP responses follow requests)
+    codec: C,
     conn: Conn<M>,
     state: ConnState,
     /// calls in flight, once responses are matched here (boxed: most connections have none)
@@ -87,11 +88,12 @@ where
         conn: Conn<M>,
         cfg: &ConnConfig<M>,
         ring: Option<IpCounter>,
-    ) -> Self {
-        Driver {
+    ) -> Box<Self> {
+        // on the heap: the task's future then holds a pointer, not a copy of the state
+        // for every await it passes through
+        Box::new(Driver {
             io,
-            codec_in: make_codec(),
-            codec_out: make_codec(),
+            codec: make_codec(),
             conn,
             state: ConnState::new(&cfg.timers, now()),
             calls: None,
@@ -102,14 +104,14 @@ where
             armed: None,
             sent: (0, 0),
             ring,
-        }
+        })
     }
 
     /// Runs the connection to its end: the main loop, then the close (flush, FIN, drain
     /// the peer's input until its EOF or the linger deadline). `unregister` runs once the
     /// connection is closing, before the flush.
     pub(crate) async fn run<H, Fut>(
-        mut self,
+        mut self: Box<Self>,
         env: &Env<M, H>,
         unregister: impl FnOnce(),
     ) -> CloseReason
@@ -127,7 +129,7 @@ where
         }
         // counted as closed now; the flush and drain below only tidy the transport
         env.stats.closed(&reason);
-        self.finish().await;
+        Box::pin(self.finish()).await;
         if self.sent.1 > 0 {
             let (msgs, bytes) = std::mem::take(&mut self.sent);
             env.stats.sent(msgs, bytes);
@@ -159,7 +161,9 @@ where
             match wake {
                 Wake::Read | Wake::Eof => {
                     let eof = matches!(wake, Wake::Eof);
-                    if let Some(reason) = self.on_read(env, eof).await {
+                    // boxed: the handler's future lives only while a read is handled, so it
+                    // stays out of the idle connection's task
+                    if let Some(reason) = Box::pin(self.on_read(env, eof)).await {
                         return reason;
                     }
                     if eof {
@@ -293,6 +297,11 @@ where
         if self.wbuf.capacity() > 0 {
             buffers::give(&mut self.wbuf);
         }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            // the queue swaps its items out whole: drop the emptied storage too, so a
+            // quiet connection keeps none
+            self.pending = VecDeque::new();
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -303,19 +312,18 @@ where
         }
         match out {
             Outbound::Msg(m) => {
-                if let Err(e) = self.codec_out.encode(m, &mut self.wbuf) {
+                if let Err(e) = self.codec.encode(m, &mut self.wbuf) {
                     tracing::warn!(id = %self.conn.id(), error = %e, "a message could not be encoded; dropped");
                     return;
                 }
             }
             Outbound::Raw(b) => {
                 self.wbuf.extend_from_slice(&b);
-                if self.conn.inner.byte_limit.is_some() {
-                    self.conn
-                        .inner
-                        .queued_bytes
+                if let Some(limit) = &self.conn.inner.byte_limit {
+                    limit
+                        .queued
                         .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
-                    self.conn.inner.drained.notify_waiters();
+                    limit.drained.notify_waiters();
                 }
             }
             Outbound::Call(call) => {
@@ -462,9 +470,9 @@ where
         let r = loop {
             let before = self.rbuf.len();
             let r = if eof {
-                self.codec_in.decode_eof(&mut self.rbuf)
+                self.codec.decode_eof(&mut self.rbuf)
             } else {
-                self.codec_in.decode(&mut self.rbuf)
+                self.codec.decode(&mut self.rbuf)
             };
             match r {
                 Ok(Some(item)) => {

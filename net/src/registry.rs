@@ -18,7 +18,8 @@ struct Bindings {
 }
 
 struct Maps<M> {
-    conns: HashMap<ConnId, (Conn<M>, Bindings)>,
+    /// bindings are boxed and made on first use: most connections never bind anything
+    conns: HashMap<ConnId, (Conn<M>, Option<Box<Bindings>>)>,
     users: HashMap<String, HashSet<ConnId>>,
     groups: HashMap<String, HashSet<ConnId>>,
     tokens: HashMap<String, ConnId>,
@@ -116,14 +117,12 @@ impl<M: Send + 'static> Registry<M> {
     }
 
     pub(crate) fn add(&self, conn: Conn<M>) {
-        lock(&self.maps)
-            .conns
-            .insert(conn.id(), (conn, Bindings::default()));
+        lock(&self.maps).conns.insert(conn.id(), (conn, None));
     }
 
     pub(crate) fn remove(&self, id: ConnId) {
         let mut m = lock(&self.maps);
-        let Some((_, b)) = m.conns.remove(&id) else {
+        let Some((_, Some(b))) = m.conns.remove(&id) else {
             return;
         };
         if let Some(u) = &b.user {
@@ -163,7 +162,10 @@ impl<M: Send + 'static> Registry<M> {
         let Some((_, b)) = m.conns.get_mut(&id) else {
             return false;
         };
-        let old = b.user.replace(user.to_string());
+        let old = b
+            .get_or_insert_with(Box::default)
+            .user
+            .replace(user.to_string());
         if let Some(old) = old {
             unlink(&mut m.users, &old, id);
         }
@@ -175,7 +177,11 @@ impl<M: Send + 'static> Registry<M> {
     pub fn unbind_user(&self, conn: &Conn<M>) {
         let mut m = lock(&self.maps);
         let id = conn.id();
-        if let Some(old) = m.conns.get_mut(&id).and_then(|(_, b)| b.user.take()) {
+        if let Some(old) = m
+            .conns
+            .get_mut(&id)
+            .and_then(|(_, b)| b.as_mut()?.user.take())
+        {
             unlink(&mut m.users, &old, id);
         }
     }
@@ -187,7 +193,9 @@ impl<M: Send + 'static> Registry<M> {
         let Some((_, b)) = m.conns.get_mut(&id) else {
             return false;
         };
-        b.groups.insert(group.to_string());
+        b.get_or_insert_with(Box::default)
+            .groups
+            .insert(group.to_string());
         m.groups.entry(group.to_string()).or_default().insert(id);
         true
     }
@@ -196,7 +204,7 @@ impl<M: Send + 'static> Registry<M> {
     pub fn leave_group(&self, conn: &Conn<M>, group: &str) {
         let mut m = lock(&self.maps);
         let id = conn.id();
-        if let Some((_, b)) = m.conns.get_mut(&id) {
+        if let Some((_, Some(b))) = m.conns.get_mut(&id) {
             b.groups.remove(group);
         }
         unlink(&mut m.groups, group, id);
@@ -228,13 +236,13 @@ impl<M: Send + 'static> Registry<M> {
         }
         if let Some(prev) = map(&mut m).insert(key.to_string(), id) {
             if prev != id {
-                if let Some((_, b)) = m.conns.get_mut(&prev) {
+                if let Some((_, Some(b))) = m.conns.get_mut(&prev) {
                     *slot(b) = None;
                 }
             }
         }
         if let Some((_, b)) = m.conns.get_mut(&id) {
-            if let Some(old) = slot(b).replace(key.to_string()) {
+            if let Some(old) = slot(b.get_or_insert_with(Box::default)).replace(key.to_string()) {
                 if old != key {
                     map(&mut m).remove(&old);
                 }

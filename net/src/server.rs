@@ -362,11 +362,14 @@ async fn accept_loop<F, H, M, C, Fut>(
     }
 }
 
-async fn serve<F, H, M, C, Fut>(
+/// Sets a connection up and returns its task: built outside the future, so the task
+/// holds only the driver's box and what it needs after the close.
+fn serve<F, H, M, C, Fut>(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared<Arc<F>, H, M>>,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
@@ -401,7 +404,9 @@ async fn serve<F, H, M, C, Fut>(
     shared.env.listener.on_connected(&conn, false);
     let make: &F = &shared.make_codec;
     let driver = Driver::new(stream, &make, conn, cfg, Some(ring));
-    let reason = driver.run(&shared.env, || shared.registry.remove(id)).await;
-    shared.release_ip(peer.ip());
-    shared.env.listener.on_after_close(id, &reason);
+    async move {
+        let reason = driver.run(&shared.env, || shared.registry.remove(id)).await;
+        shared.release_ip(peer.ip());
+        shared.env.listener.on_after_close(id, &reason);
+    }
 }

@@ -133,19 +133,26 @@ struct Due {
     abort: bool,
 }
 
-/// One connection's timers; see the [module docs](self) for the state table.
+/// The timers most connections do not set, kept out of line so an idle connection's
+/// state stays small.
 #[derive(Debug, Clone)]
-pub struct ConnState {
-    idle_timeout: Option<Duration>,
+struct Extra {
     events: [Option<Periodic>; 3],
     heartbeat: Option<Heartbeat>,
     link: Option<LinkCheck>,
     auth: Option<Instant>,
-    calls: Option<Instant>,
-    linger: Duration,
-    drain: Option<Instant>,
+}
+
+/// One connection's timers; see the [module docs](self) for the state table.
+#[derive(Debug, Clone)]
+pub struct ConnState {
+    idle_timeout: Option<Duration>,
     last_read: Instant,
     last_write: Instant,
+    calls: Option<Instant>,
+    drain: Option<Instant>,
+    linger: Duration,
+    extra: Option<Box<Extra>>,
     due: Due,
     close: Option<CloseReason>,
     /// a close was handed out: nothing but the drain deadline is due after it
@@ -161,17 +168,24 @@ impl ConnState {
                 fired: None,
             })
         };
-        ConnState {
-            idle_timeout: t.idle_timeout,
+        let extra = Extra {
             events: [ev(t.read_idle), ev(t.write_idle), ev(t.all_idle)],
             heartbeat: t.heartbeat.map(|(i, to)| Heartbeat::new(i, to, now)),
             link: t.link_check.map(|(i, n)| LinkCheck::new(i, n, now)),
             auth: t.auth.map(|d| now + d),
-            calls: None,
-            linger: t.linger,
-            drain: None,
+        };
+        let used = extra.events.iter().any(Option::is_some)
+            || extra.heartbeat.is_some()
+            || extra.link.is_some()
+            || extra.auth.is_some();
+        ConnState {
+            idle_timeout: t.idle_timeout,
             last_read: now,
             last_write: now,
+            calls: None,
+            drain: None,
+            linger: t.linger,
+            extra: used.then(|| Box::new(extra)),
             due: Due::default(),
             close: None,
             closed: false,
@@ -181,25 +195,29 @@ impl ConnState {
     /// Bytes arrived at `now`.
     pub fn on_read(&mut self, now: Instant) {
         self.last_read = now;
-        if let Some(h) = &mut self.heartbeat {
-            h.on_read(now);
-        }
-        if let Some(l) = &mut self.link {
-            l.on_read(now);
+        if let Some(x) = &mut self.extra {
+            if let Some(h) = &mut x.heartbeat {
+                h.on_read(now);
+            }
+            if let Some(l) = &mut x.link {
+                l.on_read(now);
+            }
         }
     }
 
     /// Bytes were written at `now`.
     pub fn on_write(&mut self, now: Instant) {
         self.last_write = now;
-        if let Some(h) = &mut self.heartbeat {
+        if let Some(h) = self.extra.as_mut().and_then(|x| x.heartbeat.as_mut()) {
             h.on_write(now);
         }
     }
 
     /// The peer is authenticated: the auth deadline no longer applies.
     pub fn on_authenticated(&mut self) {
-        self.auth = None;
+        if let Some(x) = &mut self.extra {
+            x.auth = None;
+        }
     }
 
     /// The call window's next resend or time-out, if a call is in flight.
@@ -218,7 +236,7 @@ impl ConnState {
 
     /// Whether the peer still has to be authenticated.
     pub fn awaits_auth(&self) -> bool {
-        self.auth.is_some()
+        self.extra.as_ref().is_some_and(|x| x.auth.is_some())
     }
 
     /// Whether [`ConnState::start_close`] was called.
@@ -248,19 +266,21 @@ impl ConnState {
         if let Some(d) = self.idle_timeout {
             at(self.last_read + d);
         }
-        for (i, e) in self.events.iter().enumerate() {
-            if let Some(e) = e {
-                at(e.deadline(self.last(i)));
+        if let Some(x) = &self.extra {
+            for (i, e) in x.events.iter().enumerate() {
+                if let Some(e) = e {
+                    at(e.deadline(self.last(i)));
+                }
             }
-        }
-        if let Some(h) = &self.heartbeat {
-            at(h.deadline());
-        }
-        if let Some(l) = &self.link {
-            at(l.deadline());
-        }
-        if let Some(a) = self.auth {
-            at(a);
+            if let Some(h) = &x.heartbeat {
+                at(h.deadline());
+            }
+            if let Some(l) = &x.link {
+                at(l.deadline());
+            }
+            if let Some(a) = x.auth {
+                at(a);
+            }
         }
         if let Some(c) = self.calls {
             at(c);
@@ -277,38 +297,42 @@ impl ConnState {
         if self.close.is_some() || self.closed {
             return;
         }
-        for i in 0..3 {
-            let last = self.last(i);
-            if let Some(e) = &mut self.events[i] {
-                if now >= e.deadline(last) {
-                    e.fired = Some(now);
-                    self.due.idle[i] = true;
-                }
-            }
-        }
         let mut dead = self.idle_timeout.is_some_and(|d| now >= self.last_read + d);
-        if let Some(h) = &mut self.heartbeat {
-            match h.poll(now) {
-                HeartbeatAction::Dead => dead = true,
-                HeartbeatAction::Ping => {
-                    self.due.ping = true;
-                    // the ping is a write: no second one before it is due again
-                    h.on_write(now);
+        let mut auth_late = false;
+        let lasts = [self.last(0), self.last(1), self.last(2)];
+        if let Some(x) = &mut self.extra {
+            for (i, last) in lasts.into_iter().enumerate() {
+                if let Some(e) = &mut x.events[i] {
+                    if now >= e.deadline(last) {
+                        e.fired = Some(now);
+                        self.due.idle[i] = true;
+                    }
                 }
-                HeartbeatAction::Wait => {}
             }
-        }
-        if let Some(l) = &mut self.link {
-            match l.poll(now) {
-                LinkAction::Dead => dead = true,
-                LinkAction::Check => self.due.link = true,
-                LinkAction::Wait => {}
+            if let Some(h) = &mut x.heartbeat {
+                match h.poll(now) {
+                    HeartbeatAction::Dead => dead = true,
+                    HeartbeatAction::Ping => {
+                        self.due.ping = true;
+                        // the ping is a write: no second one before it is due again
+                        h.on_write(now);
+                    }
+                    HeartbeatAction::Wait => {}
+                }
             }
+            if let Some(l) = &mut x.link {
+                match l.poll(now) {
+                    LinkAction::Dead => dead = true,
+                    LinkAction::Check => self.due.link = true,
+                    LinkAction::Wait => {}
+                }
+            }
+            auth_late = x.auth.is_some_and(|a| now >= a);
         }
         if dead {
             self.due.idle[0] = true;
             self.close = Some(CloseReason::IdleTimeout);
-        } else if self.auth.is_some_and(|a| now >= a) {
+        } else if auth_late {
             self.close = Some(CloseReason::AuthTimeout);
         }
         if self.calls.is_some_and(|c| now >= c) {

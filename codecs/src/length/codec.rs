@@ -43,10 +43,17 @@ pub struct LengthFieldCodec {
     cfg: Builder,
     trailer: usize,
     state: State,
-    /// why the codec is hunting for a magic
-    hunt_cause: Option<FrameError>,
     /// the fast path's constants, for a fixed-width field with no magic or checksum
     fast: Option<Fast>,
+    /// what the recovery options keep, made on the first recovery (most codecs never
+    /// recover, and a codec lives as long as its connection)
+    recovery: Option<Box<Recovery>>,
+}
+
+#[derive(Debug, Default)]
+struct Recovery {
+    /// why the codec is hunting for a magic
+    hunt_cause: Option<FrameError>,
     log: RecoveryLog,
 }
 
@@ -105,8 +112,7 @@ impl LengthFieldCodec {
             trailer: cfg.checksum.map_or(0, |(c, _)| c.width()),
             cfg,
             state: State::Head,
-            hunt_cause: None,
-            log: RecoveryLog::default(),
+            recovery: None,
         }
     }
 
@@ -118,12 +124,16 @@ impl LengthFieldCodec {
     /// The oldest recovery event not read yet (oversized frames skipped, corrupt bytes
     /// passed over). At most 64 are kept.
     pub fn take_recovered(&mut self) -> Option<Recovered> {
-        self.log.take()
+        self.recovery.as_mut()?.log.take()
     }
 
     /// How many times the codec recovered since it was built.
     pub fn recovered_count(&self) -> u64 {
-        self.log.total()
+        self.recovery.as_ref().map_or(0, |r| r.log.total())
+    }
+
+    fn rec(&mut self) -> &mut Recovery {
+        self.recovery.get_or_insert_with(Box::default)
     }
 
     /// Reads a header at the start of `src`: `(frame length, header length)`.
@@ -198,7 +208,7 @@ impl LengthFieldCodec {
     fn on_bad_head(&mut self, err: FrameError) -> Result<(), FrameError> {
         if let FrameError::TooLarge { declared, .. } = err {
             if self.cfg.oversize == Oversize::Skip {
-                self.log.record(err, declared);
+                self.rec().log.record(err, declared);
                 self.state = State::Discard {
                     remaining: declared,
                 };
@@ -206,7 +216,7 @@ impl LengthFieldCodec {
             }
         }
         if self.cfg.resync.is_some() {
-            self.hunt_cause = Some(err);
+            self.rec().hunt_cause = Some(err);
             self.state = State::Hunt { skipped: 0 };
             return Ok(());
         }
@@ -229,7 +239,7 @@ impl LengthFieldCodec {
                 if self.cfg.resync.is_some() {
                     // the boundary is known: drop exactly this frame
                     src.advance(frame);
-                    self.log.record(err, frame as u64);
+                    self.rec().log.record(err, frame as u64);
                     self.state = State::Head;
                     return Ok(None);
                 }
@@ -278,10 +288,11 @@ impl LengthFieldCodec {
         }
         if found.is_some() {
             let cause = self
+                .rec()
                 .hunt_cause
                 .take()
                 .unwrap_or(FrameError::BadMagic { found: Vec::new() });
-            self.log.record(cause, skipped);
+            self.rec().log.record(cause, skipped);
             self.state = State::Head;
             return Ok(true);
         }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idle memory per connection (net/BENCHMARKS.md): `packwire serve --codec length:strip=4
+# --echo` next to the independent tokio forward echo server of ../shared/bench, each
+# started fresh for every count, held by `idle-client --ping` (N connections from
+# 127.0.0.2, 127.0.0.3, ...; each exchanges one 64-byte frame, then goes quiet) in its
+# own process. Prints the server's RSS growth per connection, idle and after the echo.
+# Usage: scripts/idle_bench.sh [COUNTS...]   (default 1000 5000 9000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+counts=${*:-1000 5000 9000}
+bench=${PW_BENCH_DIR:-/tmp/pw-bench}
+shared=${PW_SHARED:-../shared}
+cargo build --release -p packwire >/dev/null 2>&1
+cargo build --release --manifest-path "$shared/bench/Cargo.toml" --target-dir "$bench" >/dev/null 2>&1
+ulimit -n "$(ulimit -Hn)"
+pw=target/release/packwire
+port=17400
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+echo "| connections | server | idle B/conn | after one echo B/conn | connect s |"
+echo "|---|---|---|---|---|"
+slopes=$(mktemp)
+for n in $counts; do
+  for server in packwire forward; do
+    port=$((port + 1))
+    if [ "$server" = packwire ]; then
+      $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo >/dev/null 2>&1 &
+    else
+      "$bench/release/echo-server" --addr 127.0.0.1:$port --mode forward --threads 2 >/dev/null 2>&1 &
+    fi
+    spid=$!
+    pids+=("$spid")
+    sleep 0.5
+    out=$("$bench/release/idle-client" --addr 127.0.0.1:$port --n "$n" --ping --server-pid "$spid" --label "$server" 2>&1)
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    idle=$(grep -oP 'N=\d+: connect .*?= \K\d+(?= B/conn)' <<<"$out" | head -1)
+    echo1=$(grep -oP 'after one 64B echo.*?= \K\d+(?= B/conn)' <<<"$out" | head -1)
+    conn_s=$(grep -oP 'connect \K[0-9.]+(?=s)' <<<"$out" | head -1)
+    rss=$(grep -oP 'after one 64B echo.*?server RSS \d+->\K\d+' <<<"$out" | head -1)
+    echo "$server $n ${rss:-0}" >>"$slopes"
+    echo "| $n | $server | ${idle:-?} | ${echo1:-?} | ${conn_s:-?} |"
+    sleep 1
+  done
+done
+echo
+echo "RSS slope between counts (after one echo; fixed costs cancel out):"
+for server in packwire forward; do
+  awk -v s="$server" '$1 == s { if (pn) printf "  %s %d -> %d: %.0f B/conn\n", s, pn, $2, ($3 - pr) * 1024 / ($2 - pn); pn = $2; pr = $3 }' "$slopes"
+done
+rm -f "$slopes"
