@@ -1,14 +1,32 @@
-//! A tokio server runtime that takes any packwire (or tokio-util) codec and does the
-//! connection chores: a registry that binds connections to users, groups and tokens and
-//! sends to them; per-connection bounded outbound queues with coalesced writes; idle
-//! eviction; a lifecycle listener; statistics; graceful shutdown.
+//! A tokio runtime that takes any packwire (or tokio-util) codec and does the connection
+//! chores, for servers ([`Server`]) and clients ([`Client`]) alike: a registry that binds
+//! connections to users, groups and tokens and sends to them; per-connection bounded
+//! outbound queues with coalesced writes; idle eviction, Netty-style idle events,
+//! heartbeats and protocol link checks; a lifecycle [`Listener`]; statistics; graceful
+//! shutdown.
+//!
+//! # How a connection runs
+//!
+//! Every connection, accepted or connected, is one task running one driver over a
+//! [`Transport`] (TCP; anything `AsyncRead + AsyncWrite` plugs in). What the connection
+//! decides in time lives in the sans-IO [`ConnState`] (see [`state`] for its state table),
+//! behind `poll_timeout` / `handle_timeout`: the driver keeps one timer. An idle
+//! connection holds no read or write buffer (it waits for readability before it takes
+//! one), so it costs about 2 KB of memory (`net/BENCHMARKS.md`).
+//!
+//! | setting | who | what happens | who answers |
+//! |---|---|---|---|
+//! | `idle_timeout(d)` | server or client | nothing read for `d`: [`Listener::on_idle`]`(Read)`, then closed with [`CloseReason::IdleTimeout`] | — |
+//! | `idle_events(read, write, all)` | either | [`Listener::on_idle`] after each idle period; nothing is closed | the application |
+//! | `heartbeat(interval, timeout, ping)` | usually the client | `ping()` sent when write-idle for `interval`; nothing read for `timeout`: closed (a client reconnects) | the peer's handler, or its protocol's link-check answer |
+//! | `link_check(interval, n)` | either, for an [`Exchange`] protocol | the protocol's check (CMPP ACTIVE_TEST, SMPP enquire_link) after `interval` of silence; `n` unanswered: closed | the peer's runtime, automatically ([`Exchange::answer_link_check`]) |
 //!
 //! Protocols whose requests and responses are matched by sequence number (CMPP, SMPP,
 //! ...) implement [`packwire_core::Exchange`] on their message type; then
 //! [`Conn::call`] sends a request and resolves with its response, within a window, with
-//! resends and a timeout ([`CallConfig`]), and the peer's link checks are answered.
-//! [`cmpp`] (feature `cmpp`, on by default) builds a CMPP SP client and ISMG server on
-//! it.
+//! resends and a timeout ([`CallConfig`]), all kept by the connection's own task; the
+//! peer's link checks are answered. [`cmpp`] (feature `cmpp`, on by default) builds a
+//! CMPP SP client and ISMG server on it.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -44,7 +62,7 @@ mod listener;
 mod queue;
 mod registry;
 mod server;
-mod state;
+pub mod state;
 mod stats;
 mod transport;
 

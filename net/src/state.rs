@@ -234,6 +234,12 @@ impl ConnState {
         }
     }
 
+    /// Whether any timer reads the last read and write times: without one the driver need
+    /// not read the clock for every read and write.
+    pub fn uses_clock(&self) -> bool {
+        self.idle_timeout.is_some() || self.extra.is_some()
+    }
+
     /// Whether the peer still has to be authenticated.
     pub fn awaits_auth(&self) -> bool {
         self.extra.as_ref().is_some_and(|x| x.auth.is_some())
