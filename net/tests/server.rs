@@ -367,3 +367,83 @@ async fn a_handler_can_send_more_than_its_own_queue_holds() {
     }
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_handler_binds_its_user_through_conn_registry() {
+    let server = Server::builder(
+        LineCodec::new,
+        |conn: Conn<Bytes>, line: Bytes| async move {
+            if let Some(user) = line.strip_prefix(b"LOGIN ") {
+                let registry = conn.registry().expect("a server connection is registered");
+                assert!(registry.bind_user(&conn, &String::from_utf8_lossy(user)));
+                let _ = conn.send(Bytes::from_static(b"OK")).await;
+            }
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    s.write_all(b"LOGIN alice\n").await.unwrap();
+    assert_eq!(lines(&mut s, 1).await, [Bytes::from_static(b"OK")]);
+    assert_eq!(
+        server
+            .registry()
+            .send_to_user("alice", Bytes::from_static(b"hi alice")),
+        1
+    );
+    assert_eq!(lines(&mut s, 1).await, [Bytes::from_static(b"hi alice")]);
+    drop(s);
+    server.shutdown(WAIT).await;
+}
+
+#[derive(Default, Clone)]
+struct IdleLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Listener<Bytes> for IdleLog {
+    fn on_idle(&self, _: &Conn<Bytes>, kind: packwire_net::IdleKind) {
+        self.0.lock().unwrap().push(format!("idle {kind:?}"));
+    }
+    fn on_after_close(&self, _: ConnId, reason: &CloseReason) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("closed {}", reason.name()));
+    }
+}
+
+#[tokio::test]
+async fn idle_events_reach_the_listener_and_the_idle_close_comes_after_them() {
+    let log = IdleLog::default();
+    let server = Server::builder(LengthFieldCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+        .idle_events(None, Some(Duration::from_millis(40)), None)
+        .idle_timeout(Duration::from_millis(300))
+        .listener(log.clone())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    // the server closes the silent peer: EOF within the wait
+    let mut buf = [0u8; 16];
+    let n = timeout(WAIT, s.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(n, 0);
+    drop(s);
+    wait_until(|| {
+        log.0
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|l| l.starts_with("closed"))
+    })
+    .await;
+    let log = log.0.lock().unwrap().clone();
+    let writes = log.iter().filter(|l| *l == "idle Write").count();
+    assert!(writes >= 2, "write-idle events repeat: {log:?}");
+    let n = log.len();
+    assert_eq!(
+        log[n - 2..],
+        ["idle Read", "closed idle_timeout"],
+        "{log:?}"
+    );
+    server.shutdown(WAIT).await;
+}
