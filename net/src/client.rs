@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::chores::Backoff;
 use crate::config::{ConnConfig, conn_options};
-use crate::conn::{Conn, EncodeFn, Settings};
+use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
 use crate::driver::{Driver, Env};
 use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
@@ -267,13 +266,7 @@ async fn supervise<F, H, M, C, Fut>(
     }
     let encoder = Arc::new(make_codec);
     let make = encoder.clone();
-    let encode: EncodeFn<M> = Arc::new(move |msg| {
-        let mut buf = BytesMut::new();
-        encoder()
-            .encode(msg, &mut buf)
-            .map_err(|e| e.to_string().into())
-            .map(|()| buf.freeze())
-    });
+    let encode: EncodeFn<M> = encoder_of(encoder);
     let registry = Registry::new(encode.clone());
     let registry_any: Arc<dyn Any + Send + Sync> = Arc::new(registry.clone());
     let env = Env {

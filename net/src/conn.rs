@@ -91,6 +91,22 @@ pub(crate) struct ByteLimit<M> {
     pub(crate) drained: Notify,
 }
 
+/// An [`EncodeFn`] that encodes with a fresh codec from `make` each time.
+pub(crate) fn encoder_of<M, C, F>(make: Arc<F>) -> EncodeFn<M>
+where
+    F: Fn() -> C + Send + Sync + 'static,
+    C: tokio_util::codec::Encoder<M>,
+    <C as tokio_util::codec::Encoder<M>>::Error: fmt::Display,
+{
+    Arc::new(move |msg| {
+        let mut buf = bytes::BytesMut::new();
+        make()
+            .encode(msg, &mut buf)
+            .map_err(|e| e.to_string().into())
+            .map(|()| buf.freeze())
+    })
+}
+
 /// What a server or client gives each of its connections.
 pub(crate) struct Settings<M> {
     pub(crate) queue_capacity: usize,

@@ -278,19 +278,7 @@ where
     /// Writes the write buffer while the transport takes bytes. `Ready(Ok)` once it is
     /// empty, `Pending` while the transport is full.
     fn poll_flush<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<io::Result<()>> {
-        while !self.wbuf.is_empty() {
-            // a plain write of the one contiguous buffer (tokio's `write_buf` would take
-            // the vectored path, a longer one in the kernel than `send`)
-            let n = ready!(transport::poll_write(&mut self.io, cx, &self.wbuf))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.wbuf.advance(n);
-            self.sent.1 += n;
-            if self.state.uses_clock() {
-                self.state.on_write(now());
-            }
-        }
+        ready!(self.poll_write_buf(cx))?;
         if self.sent.1 > 0 {
             let (msgs, bytes) = std::mem::take(&mut self.sent);
             env.stats.sent(msgs, bytes);
@@ -564,7 +552,7 @@ where
         self.arm();
         let aborted = poll_fn(|cx| {
             loop {
-                match self.poll_flush_for_close(cx) {
+                match self.poll_write_buf(cx) {
                     Poll::Ready(Ok(())) => {
                         if self.fill() > 0 {
                             continue;
@@ -615,14 +603,20 @@ where
         }
     }
 
-    fn poll_flush_for_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes the write buffer until it is empty or the transport is full.
+    fn poll_write_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.wbuf.is_empty() {
+            // a plain write of the one contiguous buffer (tokio's `write_buf` would take
+            // the vectored path, a longer one in the kernel than `send`)
             let n = ready!(transport::poll_write(&mut self.io, cx, &self.wbuf))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.wbuf.advance(n);
             self.sent.1 += n;
+            if self.state.uses_clock() {
+                self.state.on_write(now());
+            }
         }
         Poll::Ready(Ok(()))
     }

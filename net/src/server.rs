@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -18,7 +17,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::blocklist::BlockList;
 use crate::config::{ConnConfig, conn_options};
-use crate::conn::{Conn, EncodeFn, Settings};
+use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
 use crate::driver::{Driver, Env, now};
 use crate::ip_stats::{IpCounter, IpStats, IpWindows};
 use crate::listener::{Listener, NoListener};
@@ -254,13 +253,7 @@ where
         let local_addr = tcp.local_addr()?;
         let make = Arc::new(self.make_codec);
         let encoder = make.clone();
-        let encode: EncodeFn<M> = Arc::new(move |msg| {
-            let mut buf = BytesMut::new();
-            encoder()
-                .encode(msg, &mut buf)
-                .map_err(|e| e.to_string().into())
-                .map(|()| buf.freeze())
-        });
+        let encode: EncodeFn<M> = encoder_of(encoder);
         let stats = Arc::new(Stats::default());
         let windows = Arc::new(IpWindows::new(Duration::from_secs(60)));
         let registry = Registry::new(encode.clone());
