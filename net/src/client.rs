@@ -14,7 +14,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::chores::Backoff;
 use crate::config::{ConnConfig, conn_options};
-use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
+use crate::conn::{Conn, EncodeFn, encoder_of};
 use crate::driver::{Driver, Env};
 use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
@@ -296,14 +296,7 @@ async fn supervise<F, H, M, C, Fut>(
                 let conn = Conn::new(
                     id,
                     (peer, local),
-                    Settings {
-                        queue_capacity: cfg.queue_capacity,
-                        policy: cfg.policy,
-                        byte_limit: cfg.max_queued_bytes.map(|n| (n, encode.clone())),
-                        calls: cfg.calls(),
-                        hooks: cfg.ex.hooks,
-                        registry: Some(registry_any.clone()),
-                    },
+                    cfg.settings(&encode, &registry_any),
                     env.stats.clone(),
                 );
                 {

@@ -4,8 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::any::Any;
+
 use crate::QueuePolicy;
-use crate::exchange::{CallConfig, Exchanges};
+use crate::conn::{EncodeFn, Settings};
+use crate::exchange::Exchanges;
 use crate::state::Timers;
 
 /// Makes the heartbeat message.
@@ -42,8 +45,20 @@ impl<M> ConnConfig<M> {
         }
     }
 
-    pub(crate) fn calls(&self) -> CallConfig {
-        self.ex.calls
+    /// What one connection of this server or client is given.
+    pub(crate) fn settings(
+        &self,
+        encode: &EncodeFn<M>,
+        registry: &Arc<dyn Any + Send + Sync>,
+    ) -> Settings<M> {
+        Settings {
+            queue_capacity: self.queue_capacity,
+            policy: self.policy,
+            byte_limit: self.max_queued_bytes.map(|n| (n, encode.clone())),
+            calls: self.ex.calls,
+            hooks: self.ex.hooks,
+            registry: Some(registry.clone()),
+        }
     }
 }
 

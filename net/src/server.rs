@@ -17,7 +17,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::blocklist::BlockList;
 use crate::config::{ConnConfig, conn_options};
-use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
+use crate::conn::{Conn, EncodeFn, encoder_of};
 use crate::driver::{Driver, Env, now};
 use crate::ip_stats::{IpCounter, IpStats, IpWindows};
 use crate::listener::{Listener, NoListener};
@@ -376,14 +376,7 @@ where
     let conn = Conn::new(
         id,
         (peer, local),
-        Settings {
-            queue_capacity: cfg.queue_capacity,
-            policy: cfg.policy,
-            byte_limit: cfg.max_queued_bytes.map(|n| (n, shared.encode.clone())),
-            calls: cfg.calls(),
-            hooks: cfg.ex.hooks,
-            registry: Some(shared.registry_any.clone()),
-        },
+        cfg.settings(&shared.encode, &shared.registry_any),
         shared.env.stats.clone(),
     );
     shared.env.stats.accepted();
