@@ -303,18 +303,30 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
         }
         let done = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
+        // why submits failed, by error, so a failure count is never a mystery
+        let why = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+            String,
+            u64,
+        >::new()));
         let start = Instant::now();
         let deadline = start + Duration::from_secs(seconds);
         let mut tasks = tokio::task::JoinSet::new();
         for sp in &sps {
             for _ in 0..window.max(1) {
-                let (sp, done, failed) = (sp.clone(), done.clone(), failed.clone());
+                let (sp, done, failed, why) =
+                    (sp.clone(), done.clone(), failed.clone(), why.clone());
                 tasks.spawn(async move {
                     let msg = Outgoing::text("13800138000", "packwire cmpp bench");
                     while Instant::now() < deadline {
                         match sp.submit(&msg).await {
                             Ok(_) => done.fetch_add(1, Ordering::Relaxed),
-                            Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                *why.lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .entry(e.to_string())
+                                    .or_default() += 1;
+                                failed.fetch_add(1, Ordering::Relaxed)
+                            }
                         };
                     }
                 });
@@ -330,6 +342,7 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
                 "window": window,
                 "submits": n,
                 "failed": failed.load(Ordering::Relaxed),
+                "failures": *why.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
                 "seconds": secs,
                 "submits_per_sec": n as f64 / secs,
             })

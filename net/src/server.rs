@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -102,7 +102,23 @@ struct Shared<F, H, M> {
     next_id: AtomicU64,
 }
 
-impl<F, H, M> Shared<F, H, M> {
+impl<F, H, M: Send + 'static> Shared<F, H, M> {
+    /// Whether a new connection from `peer` may open; a refusal is counted and logged.
+    fn admit(&self, peer: SocketAddr) -> bool {
+        let refused = if self.server.blocked.is_blocked(peer.ip()) {
+            CloseReason::BlockedIp
+        } else if self.registry.len() >= self.server.max_connections || !self.admit_ip(peer.ip()) {
+            CloseReason::LimitExceeded
+        } else {
+            return true;
+        };
+        self.windows.add(peer.ip(), now(), 1, 0, 0);
+        self.env.stats.accepted();
+        self.env.stats.closed(&refused);
+        tracing::debug!(%peer, reason = %refused, "refused");
+        false
+    }
+
     /// Counts a connection from `ip` if the per-IP limit allows it.
     fn admit_ip(&self, ip: IpAddr) -> bool {
         let mut m = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
@@ -133,8 +149,12 @@ pub struct ServerHandle<M> {
     registry: Registry<M>,
     stats: Arc<Stats>,
     shutdown: watch::Sender<Option<Duration>>,
+    adopt: mpsc::UnboundedSender<Adopted>,
     done: tokio::task::JoinHandle<()>,
 }
+
+/// A connection handed to [`ServerHandle::adopt`].
+type Adopted = (Box<dyn Transport>, SocketAddr);
 
 impl<M> std::fmt::Debug for ServerHandle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,6 +188,23 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// The statistics now.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// Serves a connection that arrived some other way than this server's TCP listener —
+    /// an in-memory pipe, a socket taken over after an HTTP upgrade, a TLS stream whose
+    /// handshake ran elsewhere — exactly as an accepted one: the same admission (block
+    /// list, limits, counted against `peer`'s address), registry, hooks, statistics and
+    /// shutdown.
+    ///
+    /// # Errors
+    /// Gives the transport back when the server has stopped accepting. (One handed over
+    /// while the server is stopping is closed with the others.)
+    pub fn adopt<T: Transport>(&self, transport: T, peer: SocketAddr) -> Result<(), T> {
+        if self.adopt.is_closed() {
+            return Err(transport);
+        }
+        let _ = self.adopt.send((Box::new(transport), peer));
+        Ok(())
     }
 
     /// Stops accepting, closes every connection with [`CloseReason::ServerShutdown`]
@@ -275,7 +312,8 @@ where
             next_id: AtomicU64::new(1),
         });
         let (shutdown, rx) = watch::channel(None);
-        let done = tokio::spawn(accept_loop(tcp, shared, rx));
+        let (adopt, adopted) = mpsc::unbounded_channel();
+        let done = tokio::spawn(accept_loop(tcp, adopted, shared, rx));
         Ok(ServerHandle {
             local_addr,
             blocked,
@@ -283,6 +321,7 @@ where
             registry,
             stats,
             shutdown,
+            adopt,
             done,
         })
     }
@@ -301,6 +340,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 
 async fn accept_loop<F, H, M, C, Fut>(
     tcp: TcpListener,
+    mut adopted: mpsc::UnboundedReceiver<Adopted>,
     shared: Arc<Shared<Arc<F>, H, M>>,
     mut shutdown: watch::Receiver<Option<Duration>>,
 ) where
@@ -315,25 +355,18 @@ async fn accept_loop<F, H, M, C, Fut>(
         tokio::select! {
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let refused = if shared.server.blocked.is_blocked(peer.ip()) {
-                        Some(CloseReason::BlockedIp)
-                    } else if shared.registry.len() >= shared.server.max_connections || !shared.admit_ip(peer.ip()) {
-                        Some(CloseReason::LimitExceeded)
-                    } else {
-                        None
-                    };
-                    if let Some(reason) = refused {
-                        shared.windows.add(peer.ip(), now(), 1, 0, 0);
-                        shared.env.stats.accepted();
-                        shared.env.stats.closed(&reason);
-                        tracing::debug!(%peer, %reason, "refused");
-                        drop(stream);
-                        continue;
+                    if shared.admit(peer) {
+                        let _ = stream.set_nodelay(true);
+                        conns.spawn(serve(stream, peer, shared.clone()));
                     }
-                    conns.spawn(serve(stream, peer, shared.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
+            Some((stream, peer)) = adopted.recv() => {
+                if shared.admit(peer) {
+                    conns.spawn(serve(stream, peer, shared.clone()));
+                }
+            }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             changed = shutdown.changed() => {
                 let d = *shutdown.borrow();
@@ -346,6 +379,10 @@ async fn accept_loop<F, H, M, C, Fut>(
         }
     };
     drop(tcp);
+    adopted.close();
+    while let Ok((stream, _)) = adopted.try_recv() {
+        drop(stream);
+    }
     for c in shared.registry.all() {
         c.close(CloseReason::ServerShutdown);
     }
@@ -357,12 +394,13 @@ async fn accept_loop<F, H, M, C, Fut>(
 
 /// Sets a connection up and returns its task: built outside the future, so the task
 /// holds only the driver's box and what it needs after the close.
-fn serve<F, H, M, C, Fut>(
-    stream: TcpStream,
+fn serve<T, F, H, M, C, Fut>(
+    stream: T,
     peer: SocketAddr,
     shared: Arc<Shared<Arc<F>, H, M>>,
 ) -> impl Future<Output = ()> + Send + 'static
 where
+    T: Transport,
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
@@ -370,7 +408,6 @@ where
     M: Send + 'static,
 {
     let local = Transport::local_addr(&stream).unwrap_or(peer);
-    let _ = stream.set_nodelay(true);
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let cfg = &shared.env.cfg;
     let conn = Conn::new(

@@ -51,6 +51,22 @@ impl Transport for TcpStream {
 
 impl Transport for tokio::io::DuplexStream {}
 
+/// A boxed transport is a transport: [`ServerHandle::adopt`](crate::ServerHandle::adopt)
+/// takes any transport this way.
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_read_ready(cx)
+    }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        (**self).peer_addr()
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        (**self).local_addr()
+    }
+}
+
 /// Polls a transport's write side (a helper so the driver names one trait).
 pub(crate) fn poll_write<T: Transport>(
     io: &mut T,

@@ -424,3 +424,175 @@ async fn a_client_checks_a_silent_server_and_drops_the_link() {
     assert_eq!(timeout(WAIT, raw).await.unwrap().unwrap(), 2);
     c.shutdown().await;
 }
+
+/// A peer inside the transport (issue #14.1): every request written is answered at once,
+/// so its response is readable before `poll_write` returns. The connection's task then
+/// reads the answer in the same poll that wrote the request, before the caller runs
+/// again — the interleaving in which the old `Conn::call` saw the sequence already gone
+/// from the window and returned `Closed` for an answered call, and the SP resent it.
+/// Deterministic: no socket, no thread, no sleep.
+struct Answering {
+    codec: TinyCodec,
+    written: BytesMut,
+    readable: BytesMut,
+    reader: Option<std::task::Waker>,
+    shut: bool,
+}
+
+impl Answering {
+    fn new() -> Self {
+        Answering {
+            codec: TinyCodec::default(),
+            written: BytesMut::new(),
+            readable: BytesMut::new(),
+            reader: None,
+            shut: false,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Answering {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        me.written.extend_from_slice(buf);
+        while let Some(m) = me
+            .codec
+            .decode(&mut me.written)
+            .expect("the runtime wrote a bad frame")
+        {
+            if let Tiny::Req(s, b) = m {
+                let resp = Tiny::Resp(s, Bytes::from(b.to_ascii_uppercase()));
+                me.codec.encode(resp, &mut me.readable).unwrap();
+            }
+        }
+        if let Some(w) = me.reader.take() {
+            w.wake();
+        }
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        me.shut = true;
+        if let Some(w) = me.reader.take() {
+            w.wake();
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncRead for Answering {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        if me.readable.is_empty() {
+            if me.shut {
+                return std::task::Poll::Ready(Ok(())); // end of stream after our FIN
+            }
+            me.reader = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        let n = me.readable.len().min(buf.remaining());
+        buf.put_slice(&me.readable.split_to(n));
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl packwire_net::Transport for Answering {
+    fn poll_read_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.readable.is_empty() && !self.shut {
+            self.reader = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A server connection over an [`Answering`] peer, adopted by the server; what its
+/// handler and listener saw.
+async fn answering_conn(cfg: CallConfig) -> (ServerHandle<Tiny>, Conn<Tiny>, Seen) {
+    let seen = Seen::default();
+    let handled = seen.handled.clone();
+    let server = Server::builder(TinyCodec::default, move |_: Conn<Tiny>, m: Tiny| {
+        let handled = handled.clone();
+        async move { handled.lock().unwrap().push(m) }
+    })
+    .calls(cfg)
+    .listener(seen.clone())
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let peer = "127.0.0.1:40000".parse().unwrap();
+    assert!(server.adopt(Answering::new(), peer).is_ok());
+    wait_until(|| server.registry().len() == 1).await;
+    let conn = server.registry().all().pop().unwrap();
+    assert_eq!(conn.peer_addr(), peer);
+    (server, conn, seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_answered_in_the_same_poll_that_wrote_it_returns_its_answer() {
+    let (server, conn, seen) = answering_conn(CallConfig::default()).await;
+    for i in 0..1_000 {
+        let word = format!("call {i}");
+        let resp = conn
+            .call(req(&word))
+            .await
+            .expect("an answered call returns its answer");
+        assert_eq!(body(&resp), word.to_ascii_uppercase().as_bytes());
+    }
+    // every response was consumed by its call: none reached the handler, none unmatched
+    assert!(seen.handled.lock().unwrap().is_empty());
+    assert!(seen.unmatched.lock().unwrap().is_empty());
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_thousand_calls_on_one_connection_see_no_spurious_error() {
+    // 64 callers share one connection and its window of 16; the clock is paused, so if
+    // anything stalled the runtime would jump to the call time-out and a call would fail
+    const CALLERS: usize = 64;
+    const CALLS: usize = 100_000;
+    let (server, conn, seen) = answering_conn(CallConfig::default()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..CALLERS {
+        let conn = conn.clone();
+        tasks.spawn(async move {
+            let mut errors = 0usize;
+            for i in (t..CALLS).step_by(CALLERS) {
+                let word = format!("{i}");
+                match conn.call(req(&word)).await {
+                    Ok(r) if body(&r) == word.as_bytes() => {}
+                    _ => errors += 1,
+                }
+            }
+            errors
+        });
+    }
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        errors += r.unwrap();
+    }
+    assert_eq!(errors, 0, "spurious call errors");
+    assert!(seen.unmatched.lock().unwrap().is_empty());
+    assert_eq!(server.stats().messages_out, CALLS as u64);
+    server.shutdown(WAIT).await;
+}
