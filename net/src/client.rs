@@ -70,6 +70,7 @@ impl Client {
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
+        M: Send + 'static,
     {
         ClientBuilder {
             make_codec,
@@ -274,6 +275,7 @@ async fn supervise<F, H, M, C, Fut>(
         listener,
         stats: Arc::new(Stats::default()),
         cfg: conn_cfg,
+        budget: None,
     };
     let ids = AtomicU64::new(1);
     let mut node = 0;
@@ -296,7 +298,7 @@ async fn supervise<F, H, M, C, Fut>(
                 let conn = Conn::new(
                     id,
                     (peer, local),
-                    cfg.settings(&encode, &registry_any),
+                    cfg.settings(&registry_any, None),
                     env.stats.clone(),
                 );
                 {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::any::Any;
 
 use crate::QueuePolicy;
-use crate::conn::{EncodeFn, Settings};
+use crate::budget::Budget;
+use crate::conn::Settings;
 use crate::exchange::Exchanges;
 use crate::state::Timers;
 
@@ -20,8 +21,10 @@ pub(crate) struct ConnConfig<M> {
     pub(crate) queue_capacity: usize,
     /// What a send does when the queue is full.
     pub(crate) policy: QueuePolicy,
-    /// A bound on the queue in encoded bytes.
-    pub(crate) max_queued_bytes: Option<usize>,
+    /// A bound on the queue in bytes, as `weigh` measures messages.
+    pub(crate) max_queued_bytes: usize,
+    /// What a message weighs.
+    pub(crate) weigh: fn(&M) -> usize,
     /// The most unread bytes a connection may buffer.
     pub(crate) max_buffered: usize,
     /// The connection's timers.
@@ -30,31 +33,62 @@ pub(crate) struct ConnConfig<M> {
     pub(crate) ping: Option<PingFn<M>>,
     /// Call matching and link checks.
     pub(crate) ex: Exchanges<M>,
+    /// the frame timeout is the default one, which follows the idle timeout (servers)
+    pub(crate) frame_follows_idle: bool,
 }
 
-impl<M> ConnConfig<M> {
+/// The default bound on a connection's outbound queue in bytes.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a message weighs in a queue's byte bound when no `message_size` is given: the
+/// length of byte-like messages (`Bytes`, `BytesMut`, `Vec<u8>`, `String`, `Box<[u8]>`),
+/// and the inline size (`size_of`) of any other type — give such types their own
+/// `message_size` (the protocol codecs' message types say what they weigh) so the bound
+/// sees their heap payload too. The type checks fold away at compile time.
+pub fn default_message_size<M: 'static>(m: &M) -> usize {
+    let any = m as &dyn Any;
+    if let Some(b) = any.downcast_ref::<bytes::Bytes>() {
+        b.len()
+    } else if let Some(b) = any.downcast_ref::<bytes::BytesMut>() {
+        b.len()
+    } else if let Some(b) = any.downcast_ref::<Vec<u8>>() {
+        b.len()
+    } else if let Some(b) = any.downcast_ref::<String>() {
+        b.len()
+    } else if let Some(b) = any.downcast_ref::<Box<[u8]>>() {
+        b.len()
+    } else {
+        std::mem::size_of::<M>()
+    }
+}
+
+impl<M: 'static> ConnConfig<M> {
     pub(crate) fn new(policy: QueuePolicy) -> Self {
         ConnConfig {
             queue_capacity: 1024,
             policy,
-            max_queued_bytes: None,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            weigh: default_message_size::<M>,
             max_buffered: 16 * 1024 * 1024,
             timers: Timers::default(),
             ping: None,
             ex: Exchanges::default(),
+            frame_follows_idle: false,
         }
     }
 
     /// What one connection of this server or client is given.
     pub(crate) fn settings(
         &self,
-        encode: &EncodeFn<M>,
         registry: &Arc<dyn Any + Send + Sync>,
+        budget: Option<&Arc<Budget>>,
     ) -> Settings<M> {
         Settings {
             queue_capacity: self.queue_capacity,
             policy: self.policy,
-            byte_limit: self.max_queued_bytes.map(|n| (n, encode.clone())),
+            max_queued_bytes: self.max_queued_bytes,
+            weigh: self.weigh,
+            budget: budget.cloned(),
             calls: self.ex.calls,
             hooks: self.ex.hooks,
             registry: Some(registry.clone()),
@@ -81,8 +115,14 @@ macro_rules! conn_options {
     () => {
         /// Closes a connection that sends nothing for `timeout`, after telling the
         /// listener ([`crate::Listener::on_idle`] with [`crate::IdleKind::Read`]).
-        pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.conn.timers.idle_timeout = Some(timeout);
+        /// Without a heartbeat, link check or idle events the connection does not read
+        /// the clock for each read: it notes that bytes came and checks every quarter of
+        /// the timeout, so a silent peer goes within 1.25× of it. Default for servers:
+        /// 120 s (t-io's heartbeat timeout); none for clients.
+        ///
+        /// Security: without one, silent connections hold their slots for ever.
+        pub fn idle_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+            self.conn.timers.idle_timeout = timeout.into();
             self
         }
 
@@ -128,11 +168,51 @@ macro_rules! conn_options {
             self
         }
 
-        /// Also bounds each connection's queue in encoded bytes (the queue policy applies
-        /// when a message would pass it). Messages are then encoded when they are sent,
-        /// to be measured. Default: bounded in messages only.
+        /// Bounds each connection's outbound queue in bytes, as
+        /// [`message_size`](Self::message_size) weighs messages; the queue policy applies
+        /// when a send would pass it (a message larger than the bound still goes alone
+        /// into an empty queue). Default 4 MiB
+        /// ([`crate::DEFAULT_MAX_QUEUED_BYTES`]).
+        ///
+        /// Security: without a byte bound a peer that never reads makes the server hold
+        /// everything its handler sends it — with 8 MiB echoes, gigabytes. 4 MiB keeps a
+        /// fast link busy (about 30 ms of 1 Gbit/s) while a stalled one costs little; a
+        /// connection holds at most twice the bound (the queue, and the batch its task
+        /// is writing).
         pub fn max_queued_bytes(mut self, n: usize) -> Self {
-            self.conn.max_queued_bytes = Some(n);
+            self.conn.max_queued_bytes = n.max(1);
+            self
+        }
+
+        /// What a message weighs in [`max_queued_bytes`](Self::max_queued_bytes)
+        /// (default [`crate::default_message_size`]: the length of byte-like messages,
+        /// the inline size of others). A plain `fn`, so weighing costs a call.
+        pub fn message_size(mut self, weigh: fn(&M) -> usize) -> Self {
+            self.conn.weigh = weigh;
+            self
+        }
+
+        /// Closes a connection whose peer took none of the bytes written to it for
+        /// `timeout` while more were waiting ([`crate::CloseReason::SlowConsumer`]),
+        /// checked every quarter of the shortest guard timeout (so within 1.25× of it).
+        /// Until then a full peer is back-pressured: its handler's sends wait and its input
+        /// is not read. `None` turns it off. Default 30 s for servers, off for clients.
+        ///
+        /// Security: a peer that stops reading holds its queue's memory and a slot; 30 s
+        /// outlasts network stalls and a peer's own pauses (an SMS gateway that stops
+        /// reading for 10 s is back-pressured, not closed).
+        pub fn write_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+            self.conn.timers.write_timeout = timeout;
+            self
+        }
+
+        /// Closes a connection that holds an incomplete frame and completes none for
+        /// `timeout` ([`crate::CloseReason::FrameTimeout`]; within 1.25× of it) — a
+        /// slowloris peer is busy, never idle. `None` turns it off. Default for servers:
+        /// 30 s, or the idle timeout when that is shorter; off for clients.
+        pub fn frame_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+            self.conn.frame_follows_idle = false;
+            self.conn.timers.frame_timeout = timeout;
             self
         }
 

@@ -3,18 +3,18 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
+use crate::budget::Budget;
 use crate::exchange::{CallConfig, Hooks, PendingCall};
 use crate::queue::{PushError, Queue};
 use crate::stats::Stats;
 use crate::{CloseReason, ConnId, SendError};
 
-/// Encodes one message to bytes (sends to many connections, byte-bounded queues).
+/// Encodes one message to bytes (a message sent to many connections is encoded once).
 pub(crate) type EncodeFn<M> =
     Arc<dyn Fn(M) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
 
@@ -59,7 +59,8 @@ pub(crate) struct Inner<M> {
     /// the same fact, for the send path to read without a lock
     closed_flag: AtomicBool,
     /// a bound on queued bytes (boxed: most connections have none)
-    pub(crate) byte_limit: Option<Box<ByteLimit<M>>>,
+    /// what a message weighs in the queue's byte bound
+    weigh: fn(&M) -> usize,
     attrs: Mutex<Attrs>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) policy: QueuePolicy,
@@ -78,17 +79,6 @@ impl<M> Inner<M> {
             }
         }
     }
-}
-
-/// A bound on a connection's queue in encoded bytes.
-pub(crate) struct ByteLimit<M> {
-    pub(crate) max: usize,
-    /// measures a message at send time
-    pub(crate) encode: EncodeFn<M>,
-    /// encoded bytes waiting in the queue
-    pub(crate) queued: AtomicUsize,
-    /// bytes left the queue
-    pub(crate) drained: Notify,
 }
 
 /// An [`EncodeFn`] that encodes with a fresh codec from `make` each time.
@@ -111,8 +101,11 @@ where
 pub(crate) struct Settings<M> {
     pub(crate) queue_capacity: usize,
     pub(crate) policy: QueuePolicy,
-    /// a bound on queued bytes, and the encoder that measures a message at send time
-    pub(crate) byte_limit: Option<(usize, EncodeFn<M>)>,
+    /// the queue's bound in bytes, and what a message weighs
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) weigh: fn(&M) -> usize,
+    /// the server's memory budget, which deep queues are charged to
+    pub(crate) budget: Option<Arc<Budget>>,
     pub(crate) calls: CallConfig,
     pub(crate) hooks: Option<Hooks<M>>,
     pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
@@ -161,20 +154,13 @@ impl<M: Send + 'static> Conn<M> {
                 id,
                 peer,
                 local,
-                queue: Queue::new(set.queue_capacity),
+                queue: Queue::new(set.queue_capacity, set.max_queued_bytes, set.budget),
                 calls: set.calls,
                 hooks,
                 next_seq: AtomicU32::new(1),
                 close: Mutex::new(None),
                 closed_flag: AtomicBool::new(false),
-                byte_limit: set.byte_limit.map(|(max, encode)| {
-                    Box::new(ByteLimit {
-                        max,
-                        encode,
-                        queued: AtomicUsize::new(0),
-                        drained: Notify::new(),
-                    })
-                }),
+                weigh: set.weigh,
                 attrs: Mutex::new(Vec::new()),
                 stats,
                 policy: set.policy,
@@ -199,9 +185,9 @@ impl<M: Send + 'static> Conn<M> {
         self.inner.local
     }
 
-    /// Queues a message. When the queue is full it follows the server's [`QueuePolicy`]:
-    /// waits for room (the default), fails with [`SendError::Full`], or closes the slow
-    /// peer.
+    /// Queues a message. When the queue is full (in messages or bytes) it follows the
+    /// server's [`QueuePolicy`]: waits for room (the default), fails with
+    /// [`SendError::Full`], or closes the slow peer.
     ///
     /// # Errors
     /// [`SendError::Closed`] if the connection is closed; [`SendError::Full`] under
@@ -210,75 +196,39 @@ impl<M: Send + 'static> Conn<M> {
     /// # Cancel safety
     /// Cancelling the future before it completes leaves the message unsent.
     pub async fn send(&self, msg: M) -> Result<(), SendError> {
+        let weight = (self.inner.weigh)(&msg);
+        self.queue_under_policy(Outbound::Msg(msg), weight).await
+    }
+
+    /// Queues an item following the queue policy when the queue is full.
+    pub(crate) async fn queue_under_policy(
+        &self,
+        out: Outbound<M>,
+        weight: usize,
+    ) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        if let Some(limit) = &self.inner.byte_limit {
-            let bytes = (limit.encode)(msg).map_err(|_| SendError::Unencodable)?;
-            // boxed: the waiting paths stay out of the size of every handler's future
-            return Box::pin(self.send_bytes(bytes, limit)).await;
-        }
+        let out = match self.inner.queue.try_push(out, weight) {
+            Ok(()) => return Ok(()),
+            Err(PushError::Closed(_)) => return Err(SendError::Closed),
+            Err(PushError::Full(out)) => out,
+        };
         match self.inner.policy {
-            QueuePolicy::Wait => match self.inner.queue.try_push(Outbound::Msg(msg)) {
-                Ok(()) => Ok(()),
-                Err(PushError::Closed(_)) => Err(SendError::Closed),
-                Err(PushError::Full(out)) => Box::pin(self.inner.queue.push(out))
-                    .await
-                    .map_err(|_| SendError::Closed),
-            },
-            QueuePolicy::Fail => self.try_send(msg),
-            QueuePolicy::CloseSlowPeer => match self.try_send(msg) {
-                Err(SendError::Full) => {
-                    self.close(CloseReason::LimitExceeded);
-                    Err(SendError::Closed)
-                }
-                other => other,
-            },
-        }
-    }
-
-    /// Queues encoded bytes under the byte limit, following the queue policy.
-    async fn send_bytes(&self, bytes: Bytes, limit: &ByteLimit<M>) -> Result<(), SendError> {
-        use Ordering::AcqRel;
-        let (len, max) = (bytes.len(), limit.max);
-        loop {
-            let drained = limit.drained.notified();
-            let queued = limit.queued.load(Ordering::Acquire);
-            // a message larger than the limit may go alone into an empty queue
-            if queued == 0 || queued + len <= max {
-                break;
-            }
-            match self.inner.policy {
-                QueuePolicy::Wait => {}
-                QueuePolicy::Fail => {
-                    self.inner.stats.queue_full();
-                    return Err(SendError::Full);
-                }
-                QueuePolicy::CloseSlowPeer => {
-                    self.inner.stats.queue_full();
-                    self.close(CloseReason::LimitExceeded);
-                    return Err(SendError::Closed);
-                }
-            }
-            if self.is_closed() {
-                return Err(SendError::Closed);
-            }
-            drained.await;
-        }
-        limit.queued.fetch_add(len, AcqRel);
-        let sent = match self.inner.policy {
-            QueuePolicy::Wait => self
-                .inner
-                .queue
-                .push(Outbound::Raw(bytes))
+            // boxed: the waiting path stays out of the size of every handler's future
+            QueuePolicy::Wait => Box::pin(self.inner.queue.push(out, weight))
                 .await
                 .map_err(|_| SendError::Closed),
-            _ => self.try_queue_unaccounted(Outbound::Raw(bytes)),
-        };
-        if sent.is_err() {
-            limit.queued.fetch_sub(len, AcqRel);
+            QueuePolicy::Fail => {
+                self.inner.stats.queue_full();
+                Err(SendError::Full)
+            }
+            QueuePolicy::CloseSlowPeer => {
+                self.inner.stats.queue_full();
+                self.close(CloseReason::SlowConsumer);
+                Err(SendError::Closed)
+            }
         }
-        sent
     }
 
     /// Queues an item, waiting for room whatever the policy (calls wait for their window
@@ -287,11 +237,21 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
+        let weight = self.weight_of(&out);
         self.inner
             .queue
-            .push(out)
+            .push(out, weight)
             .await
             .map_err(|_| SendError::Closed)
+    }
+
+    /// What an outbound item weighs in the queue's byte bound.
+    pub(crate) fn weight_of(&self, out: &Outbound<M>) -> usize {
+        match out {
+            Outbound::Msg(m) => (self.inner.weigh)(m),
+            Outbound::Raw(b) => b.len(),
+            Outbound::Call(c) => (self.inner.weigh)(&c.request),
+        }
     }
 
     /// Marks the connection authenticated (see [`crate::ServerBuilder::auth_gate`]).
@@ -313,34 +273,11 @@ impl<M: Send + 'static> Conn<M> {
     }
 
     pub(crate) fn try_queue(&self, out: Outbound<M>) -> Result<(), SendError> {
-        use Ordering::AcqRel;
-        let Some(limit) = &self.inner.byte_limit else {
-            return self.try_queue_unaccounted(out);
-        };
-        let bytes = match out {
-            Outbound::Raw(b) => b,
-            Outbound::Msg(m) => (limit.encode)(m).map_err(|_| SendError::Unencodable)?,
-            call @ Outbound::Call(_) => return self.try_queue_unaccounted(call),
-        };
-        let len = bytes.len();
-        let queued = limit.queued.load(Ordering::Acquire);
-        if queued > 0 && queued + len > limit.max {
-            self.inner.stats.queue_full();
-            return Err(SendError::Full);
-        }
-        limit.queued.fetch_add(len, AcqRel);
-        let r = self.try_queue_unaccounted(Outbound::Raw(bytes));
-        if r.is_err() {
-            limit.queued.fetch_sub(len, AcqRel);
-        }
-        r
-    }
-
-    fn try_queue_unaccounted(&self, out: Outbound<M>) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        self.inner.queue.try_push(out).map_err(|e| match e {
+        let weight = self.weight_of(&out);
+        self.inner.queue.try_push(out, weight).map_err(|e| match e {
             PushError::Full(_) => {
                 self.inner.stats.queue_full();
                 SendError::Full

@@ -17,6 +17,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use tokio::time::Sleep;
 
+use crate::budget::{Budget, Share};
 use crate::buffers;
 use crate::calls::{CallTable, Routed};
 use crate::config::ConnConfig;
@@ -37,6 +38,8 @@ pub(crate) struct Env<M, H> {
     pub(crate) listener: Arc<dyn Listener<M>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) cfg: ConnConfig<M>,
+    /// the server's memory budget for large partial frames and deep queues
+    pub(crate) budget: Option<Arc<Budget>>,
 }
 
 /// The clock the runtime reads (tokio's, so a paused test clock holds).
@@ -74,6 +77,8 @@ pub(crate) struct Driver<T, C, M> {
     sent: (usize, usize),
     /// this peer address's counters (servers)
     ring: Option<IpCounter>,
+    /// what the read buffer holds beyond the free share, charged to the budget
+    rshare: Share,
 }
 
 impl<T, C, M> Driver<T, C, M>
@@ -104,6 +109,7 @@ where
             armed: None,
             sent: (0, 0),
             ring,
+            rshare: Share::default(),
         })
     }
 
@@ -120,6 +126,9 @@ where
         Fut: Future<Output = ()>,
     {
         let reason = self.serve(env).await;
+        if let Some(b) = &env.budget {
+            self.rshare.release(b);
+        }
         self.conn.close(reason);
         let reason = self.conn.close_reason().unwrap_or(CloseReason::Kicked);
         env.listener.on_before_close(&self.conn, &reason);
@@ -161,6 +170,9 @@ where
             match wake {
                 Wake::Read | Wake::Eof => {
                     let eof = matches!(wake, Wake::Eof);
+                    if !self.charge_read(env) {
+                        return CloseReason::OverBudget;
+                    }
                     // boxed: the handler's future lives only while a read is handled, so it
                     // stays out of the idle connection's task
                     if let Some(reason) = Box::pin(self.on_read(env, eof)).await {
@@ -172,25 +184,58 @@ where
                     if self.rbuf.len() >= env.cfg.max_buffered {
                         return CloseReason::LimitExceeded;
                     }
+                    self.charge_read(env); // shrinking always succeeds
                 }
                 Wake::ReadFailed => return CloseReason::PeerClosed,
                 Wake::WriteFailed(e) => return CloseReason::Write(Arc::new(e)),
                 Wake::Closing => {}
                 Wake::Timer => {
-                    self.state.handle_timeout(now());
-                    while let Some(action) = self.state.poll_action() {
-                        match action {
-                            Action::Idle(kind) => env.listener.on_idle(&self.conn, kind),
-                            Action::Ping => self.env_ping(env),
-                            Action::LinkCheck => self.link_check(),
-                            Action::Calls => self.poll_calls(),
-                            Action::Close(reason) => return reason,
-                            Action::Abort => {}
-                        }
+                    if let Some(reason) = self.on_timer(env) {
+                        return reason;
                     }
                 }
             }
         }
+    }
+
+    /// The timer fired: carries out what the state says is due; `Some` when the
+    /// connection must close.
+    fn on_timer<H>(&mut self, env: &Env<M, H>) -> Option<CloseReason> {
+        self.state.handle_timeout(now());
+        while let Some(action) = self.state.poll_action() {
+            match action {
+                Action::Idle(kind) => env.listener.on_idle(&self.conn, kind),
+                Action::Ping => self.env_ping(env),
+                Action::LinkCheck => self.link_check(),
+                Action::Calls => self.poll_calls(),
+                Action::Close(reason) => return Some(reason),
+                Action::Abort => {}
+            }
+        }
+        None
+    }
+
+    /// Follows the read buffer's size in the server's budget; `false` when it grew past
+    /// what the budget has left.
+    fn charge_read<H>(&mut self, env: &Env<M, H>) -> bool {
+        match &env.budget {
+            Some(b) => self.rshare.follow(b, self.rbuf.len(), false),
+            None => true,
+        }
+    }
+
+    /// Polls the timer; `Ready` when it fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.arm();
+        if self.armed.is_some() {
+            if let Some(t) = &mut self.timer {
+                if t.as_mut().poll(cx).is_ready() {
+                    self.armed = None;
+                    return Poll::Ready(());
+                }
+            }
+        }
+        Poll::Pending
     }
 
     /// Sets the one timer to the state's next deadline (only ever earlier: a timer that
@@ -232,16 +277,7 @@ where
             Poll::Pending => {}
         }
         // what was just taken from the queue (a call) may have moved the deadline
-        self.arm();
-        if self.armed.is_some() {
-            if let Some(t) = &mut self.timer {
-                if t.as_mut().poll(cx).is_ready() {
-                    self.armed = None;
-                    return Poll::Ready(Wake::Timer);
-                }
-            }
-        }
-        Poll::Pending
+        self.poll_timer(cx).map(|()| Wake::Timer)
     }
 
     /// Reads into the read buffer, taking one only once the transport is readable.
@@ -307,15 +343,7 @@ where
                     return;
                 }
             }
-            Outbound::Raw(b) => {
-                self.wbuf.extend_from_slice(&b);
-                if let Some(limit) = &self.conn.inner.byte_limit {
-                    limit
-                        .queued
-                        .fetch_sub(b.len(), std::sync::atomic::Ordering::AcqRel);
-                    limit.drained.notify_waiters();
-                }
-            }
+            Outbound::Raw(b) => self.wbuf.extend_from_slice(&b),
             Outbound::Call(call) => {
                 if self.state.is_closing() {
                     // never written: the caller may safely try elsewhere
@@ -455,9 +483,13 @@ where
     {
         if self.state.uses_clock() {
             self.state.on_read(now());
+        } else {
+            self.state.saw_read();
         }
         // this task runs the handlers: their sends need not wake it
         self.conn.inner.queue.unpark();
+        // while handlers run nothing is read: no frame waits for the peer to finish it
+        self.state.on_frames(false, false);
         let (mut msgs, mut bytes) = (0u64, 0u64);
         let r = loop {
             let before = self.rbuf.len();
@@ -503,6 +535,7 @@ where
                 }
             }
         };
+        self.state.on_frames(msgs > 0, !self.rbuf.is_empty());
         if msgs > 0 {
             env.stats.received(msgs, bytes);
             if let Some(ring) = &self.ring {
@@ -514,7 +547,9 @@ where
     }
 
     /// Runs a handler's future to completion while writing what is queued, so a handler
-    /// that waits for room in its own connection's queue gets it.
+    /// that waits for room in its own connection's queue gets it. The timer still runs:
+    /// a peer that takes nothing while the handler waits for room is closed at the write
+    /// timeout, which fails the handler's send.
     ///
     /// The caller pins the future where it was made and polls it once first (most handlers
     /// finish on that poll: no select, and no move of the future into this one's state).
@@ -535,6 +570,13 @@ where
                     && self.conn.inner.queue.poll_ready(cx).is_ready()
                     && self.fill() > 0
                 {
+                    continue;
+                }
+                if self.poll_timer(cx).is_ready() {
+                    if let Some(reason) = self.on_timer(env) {
+                        // the handler's sends now fail; it finishes, then the loop closes
+                        self.conn.close(reason);
+                    }
                     continue;
                 }
                 return Poll::Pending;
@@ -608,7 +650,13 @@ where
         while !self.wbuf.is_empty() {
             // a plain write of the one contiguous buffer (tokio's `write_buf` would take
             // the vectored path, a longer one in the kernel than `send`)
-            let n = ready!(transport::poll_write(&mut self.io, cx, &self.wbuf))?;
+            let n = match transport::poll_write(&mut self.io, cx, &self.wbuf) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    self.state.on_write_blocked(true);
+                    return Poll::Pending;
+                }
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -616,8 +664,11 @@ where
             self.sent.1 += n;
             if self.state.uses_clock() {
                 self.state.on_write(now());
+            } else {
+                self.state.saw_write();
             }
         }
+        self.state.on_write_blocked(false);
         Poll::Ready(Ok(()))
     }
 }

@@ -23,13 +23,25 @@ pub enum CloseReason {
     Kicked,
     /// The server is shutting down.
     ServerShutdown,
-    /// A limit was exceeded (connections, connections per IP, buffered bytes, a full
-    /// queue under [`crate::QueuePolicy::CloseSlowPeer`]).
+    /// A limit was exceeded: the server's connection limit on accept, or the most unread
+    /// bytes one connection may buffer (`max_buffered`).
     LimitExceeded,
     /// The connection did not authenticate in time ([`crate::ServerBuilder::auth_gate`]).
     AuthTimeout,
     /// The peer's address is on the block list.
     BlockedIp,
+    /// Refused on accept: the peer's address already holds the most connections one
+    /// address may ([`crate::ServerBuilder::max_connections_per_ip`]).
+    PerIpLimit,
+    /// The peer took none of the bytes written to it for the write timeout, or its queue
+    /// was full under [`crate::QueuePolicy::CloseSlowPeer`].
+    SlowConsumer,
+    /// The peer held an incomplete frame and completed none for the frame timeout (a
+    /// slowloris: busy, never idle, never done).
+    FrameTimeout,
+    /// The server's memory budget for large partial frames and deep queues was spent;
+    /// the connection that needed more was closed.
+    OverBudget,
 }
 
 impl PartialEq for CloseReason {
@@ -49,7 +61,7 @@ impl PartialEq for CloseReason {
 impl Eq for CloseReason {}
 
 impl CloseReason {
-    pub(crate) const KINDS: usize = 9;
+    pub(crate) const KINDS: usize = 13;
     pub(crate) const NAMES: [&'static str; Self::KINDS] = [
         "peer_closed",
         "idle_timeout",
@@ -60,6 +72,10 @@ impl CloseReason {
         "limit_exceeded",
         "auth_timeout",
         "blocked_ip",
+        "per_ip_limit",
+        "slow_consumer",
+        "frame_timeout",
+        "over_budget",
     ];
 
     pub(crate) fn index(&self) -> usize {
@@ -73,6 +89,10 @@ impl CloseReason {
             CloseReason::LimitExceeded => 6,
             CloseReason::AuthTimeout => 7,
             CloseReason::BlockedIp => 8,
+            CloseReason::PerIpLimit => 9,
+            CloseReason::SlowConsumer => 10,
+            CloseReason::FrameTimeout => 11,
+            CloseReason::OverBudget => 12,
         }
     }
 
@@ -119,13 +139,15 @@ impl fmt::Display for CloseReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The outbound queue is full (only from `try_send`).
+    /// The outbound queue is full, in messages or bytes (from `try_send`, or `send` under
+    /// [`crate::QueuePolicy::Fail`]).
     Full,
     /// The connection is closed.
     Closed,
     /// A client is between connections (it fails fast rather than queue unboundedly).
     NotConnected,
-    /// The codec could not encode the message (measured at send time under a byte limit).
+    /// The codec could not encode the message (a message sent to many connections is
+    /// encoded once, when it is sent).
     Unencodable,
 }
 

@@ -45,6 +45,7 @@
 //! ```
 
 mod blocklist;
+mod budget;
 mod buffers;
 mod calls;
 mod chores;
@@ -71,6 +72,7 @@ use std::fmt;
 pub use blocklist::BlockList;
 pub use chores::{Backoff, Heartbeat, HeartbeatAction, IdleTimer, LinkAction, LinkCheck};
 pub use client::{Client, ClientBuilder, ClientEvent, ClientHandle};
+pub use config::{DEFAULT_MAX_QUEUED_BYTES, default_message_size};
 pub use conn::{Conn, QueuePolicy};
 pub use error::{CloseReason, SendError};
 pub use exchange::{CallConfig, CallError};
@@ -78,7 +80,11 @@ pub use ip_stats::IpStats;
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
-pub use server::{Server, ServerBuilder, ServerHandle};
+pub use server::{
+    DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Server, ServerBuilder, ServerHandle,
+    default_max_connections,
+};
 pub use state::{Action, ConnState, IdleKind, Timers};
 pub use stats::StatsSnapshot;
 pub use transport::Transport;

@@ -6,14 +6,22 @@
 //! the echo benchmark that was about a third of the server's own CPU. Here a push is one
 //! uncontended lock, and the connection's task swaps the whole queue out at once, which
 //! is also the batch it encodes into one write.
+//!
+//! The queue is bounded in messages and in bytes (each push says what its item weighs):
+//! a push that would pass either bound is refused, except into an empty queue — a
+//! message larger than the byte bound goes out alone. Bytes beyond the connection's free
+//! share are charged to the server's [`Budget`], so deep queues on many connections
+//! cannot add up past it.
 
 use std::collections::VecDeque;
 #[cfg(test)]
 use std::future::poll_fn;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tokio::sync::Notify;
+
+use crate::budget::{Budget, Share};
 
 /// Why a push failed; the item comes back.
 #[derive(Debug)]
@@ -30,6 +38,10 @@ struct State<T> {
     closed: bool,
     /// a sender waits for room
     senders_waiting: bool,
+    /// what the queued items weigh
+    bytes: usize,
+    /// the part of `bytes` charged to the server's budget
+    share: Share,
 }
 
 #[derive(Debug)]
@@ -37,19 +49,25 @@ pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
     room: Notify,
     cap: usize,
+    max_bytes: usize,
+    budget: Option<Arc<Budget>>,
 }
 
 impl<T> Queue<T> {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize, max_bytes: usize, budget: Option<Arc<Budget>>) -> Self {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 waker: None,
                 closed: false,
                 senders_waiting: false,
+                bytes: 0,
+                share: Share::default(),
             }),
             room: Notify::new(),
             cap: cap.max(1),
+            max_bytes,
+            budget,
         }
     }
 
@@ -57,16 +75,24 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push_inner(&self, item: T, mark_waiting: bool) -> Result<(), PushError<T>> {
+    fn push_inner(&self, item: T, weight: usize, mark_waiting: bool) -> Result<(), PushError<T>> {
         let waker = {
             let mut s = self.lock();
             if s.closed {
                 return Err(PushError::Closed(item));
             }
-            if s.items.len() >= self.cap {
+            let bytes = s.bytes.saturating_add(weight);
+            let empty = s.items.is_empty();
+            let fits = empty || (s.items.len() < self.cap && bytes <= self.max_bytes);
+            let budgeted = match &self.budget {
+                Some(b) if fits => s.share.follow(b, bytes, empty),
+                _ => fits,
+            };
+            if !budgeted {
                 s.senders_waiting |= mark_waiting;
                 return Err(PushError::Full(item));
             }
+            s.bytes = bytes;
             s.items.push_back(item);
             s.waker.take()
         };
@@ -76,14 +102,14 @@ impl<T> Queue<T> {
         Ok(())
     }
 
-    /// Queues `item` if there is room now.
-    pub(crate) fn try_push(&self, item: T) -> Result<(), PushError<T>> {
-        self.push_inner(item, false)
+    /// Queues `item`, weighing `weight` bytes, if there is room now.
+    pub(crate) fn try_push(&self, item: T, weight: usize) -> Result<(), PushError<T>> {
+        self.push_inner(item, weight, false)
     }
 
     /// Queues `item`, waiting for room; `Err` gives it back when the queue closed.
-    pub(crate) async fn push(&self, item: T) -> Result<(), T> {
-        let mut item = match self.push_inner(item, false) {
+    pub(crate) async fn push(&self, item: T, weight: usize) -> Result<(), T> {
+        let mut item = match self.push_inner(item, weight, false) {
             Ok(()) => return Ok(()),
             Err(PushError::Closed(i)) => return Err(i),
             Err(PushError::Full(i)) => i,
@@ -93,7 +119,7 @@ impl<T> Queue<T> {
             let notified = self.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.push_inner(item, true) {
+            match self.push_inner(item, weight, true) {
                 Ok(()) => return Ok(()),
                 Err(PushError::Closed(i)) => return Err(i),
                 Err(PushError::Full(i)) => item = i,
@@ -114,6 +140,10 @@ impl<T> Queue<T> {
                 std::mem::swap(&mut s.items, into);
             } else {
                 into.extend(s.items.drain(..));
+            }
+            s.bytes = 0;
+            if let Some(b) = &self.budget {
+                s.share.release(b);
             }
             (n, std::mem::take(&mut s.senders_waiting))
         };
@@ -163,35 +193,42 @@ impl<T> Queue<T> {
     }
 }
 
+impl<T> Drop for Queue<T> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            self.lock().share.release(b);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn full_and_closed_give_the_item_back() {
-        let q = Queue::new(2);
-        q.try_push(1).unwrap();
-        q.try_push(2).unwrap();
-        assert!(matches!(q.try_push(3), Err(PushError::Full(3))));
+        let q = Queue::new(2, usize::MAX, None);
+        q.try_push(1, 1).unwrap();
+        q.try_push(2, 1).unwrap();
+        assert!(matches!(q.try_push(3, 1), Err(PushError::Full(3))));
         let mut out = VecDeque::new();
         assert_eq!(q.take_all(&mut out), 2);
         assert_eq!(out, [1, 2]);
-        q.try_push(3).unwrap();
+        q.try_push(3, 1).unwrap();
         q.close();
-        assert!(matches!(q.try_push(4), Err(PushError::Closed(4))));
+        assert!(matches!(q.try_push(4, 1), Err(PushError::Closed(4))));
         assert_eq!(q.take_all(&mut out), 1);
         assert_eq!(out, [1, 2, 3]);
     }
 
     #[tokio::test]
     async fn a_waiting_sender_gets_room_in_order() {
-        let q = Arc::new(Queue::new(1));
-        q.try_push(0).unwrap();
+        let q = Arc::new(Queue::new(1, usize::MAX, None));
+        q.try_push(0, 1).unwrap();
         let q2 = q.clone();
         let sender = tokio::spawn(async move {
             for i in 1..100 {
-                q2.push(i).await.unwrap();
+                q2.push(i, 1).await.unwrap();
             }
         });
         let mut got = VecDeque::new();
@@ -205,12 +242,48 @@ mod tests {
 
     #[tokio::test]
     async fn closing_releases_a_waiting_sender() {
-        let q = Arc::new(Queue::new(1));
-        q.try_push(0).unwrap();
+        let q = Arc::new(Queue::new(1, usize::MAX, None));
+        q.try_push(0, 1).unwrap();
         let q2 = q.clone();
-        let sender = tokio::spawn(async move { q2.push(1).await });
+        let sender = tokio::spawn(async move { q2.push(1, 1).await });
         tokio::task::yield_now().await;
         q.close();
         assert_eq!(sender.await.unwrap(), Err(1));
+    }
+
+    #[test]
+    fn the_byte_bound_refuses_a_push_that_would_pass_it_but_not_into_an_empty_queue() {
+        let q = Queue::new(100, 1000, None);
+        q.try_push("big", 5000).unwrap(); // alone: larger than the bound, still goes
+        assert!(matches!(q.try_push("small", 1), Err(PushError::Full(_))));
+        let mut out = VecDeque::new();
+        q.take_all(&mut out);
+        q.try_push("a", 600).unwrap();
+        q.try_push("b", 400).unwrap();
+        assert!(matches!(q.try_push("c", 1), Err(PushError::Full(_))));
+        q.take_all(&mut out);
+        assert_eq!(out, ["big", "a", "b"]);
+    }
+
+    #[test]
+    fn deep_queues_are_charged_to_the_servers_budget_and_give_it_back() {
+        use crate::budget::FREE_PER_CONN;
+        let budget = Arc::new(Budget::new(10_000));
+        let one = Queue::new(100, usize::MAX, Some(budget.clone()));
+        let two = Queue::new(100, usize::MAX, Some(budget.clone()));
+        one.try_push(0, FREE_PER_CONN).unwrap();
+        one.try_push(1, 8_000).unwrap();
+        assert_eq!(budget.used(), 8_000);
+        two.try_push(0, FREE_PER_CONN).unwrap();
+        assert!(
+            matches!(two.try_push(1, 5_000), Err(PushError::Full(_))),
+            "another queue cannot take what the budget no longer has"
+        );
+        let mut out = VecDeque::new();
+        one.take_all(&mut out);
+        assert_eq!(budget.used(), 0);
+        two.try_push(1, 5_000).unwrap();
+        drop(two);
+        assert_eq!(budget.used(), 0, "a dropped queue gives its share back");
     }
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::blocklist::BlockList;
+use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
 use crate::conn::{Conn, EncodeFn, encoder_of};
 use crate::driver::{Driver, Env, now};
@@ -40,14 +41,46 @@ impl Server {
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
+        M: Send + 'static,
     {
+        let mut conn = ConnConfig::new(QueuePolicy::Wait);
+        // a server faces peers it does not know: its guards are on by default
+        conn.timers.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
+        conn.timers.write_timeout = Some(DEFAULT_WRITE_TIMEOUT);
+        conn.frame_follows_idle = true;
         ServerBuilder {
             make_codec,
             handler,
             listener: Arc::new(NoListener),
-            conn: ConnConfig::new(QueuePolicy::Wait),
+            conn,
             server: ServerConfig::default(),
         }
+    }
+}
+
+/// A server's default idle timeout: silent connections go after two minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A server's default write timeout: a peer that takes nothing for 30 s goes.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A server's default frame timeout (or its idle timeout, when that is shorter).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// A server's default limit of connections from one IP address.
+pub const DEFAULT_MAX_PER_IP: usize = 1024;
+/// A server's default memory budget for large partial frames and deep queues.
+pub const DEFAULT_MEMORY_BUDGET: usize = 512 * 1024 * 1024;
+/// File descriptors kept back from the connection limit (listeners, logs, files the
+/// application opens, outbound clients).
+pub const FD_RESERVE: usize = 64;
+
+/// The default connection limit: the process's open-files limit, less [`FD_RESERVE`]
+/// (each connection holds one descriptor), or 10,000 where the limit cannot be read.
+pub fn default_max_connections() -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) if soft != rlimit::INFINITY => usize::try_from(soft)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(FD_RESERVE)
+            .max(1),
+        _ => 10_000,
     }
 }
 
@@ -58,15 +91,17 @@ struct ServerConfig {
     max_per_ip: usize,
     blocked: BlockList,
     backlog: u32,
+    budget: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_connections: 10_000,
-            max_per_ip: usize::MAX,
+            max_connections: default_max_connections(),
+            max_per_ip: DEFAULT_MAX_PER_IP,
             blocked: BlockList::default(),
             backlog: 4096,
+            budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -95,11 +130,14 @@ struct Shared<F, H, M> {
     registry: Registry<M>,
     /// the same registry, type-erased, for `Conn::registry`
     registry_any: Arc<dyn Any + Send + Sync>,
-    encode: EncodeFn<M>,
     server: ServerConfig,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
     next_id: AtomicU64,
+    /// refusals since the last refusal log line, and the second (+1) it was written in
+    refused: AtomicU64,
+    refused_logged: AtomicU64,
+    started: std::time::Instant,
 }
 
 impl<F, H, M: Send + 'static> Shared<F, H, M> {
@@ -107,15 +145,30 @@ impl<F, H, M: Send + 'static> Shared<F, H, M> {
     fn admit(&self, peer: SocketAddr) -> bool {
         let refused = if self.server.blocked.is_blocked(peer.ip()) {
             CloseReason::BlockedIp
-        } else if self.registry.len() >= self.server.max_connections || !self.admit_ip(peer.ip()) {
+        } else if self.registry.len() >= self.server.max_connections {
             CloseReason::LimitExceeded
+        } else if !self.admit_ip(peer.ip()) {
+            CloseReason::PerIpLimit
         } else {
             return true;
         };
         self.windows.add(peer.ip(), now(), 1, 0, 0);
         self.env.stats.accepted();
         self.env.stats.closed(&refused);
-        tracing::debug!(%peer, reason = %refused, "refused");
+        // one line per second at most, saying why and how many since the last line
+        let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let sec = now().duration_since(self.started).as_secs() + 1;
+        if self.refused_logged.swap(sec, Ordering::Relaxed) != sec {
+            self.refused.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                %peer,
+                reason = %refused,
+                refused_since_last_line = n,
+                max_connections = self.server.max_connections,
+                max_per_ip = self.server.max_per_ip,
+                "connection refused"
+            );
+        }
         false
     }
 
@@ -148,6 +201,7 @@ pub struct ServerHandle<M> {
     windows: Arc<IpWindows>,
     registry: Registry<M>,
     stats: Arc<Stats>,
+    budget: Arc<Budget>,
     shutdown: watch::Sender<Option<Duration>>,
     adopt: mpsc::UnboundedSender<Adopted>,
     done: tokio::task::JoinHandle<()>,
@@ -190,6 +244,11 @@ impl<M: Send + 'static> ServerHandle<M> {
         self.stats.snapshot()
     }
 
+    /// Bytes of the memory budget in use now ([`ServerBuilder::memory_budget`]).
+    pub fn budget_in_use(&self) -> usize {
+        self.budget.used()
+    }
+
     /// Serves a connection that arrived some other way than this server's TCP listener —
     /// an in-memory pipe, a socket taken over after an HTTP upgrade, a TLS stream whose
     /// handshake ran elsewhere — exactly as an accepted one: the same admission (block
@@ -226,16 +285,40 @@ where
 {
     conn_options!();
 
-    /// The most open connections; more are closed on accept. Default 10 000.
+    /// The most open connections; more are closed on accept
+    /// ([`CloseReason::LimitExceeded`], counted and logged). Default: the open-files
+    /// limit less a reserve ([`default_max_connections`]).
+    ///
+    /// Security: a fixed number above the open-files limit turns an exhausted descriptor
+    /// table into failed accepts for everyone; below it, the reserve keeps descriptors
+    /// for the rest of the process.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.server.max_connections = n;
         self
     }
 
-    /// The most connections from one IP address; more are closed on accept. Default: no
-    /// limit.
+    /// The most connections from one IP address; more are closed on accept
+    /// ([`CloseReason::PerIpLimit`], counted and logged). Default 1024
+    /// ([`DEFAULT_MAX_PER_IP`]); `usize::MAX` for none.
+    ///
+    /// Security: without it one host can take every slot. 1024 leaves room for many
+    /// users behind one NAT; lower it where each address is one device.
     pub fn max_connections_per_ip(mut self, n: usize) -> Self {
         self.server.max_per_ip = n;
+        self
+    }
+
+    /// The memory every connection together may hold beyond each one's first 64 KiB of
+    /// input and 64 KiB of queued output: large partial frames and deep queues. A
+    /// connection whose input needs more than is left is closed
+    /// ([`CloseReason::OverBudget`]); a send that would need more waits (or fails, under
+    /// its queue policy). Default 512 MiB ([`DEFAULT_MEMORY_BUDGET`]).
+    ///
+    /// Security: per-connection bounds alone multiply: 200 peers each holding all but
+    /// one byte of an 8 MiB frame would take 1.6 GB. The budget caps the sum, while
+    /// ordinary connections (small frames, short queues) never touch it.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.server.budget = bytes;
         self
     }
 
@@ -267,7 +350,17 @@ where
     ///
     /// # Errors
     /// When the address cannot be bound.
-    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> io::Result<ServerHandle<M>> {
+    pub async fn bind(
+        mut self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> io::Result<ServerHandle<M>> {
+        if self.conn.frame_follows_idle {
+            let t = &mut self.conn.timers;
+            t.frame_timeout = Some(
+                t.idle_timeout
+                    .map_or(DEFAULT_FRAME_TIMEOUT, |i| i.min(DEFAULT_FRAME_TIMEOUT)),
+            );
+        }
         let mut last = None;
         let mut tcp = None;
         for a in tokio::net::lookup_host(addr).await? {
@@ -292,6 +385,7 @@ where
         let encoder = make.clone();
         let encode: EncodeFn<M> = encoder_of(encoder);
         let stats = Arc::new(Stats::default());
+        let budget = Arc::new(Budget::new(self.server.budget));
         let windows = Arc::new(IpWindows::new(Duration::from_secs(60)));
         let registry = Registry::new(encode.clone());
         let blocked = self.server.blocked.clone();
@@ -302,14 +396,17 @@ where
                 listener: self.listener,
                 stats: stats.clone(),
                 cfg: self.conn,
+                budget: Some(budget.clone()),
             },
             registry_any: Arc::new(registry.clone()),
             registry: registry.clone(),
-            encode,
             server: self.server,
             per_ip: Mutex::new(HashMap::new()),
             windows: windows.clone(),
             next_id: AtomicU64::new(1),
+            refused: AtomicU64::new(0),
+            refused_logged: AtomicU64::new(0),
+            started: now(),
         });
         let (shutdown, rx) = watch::channel(None);
         let (adopt, adopted) = mpsc::unbounded_channel();
@@ -320,6 +417,7 @@ where
             windows,
             registry,
             stats,
+            budget,
             shutdown,
             adopt,
             done,
@@ -413,7 +511,7 @@ where
     let conn = Conn::new(
         id,
         (peer, local),
-        cfg.settings(&shared.encode, &shared.registry_any),
+        cfg.settings(&shared.registry_any, shared.env.budget.as_ref()),
         shared.env.stats.clone(),
     );
     shared.env.stats.accepted();

@@ -16,10 +16,21 @@
 //! | `heartbeat(interval, timeout)` | last write / last read | write-idle for `interval` / nothing read for `timeout` | [`Action::Ping`] / [`Action::Idle`]`(Read)`, [`Action::Close`]`(IdleTimeout)` | the ping counts as a write |
 //! | `link_check(interval, n)` | the last byte read | silent for `interval` | [`Action::LinkCheck`]; after `n` unanswered in a row [`Action::Idle`]`(Read)`, [`Action::Close`]`(IdleTimeout)` | any byte read answers |
 //! | `auth` deadline | the connection's start | not authenticated in time | [`Action::Close`]`(AuthTimeout)` | closed |
+//! | `frame_timeout` (guard) | the first check that finds an incomplete frame ([`ConnState::on_frames`]) | no frame completed for the timeout | [`Action::Close`]`(FrameTimeout)` | closed |
+//! | `write_timeout` (guard) | the first check that finds output blocked ([`ConnState::on_write_blocked`]) | no byte taken for the timeout | [`Action::Close`]`(SlowConsumer)` | closed |
 //! | calls | the window's next resend or time-out ([`ConnState::set_calls_deadline`]) | that deadline | [`Action::Calls`] (poll the call window) | |
 //! | drain (`linger`) | [`ConnState::start_close`] | flushing and draining took longer | [`Action::Abort`] | the transport is dropped |
 //!
 //! Once closing, only the drain deadline is kept: a closing connection pings nobody.
+//!
+//! **Guards without a clock.** The guards a server keeps on by default (`idle_timeout`,
+//! `frame_timeout`, `write_timeout`) need no time stamp per read or write: the driver
+//! reports that bytes came ([`ConnState::saw_read`]), that bytes went
+//! ([`ConnState::saw_write`]), whether a frame is incomplete and whether one completed
+//! ([`ConnState::on_frames`]), and whether output is blocked. The state checks those
+//! notes every *tick* — a quarter of the shortest guard timeout — while any of them
+//! matters, so each guard fires between its timeout and 1.25× of it. (A driver that
+//! does stamp reads, [`ConnState::on_read`], gets an exact idle timeout.)
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -75,6 +86,10 @@ pub struct Timers {
     /// How long a closing connection may take to flush its queue and drain the peer's
     /// input before the transport is dropped anyway.
     pub linger: Duration,
+    /// Close a connection that holds an incomplete frame and completes none this long.
+    pub frame_timeout: Option<Duration>,
+    /// Close a connection whose peer takes no byte this long while output waits.
+    pub write_timeout: Option<Duration>,
 }
 
 impl Default for Timers {
@@ -88,6 +103,8 @@ impl Default for Timers {
             link_check: None,
             auth: None,
             linger: Duration::from_secs(2),
+            frame_timeout: None,
+            write_timeout: None,
         }
     }
 }
@@ -143,9 +160,61 @@ struct Extra {
     auth: Option<Instant>,
 }
 
+/// A guard that counts the checks in a row that found no progress.
+#[derive(Debug, Clone, Copy)]
+struct Stuck {
+    /// whole ticks without progress that make the timeout
+    needed: u32,
+    count: u32,
+    /// the condition held at the last check
+    held: bool,
+}
+
+impl Stuck {
+    fn new(timeout: Duration, tick: Duration) -> Self {
+        let fit = timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        Stuck {
+            needed: u32::try_from(fit).unwrap_or(u32::MAX).max(1),
+            count: 0,
+            held: false,
+        }
+    }
+
+    /// One check: `holds` is the condition now, `progressed` whether progress was made
+    /// since the last check. A tick counts only when the condition held all through it
+    /// (at its start, at its end, no progress between), so the guard fires once it has
+    /// held for its timeout and at most one tick later than that. `true` then.
+    fn check(&mut self, holds: bool, progressed: bool) -> bool {
+        let whole = self.held && holds && !progressed;
+        self.held = holds;
+        self.count = if whole { self.count + 1 } else { 0 };
+        self.count >= self.needed
+    }
+}
+
+/// The clock-free guards: notes from the driver, looked at every `tick`.
+#[derive(Debug, Clone, Copy)]
+struct Guard {
+    tick: Duration,
+    last_tick: Instant,
+    frame: Option<Stuck>,
+    write: Option<Stuck>,
+    /// bytes came since the last check
+    read_seen: bool,
+    /// an incomplete frame is buffered now
+    partial: bool,
+    /// a frame completed since the last check
+    frame_done: bool,
+    /// output waits for a peer that takes none now
+    blocked: bool,
+    /// bytes went since the last check
+    wrote: bool,
+}
+
 /// One connection's timers; see the [module docs](self) for the state table.
 #[derive(Debug, Clone)]
 pub struct ConnState {
+    guard: Option<Guard>,
     idle_timeout: Option<Duration>,
     last_read: Instant,
     last_write: Instant,
@@ -178,7 +247,24 @@ impl ConnState {
             || extra.heartbeat.is_some()
             || extra.link.is_some()
             || extra.auth.is_some();
+        let tick = [t.idle_timeout, t.frame_timeout, t.write_timeout]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|d| (d / 4).max(Duration::from_millis(1)));
+        let guard = tick.map(|tick| Guard {
+            tick,
+            last_tick: now,
+            frame: t.frame_timeout.map(|d| Stuck::new(d, tick)),
+            write: t.write_timeout.map(|d| Stuck::new(d, tick)),
+            read_seen: false,
+            partial: false,
+            frame_done: false,
+            blocked: false,
+            wrote: false,
+        });
         ConnState {
+            guard,
             idle_timeout: t.idle_timeout,
             last_read: now,
             last_write: now,
@@ -213,6 +299,39 @@ impl ConnState {
         }
     }
 
+    /// Bytes arrived (no time stamp: the idle guard notes it at its next check).
+    #[inline]
+    pub fn saw_read(&mut self) {
+        if let Some(g) = &mut self.guard {
+            g.read_seen = true;
+        }
+    }
+
+    /// Bytes were written (no time stamp).
+    #[inline]
+    pub fn saw_write(&mut self) {
+        if let Some(g) = &mut self.guard {
+            g.wrote = true;
+        }
+    }
+
+    /// After decoding: whether a frame completed, and whether an incomplete one is left.
+    #[inline]
+    pub fn on_frames(&mut self, completed: bool, partial: bool) {
+        if let Some(g) = &mut self.guard {
+            g.frame_done |= completed;
+            g.partial = partial;
+        }
+    }
+
+    /// Whether output now waits for a peer that takes none (`false` once it is written).
+    #[inline]
+    pub fn on_write_blocked(&mut self, blocked: bool) {
+        if let Some(g) = &mut self.guard {
+            g.blocked = blocked;
+        }
+    }
+
     /// The peer is authenticated: the auth deadline no longer applies.
     pub fn on_authenticated(&mut self) {
         if let Some(x) = &mut self.extra {
@@ -237,7 +356,7 @@ impl ConnState {
     /// Whether any timer reads the last read and write times: without one the driver need
     /// not read the clock for every read and write.
     pub fn uses_clock(&self) -> bool {
-        self.idle_timeout.is_some() || self.extra.is_some()
+        self.extra.is_some()
     }
 
     /// Whether the peer still has to be authenticated.
@@ -272,6 +391,11 @@ impl ConnState {
         if let Some(d) = self.idle_timeout {
             at(self.last_read + d);
         }
+        if let Some(g) = &self.guard {
+            if g.read_seen || g.partial || g.blocked {
+                at(g.last_tick + g.tick);
+            }
+        }
         if let Some(x) = &self.extra {
             for (i, e) in x.events.iter().enumerate() {
                 if let Some(e) = e {
@@ -301,6 +425,10 @@ impl ConnState {
             return;
         }
         if self.close.is_some() || self.closed {
+            return;
+        }
+        if let Some(reason) = self.check_guards(now) {
+            self.close = Some(reason);
             return;
         }
         let mut dead = self.idle_timeout.is_some_and(|d| now >= self.last_read + d);
@@ -345,6 +473,32 @@ impl ConnState {
             self.calls = None;
             self.due.calls = true;
         }
+    }
+
+    /// A guard tick, if one is due at `now`: the notes since the last are looked at.
+    fn check_guards(&mut self, now: Instant) -> Option<CloseReason> {
+        let g = self.guard.as_mut()?;
+        if std::mem::take(&mut g.read_seen) {
+            // bytes came at some moment since the last look: at the latest, now
+            self.last_read = self.last_read.max(now);
+        }
+        if now < g.last_tick + g.tick {
+            return None;
+        }
+        g.last_tick = now;
+        let frame_done = std::mem::take(&mut g.frame_done);
+        let wrote = std::mem::take(&mut g.wrote);
+        if let Some(f) = &mut g.frame {
+            if f.check(g.partial, frame_done) {
+                return Some(CloseReason::FrameTimeout);
+            }
+        }
+        if let Some(w) = &mut g.write {
+            if w.check(g.blocked, wrote) {
+                return Some(CloseReason::SlowConsumer);
+            }
+        }
+        None
     }
 
     /// The next thing to do, if any: idle events first, then pings and link checks, the
@@ -601,5 +755,130 @@ mod tests {
                 Action::Close(CloseReason::IdleTimeout)
             ]
         );
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn without_time_stamps_an_idle_peer_goes_between_the_timeout_and_a_quarter_more() {
+        // the driver only notes that bytes came; the guard looks every 30 / 4 s
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(30)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert!(
+            !st.uses_clock(),
+            "an idle timeout alone needs no clock per read"
+        );
+        st.saw_read(); // at t0 + 1 s, say
+        assert_eq!(
+            st.poll_timeout(),
+            Some(t0 + ms(7_500)),
+            "a tick to note the read"
+        );
+        assert!(actions(&mut st, t0 + ms(7_500)).is_empty());
+        // the read counts as at 7.5 s at the latest: idle from then
+        assert_eq!(st.poll_timeout(), Some(t0 + ms(37_500)));
+        assert!(actions(&mut st, t0 + ms(37_499)).is_empty());
+        assert_eq!(
+            actions(&mut st, t0 + ms(37_500)),
+            [
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_read_noted_just_before_the_idle_deadline_keeps_the_connection() {
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(8)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert!(actions(&mut st, t0 + s(7)).is_empty());
+        st.saw_read();
+        assert!(
+            actions(&mut st, t0 + s(8)).is_empty(),
+            "a read since the last look is not idleness"
+        );
+        assert_eq!(st.poll_timeout(), Some(t0 + s(16)));
+    }
+
+    #[test]
+    fn a_slowloris_that_never_completes_a_frame_is_closed_at_the_frame_timeout() {
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(120)),
+            frame_timeout: Some(s(4)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        let mut now = t0;
+        let mut closed_at = None;
+        // one byte a second: never idle, never a whole frame
+        for _ in 0..10 {
+            now += s(1);
+            st.saw_read();
+            st.on_frames(false, true);
+            while let Some(at) = st.poll_timeout().filter(|&at| at <= now) {
+                if actions(&mut st, at).contains(&Action::Close(CloseReason::FrameTimeout)) {
+                    closed_at.get_or_insert(at);
+                }
+            }
+        }
+        let at = closed_at.expect("closed") - t0;
+        assert!(at >= s(4) && at <= ms(5_000 + 1), "closed after {at:?}");
+    }
+
+    #[test]
+    fn frames_that_keep_completing_are_not_a_slowloris() {
+        let t0 = Instant::now();
+        let t = Timers {
+            frame_timeout: Some(s(4)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        for k in 1..100 {
+            // a partial frame is always left over, but frames complete between checks
+            st.on_frames(true, true);
+            assert!(actions(&mut st, t0 + s(k)).is_empty(), "at {k} s");
+        }
+    }
+
+    #[test]
+    fn a_peer_that_takes_no_byte_for_the_write_timeout_is_a_slow_consumer() {
+        let t0 = Instant::now();
+        let t = Timers {
+            write_timeout: Some(s(30)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(st.poll_timeout(), None, "nothing waits: no tick");
+        st.on_write_blocked(true);
+        let mut k = 0;
+        let reason = loop {
+            let at = st.poll_timeout().expect("ticks while blocked");
+            k += 1;
+            if k == 3 {
+                st.saw_write(); // the peer took a little: the count starts again
+            }
+            let acts = actions(&mut st, at);
+            if let Some(Action::Close(r)) = acts.last() {
+                break (r.clone(), at - t0);
+            }
+        };
+        assert_eq!(reason.0, CloseReason::SlowConsumer);
+        // blocked since 0; progress noted at the third tick (22.5 s): 30 s more
+        assert!(reason.1 >= s(52) && reason.1 <= s(61), "{:?}", reason.1);
+        let mut unblocked = ConnState::new(&t, t0);
+        unblocked.on_write_blocked(true);
+        unblocked.on_write_blocked(false);
+        assert_eq!(unblocked.poll_timeout(), None);
     }
 }

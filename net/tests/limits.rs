@@ -118,7 +118,7 @@ async fn a_slow_peer_is_closed_under_the_close_policy_and_others_carry_on() {
     // the queued frames are written, then the connection closes
     let read = read_to_close(&mut slow).await;
     assert!(read > 0);
-    wait_until(|| server.stats().closed_for("limit_exceeded") == 1).await;
+    wait_until(|| server.stats().closed_for("slow_consumer") == 1).await;
     server.shutdown(WAIT).await;
 }
 
@@ -209,7 +209,7 @@ async fn per_ip_limits_and_the_block_list_refuse_before_reading() {
         0,
         "a third connection from 127.0.0.1 is refused"
     );
-    wait_until(|| server.stats().closed_for("limit_exceeded") == 1).await;
+    wait_until(|| server.stats().closed_for("per_ip_limit") == 1).await;
     drop(_a);
     wait_until(|| server.stats().current == 1).await;
     let mut d = TcpStream::connect(addr).await.unwrap();
