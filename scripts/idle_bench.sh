@@ -25,7 +25,7 @@ for n in $counts; do
   for server in packwire forward; do
     port=$((port + 1))
     if [ "$server" = packwire ]; then
-      $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo >/dev/null 2>&1 &
+      $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo --max-per-ip 20000 >/dev/null 2>&1 &
     else
       "$bench/release/echo-server" --addr 127.0.0.1:$port --mode forward --threads 2 >/dev/null 2>&1 &
     fi

@@ -157,6 +157,7 @@ pub(crate) struct Serve {
     pub(crate) mo_every: Option<u64>,
     pub(crate) trace: bool,
     pub(crate) seconds: Option<u64>,
+    pub(crate) limits: packwire_net::Limits,
 }
 
 pub(crate) fn serve(a: Serve) -> io::Result<()> {
@@ -187,14 +188,11 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         if a.trace {
             cfg = cfg.trace();
         }
+        cfg = cfg.limits(a.limits);
+        let stop = crate::stop::Stop::install(a.seconds);
         let mut ismg = Ismg::bind(a.listen.as_str(), cfg).await?;
         println!("CMPP ISMG listening on {}", ismg.local_addr());
-        let stop = async {
-            match a.seconds {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => std::future::pending().await,
-            }
-        };
+        let stop = stop.requested();
         tokio::pin!(stop);
         let mut mo = a
             .mo_every
@@ -224,8 +222,7 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         while let Some(e) = ismg.try_event() {
             print_event(&e);
         }
-        println!("{}", ismg.stats());
-        ismg.shutdown().await;
+        println!("{}", ismg.shutdown().await);
         Ok(())
     })
 }

@@ -7,6 +7,7 @@ mod demo;
 mod http_json;
 mod net;
 mod spec;
+mod stop;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,8 @@ enum Command {
         /// Stop after this many seconds and print the statistics.
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Connect to a server, send each stdin line as a frame, print what comes back.
     Connect {
@@ -151,7 +154,83 @@ enum CmppCommand {
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// A server's hostile-peer limits; each defaults to the library's documented default.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Close a connection that sends nothing this long (`90s`, `500ms`, `2m`; `0` for
+    /// never). Default 120s (CMPP: off, its link check finds dead SPs). A partial frame
+    /// must complete within this too, or 30s when that is shorter.
+    #[arg(long, value_parser = parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
+    /// The most open connections. Default: the open-files limit less 64.
+    #[arg(long)]
+    max_conns: Option<usize>,
+    /// The most connections from one IP address. Default 1024.
+    #[arg(long)]
+    max_per_ip: Option<usize>,
+    /// The most bytes queued for one connection (`4MiB`, `512KiB`, `65536`). Default 4MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    max_queued_bytes: Option<usize>,
+    /// The memory all connections together may hold for large partial frames and deep
+    /// queues. Default 512MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    memory_budget: Option<usize>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> packwire_net::Limits {
+        packwire_net::Limits {
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_conns,
+            max_per_ip: self.max_per_ip,
+            max_queued_bytes: self.max_queued_bytes,
+            memory_budget: self.memory_budget,
+        }
+    }
+}
+
+/// `90s`, `500ms`, `2m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = split_unit(s);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s}: not a duration (90s, 500ms, 2m)"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("{s}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    ms.map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{s}: too long"))
+}
+
+/// `4MiB`, `512KiB`, `1GiB`, `8M`, `64k`, or plain bytes.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (num, unit) = split_unit(s);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s}: not a size (4MiB, 512KiB)"))?;
+    let mult: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s}: unknown unit {unit:?} (KiB, MiB, GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
+}
+
+fn split_unit(s: &str) -> (&str, &str) {
+    let s = s.trim();
+    let at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(at)
 }
 
 fn report(cmd: &str, r: std::io::Result<()>) -> ExitCode {
@@ -166,6 +245,8 @@ fn report(cmd: &str, r: std::io::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // servers size their connection limit from the open-files limit: take the hard one
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     match cli.command {
         Command::Demo => match demo::run().and_then(|()| {
             println!("\n--- part two: the packwire-net runtime ---\n");
@@ -199,9 +280,10 @@ fn main() -> ExitCode {
             echo,
             baseline,
             seconds,
+            limits,
         } => report(
             "serve",
-            net::serve(&codec, &listen, echo, baseline, seconds),
+            net::serve(&codec, &listen, echo, baseline, seconds, limits.limits()),
         ),
         Command::Connect { codec, addr } => report("connect", net::connect(&codec, &addr)),
         Command::Bench {
@@ -252,6 +334,7 @@ fn main() -> ExitCode {
                     mo_every,
                     trace,
                     seconds,
+                    limits,
                 },
         } => report(
             "cmpp serve",
@@ -263,7 +346,34 @@ fn main() -> ExitCode {
                 mo_every,
                 trace,
                 seconds,
+                limits: limits.limits(),
             }),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_values_parse_with_their_units_and_refuse_nonsense() {
+        assert_eq!(parse_duration("3s"), Ok(std::time::Duration::from_secs(3)));
+        assert_eq!(
+            parse_duration("500ms"),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration("2m"),
+            Ok(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(parse_duration("0"), Ok(std::time::Duration::ZERO));
+        assert!(parse_duration("3 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+        assert_eq!(parse_bytes("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert!(parse_bytes("4XB").is_err());
+        assert!(parse_bytes("99999999999999999999G").is_err());
     }
 }

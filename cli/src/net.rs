@@ -44,9 +44,11 @@ pub(crate) fn serve(
     echo: bool,
     baseline: bool,
     seconds: Option<u64>,
+    limits: packwire_net::Limits,
 ) -> io::Result<()> {
     let make = framing_factory(spec)?;
     runtime()?.block_on(async move {
+        let stop = crate::stop::Stop::install(seconds);
         if baseline {
             let l = TcpListener::bind(listen).await?;
             println!("baseline echo server listening on {}", l.local_addr()?);
@@ -57,11 +59,9 @@ pub(crate) fn serve(
                     tokio::spawn(baseline_echo(s, make()));
                 }
             };
-            return match seconds {
-                Some(s) => tokio::time::timeout(Duration::from_secs(s), run)
-                    .await
-                    .unwrap_or(Ok(())),
-                None => run.await,
+            return tokio::select! {
+                r = run => r,
+                () = stop.requested() => Ok(()),
             };
         }
         let server = Server::builder(make, move |conn: Conn<Bytes>, frame: Bytes| async move {
@@ -71,15 +71,13 @@ pub(crate) fn serve(
                 println!("{} {}: {}", conn.id(), conn.peer_addr(), hex(&frame));
             }
         })
+        .limits(&limits)
         .bind(listen)
         .await?;
         println!("packwire server listening on {}", server.local_addr());
-        match seconds {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => std::future::pending::<()>().await,
-        }
-        println!("{}", server.stats());
-        server.shutdown(Duration::from_secs(2)).await;
+        stop.requested().await;
+        // stop accepting, write every queue, close with FIN; then the final figures
+        println!("{}", server.shutdown(Duration::from_secs(5)).await);
         Ok(())
     })
 }

@@ -82,7 +82,7 @@ pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
 pub use server::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
-    DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Server, ServerBuilder, ServerHandle,
+    DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, Server, ServerBuilder, ServerHandle,
     default_max_connections,
 };
 pub use state::{Action, ConnState, IdleKind, Timers};

@@ -84,6 +84,23 @@ pub fn default_max_connections() -> usize {
     }
 }
 
+/// The hostile-peer limits an operator sets (the CLI's `--idle-timeout`, `--max-conns`,
+/// `--max-per-ip`, `--max-queued-bytes`, `--memory-budget`), as plain data for
+/// [`ServerBuilder::limits`]. `None` keeps the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// [`ServerBuilder::idle_timeout`]; `Duration::ZERO` turns it off.
+    pub idle_timeout: Option<Duration>,
+    /// [`ServerBuilder::max_connections`].
+    pub max_connections: Option<usize>,
+    /// [`ServerBuilder::max_connections_per_ip`].
+    pub max_per_ip: Option<usize>,
+    /// [`ServerBuilder::max_queued_bytes`].
+    pub max_queued_bytes: Option<usize>,
+    /// [`ServerBuilder::memory_budget`].
+    pub memory_budget: Option<usize>,
+}
+
 /// What a server admits, as plain data.
 #[derive(Debug, Clone)]
 struct ServerConfig {
@@ -267,11 +284,13 @@ impl<M: Send + 'static> ServerHandle<M> {
     }
 
     /// Stops accepting, closes every connection with [`CloseReason::ServerShutdown`]
-    /// after writing what is queued for it, and resolves when all are closed; connections
-    /// still open after `deadline` are dropped.
-    pub async fn shutdown(self, deadline: Duration) {
+    /// after writing what is queued for it (then a FIN, and the peer's unread input is
+    /// drained so the kernel sends no reset), and resolves when all are closed with the
+    /// final statistics; connections still open after `deadline` are dropped.
+    pub async fn shutdown(self, deadline: Duration) -> StatsSnapshot {
         self.shutdown.send_replace(Some(deadline));
         let _ = self.done.await;
+        self.stats.snapshot()
     }
 }
 
@@ -305,6 +324,26 @@ where
     /// users behind one NAT; lower it where each address is one device.
     pub fn max_connections_per_ip(mut self, n: usize) -> Self {
         self.server.max_per_ip = n;
+        self
+    }
+
+    /// Applies the limits an operator set; the others keep their defaults.
+    pub fn limits(mut self, l: &Limits) -> Self {
+        if let Some(t) = l.idle_timeout {
+            self.conn.timers.idle_timeout = (!t.is_zero()).then_some(t);
+        }
+        if let Some(n) = l.max_connections {
+            self.server.max_connections = n;
+        }
+        if let Some(n) = l.max_per_ip {
+            self.server.max_per_ip = n;
+        }
+        if let Some(n) = l.max_queued_bytes {
+            self.conn.max_queued_bytes = n.max(1);
+        }
+        if let Some(n) = l.memory_budget {
+            self.server.budget = n;
+        }
         self
     }
 

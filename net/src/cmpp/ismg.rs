@@ -100,6 +100,10 @@ pub struct IsmgConfig {
     pub login_timeout: Duration,
     /// Report every PDU decoded and encoded as an [`IsmgEvent::Pdu`].
     pub trace: bool,
+    /// The server's hostile-peer limits. The idle timeout is off by default here: CMPP's
+    /// link check (`link_check`) finds dead SPs, after 180 s of silence and three
+    /// unanswered ACTIVE_TESTs, later than a server's 120 s default would close them.
+    pub limits: crate::Limits,
 }
 
 impl IsmgConfig {
@@ -115,6 +119,10 @@ impl IsmgConfig {
             link_check: (Duration::from_secs(180), 3),
             login_timeout: Duration::from_secs(10),
             trace: false,
+            limits: crate::Limits {
+                idle_timeout: Some(Duration::ZERO),
+                ..crate::Limits::default()
+            },
         }
     }
 
@@ -139,6 +147,17 @@ impl IsmgConfig {
     /// Window, timeout and sends for the ISMG's own requests.
     pub fn calls(mut self, cfg: CallConfig) -> Self {
         self.calls = cfg;
+        self
+    }
+
+    /// The server's hostile-peer limits (an idle timeout given here replaces the link
+    /// check's role only if it is shorter).
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        let idle = limits.idle_timeout.or(self.limits.idle_timeout);
+        self.limits = crate::Limits {
+            idle_timeout: idle,
+            ..limits
+        };
         self
     }
 
@@ -316,6 +335,7 @@ impl Ismg {
         .calls(state.cfg.calls)
         .link_check(state.cfg.link_check.0, state.cfg.link_check.1)
         .auth_gate(state.cfg.login_timeout)
+        .limits(&state.cfg.limits)
         .bind(addr)
         .await?;
         let _ = state.registry.set(server.registry().clone());
@@ -418,9 +438,10 @@ impl Ismg {
         conns.len()
     }
 
-    /// Stops: every connection is closed after its queue is written.
-    pub async fn shutdown(self) {
-        self.server.shutdown(Duration::from_secs(2)).await;
+    /// Stops: every connection is closed after its queue is written; the statistics
+    /// after the close.
+    pub async fn shutdown(self) -> StatsSnapshot {
+        self.server.shutdown(Duration::from_secs(2)).await
     }
 }
 
