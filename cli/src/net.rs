@@ -22,17 +22,19 @@ pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
 }
 
 fn framing_factory(spec: &str) -> io::Result<impl Fn() -> Framing + Send + Sync + 'static> {
-    framing(spec).map_err(io::Error::other)?.ok_or_else(|| {
+    let proto = framing(spec).map_err(io::Error::other)?.ok_or_else(|| {
         io::Error::other(format!(
             "{spec}: serve and connect take a framing (length, lines, delimiter, fixed, varint)"
         ))
     })?;
     let spec = spec.to_string();
-    Ok(move || {
-        framing(&spec)
+    Ok(move || match &proto {
+        // a clone shares the parsed layout: one per server, not one per connection
+        Framing::Length(c) => Framing::Length(c.clone()),
+        _ => framing(&spec)
             .ok()
             .flatten()
-            .expect("the spec parsed once already")
+            .expect("the spec parsed once already"),
     })
 }
 

@@ -277,6 +277,7 @@ async fn supervise<F, H, M, C, Fut>(
         cfg: conn_cfg,
         budget: None,
     };
+    let settings = env.cfg.settings(&registry_any, None, &env.stats);
     let ids = AtomicU64::new(1);
     let mut node = 0;
     let mut connected_before = false;
@@ -294,13 +295,7 @@ async fn supervise<F, H, M, C, Fut>(
                 let _ = stream.set_nodelay(true);
                 let peer = Transport::peer_addr(&stream).unwrap_or(addr);
                 let local = Transport::local_addr(&stream).unwrap_or(peer);
-                let cfg = &env.cfg;
-                let conn = Conn::new(
-                    id,
-                    (peer, local),
-                    cfg.settings(&registry_any, None),
-                    env.stats.clone(),
-                );
+                let conn = Conn::new(id, (peer, local), settings.clone());
                 {
                     // hand over what was sent while disconnected, then publish the connection
                     let mut off = offline.lock().unwrap_or_else(PoisonError::into_inner);

@@ -10,7 +10,9 @@ use crate::QueuePolicy;
 use crate::budget::Budget;
 use crate::conn::Settings;
 use crate::exchange::Exchanges;
+use crate::queue::Bound;
 use crate::state::Timers;
+use crate::stats::Stats;
 
 /// Makes the heartbeat message.
 pub(crate) type PingFn<M> = Arc<dyn Fn() -> M + Send + Sync>;
@@ -82,17 +84,21 @@ impl<M: 'static> ConnConfig<M> {
         &self,
         registry: &Arc<dyn Any + Send + Sync>,
         budget: Option<&Arc<Budget>>,
-    ) -> Settings<M> {
-        Settings {
-            queue_capacity: self.queue_capacity,
+        stats: &Arc<Stats>,
+    ) -> Arc<Settings<M>> {
+        Arc::new(Settings {
+            bound: Bound {
+                cap: self.queue_capacity,
+                max_bytes: self.max_queued_bytes,
+                budget: budget.cloned(),
+            },
             policy: self.policy,
-            max_queued_bytes: self.max_queued_bytes,
             weigh: self.weigh,
-            budget: budget.cloned(),
+            stats: stats.clone(),
             calls: self.ex.calls,
             hooks: self.ex.hooks,
             registry: Some(registry.clone()),
-        }
+        })
     }
 }
 

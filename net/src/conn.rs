@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::budget::Budget;
 use crate::exchange::{CallConfig, Hooks, PendingCall};
-use crate::queue::{PushError, Queue};
+use crate::queue::{Bound, PushError, Queue};
 use crate::stats::Stats;
 use crate::{CloseReason, ConnId, SendError};
 
@@ -49,8 +48,8 @@ pub(crate) struct Inner<M> {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) queue: Queue<Outbound<M>>,
-    /// the call window's settings (the window itself lives in the connection's task)
-    pub(crate) calls: CallConfig,
+    /// what every connection of its server or client shares
+    pub(crate) set: Arc<Settings<M>>,
     /// the protocol's functions, once responses are matched on this connection
     pub(crate) hooks: OnceLock<Hooks<M>>,
     /// sequence numbers for calls, link checks and `next_sequence`
@@ -58,15 +57,14 @@ pub(crate) struct Inner<M> {
     pub(crate) close: Mutex<Option<CloseReason>>,
     /// the same fact, for the send path to read without a lock
     closed_flag: AtomicBool,
-    /// a bound on queued bytes (boxed: most connections have none)
-    /// what a message weighs in the queue's byte bound
-    weigh: fn(&M) -> usize,
     attrs: Mutex<Attrs>,
-    pub(crate) stats: Arc<Stats>,
-    pub(crate) policy: QueuePolicy,
     authenticated: AtomicBool,
-    /// the registry this connection is in (a `Registry<M>`), for `Conn::registry`
-    pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl<M> Drop for Inner<M> {
+    fn drop(&mut self) {
+        self.queue.release(&self.set.bound);
+    }
 }
 
 impl<M> Inner<M> {
@@ -97,18 +95,20 @@ where
     })
 }
 
-/// What a server or client gives each of its connections.
+/// What a server or client gives each of its connections, shared by all of them.
 pub(crate) struct Settings<M> {
-    pub(crate) queue_capacity: usize,
+    /// the queue's bounds (messages, bytes, the budget)
+    pub(crate) bound: Bound,
     pub(crate) policy: QueuePolicy,
-    /// the queue's bound in bytes, and what a message weighs
-    pub(crate) max_queued_bytes: usize,
+    /// what a message weighs in the queue's byte bound
     pub(crate) weigh: fn(&M) -> usize,
-    /// the server's memory budget, which deep queues are charged to
-    pub(crate) budget: Option<Arc<Budget>>,
+    /// the call window's settings (the window itself lives in the connection's task)
     pub(crate) calls: CallConfig,
+    /// the protocol's functions, when response matching is on from the start
     pub(crate) hooks: Option<Hooks<M>>,
+    /// the registry the connections are in (a `Registry<M>`), for `Conn::registry`
     pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 /// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
@@ -142,8 +142,7 @@ impl<M: Send + 'static> Conn<M> {
     pub(crate) fn new(
         id: ConnId,
         (peer, local): (SocketAddr, SocketAddr),
-        set: Settings<M>,
-        stats: Arc<Stats>,
+        set: Arc<Settings<M>>,
     ) -> Self {
         let hooks = OnceLock::new();
         if let Some(h) = set.hooks {
@@ -154,18 +153,14 @@ impl<M: Send + 'static> Conn<M> {
                 id,
                 peer,
                 local,
-                queue: Queue::new(set.queue_capacity, set.max_queued_bytes, set.budget),
-                calls: set.calls,
+                queue: Queue::new(),
+                set,
                 hooks,
                 next_seq: AtomicU32::new(1),
                 close: Mutex::new(None),
                 closed_flag: AtomicBool::new(false),
-                weigh: set.weigh,
                 attrs: Mutex::new(Vec::new()),
-                stats,
-                policy: set.policy,
                 authenticated: AtomicBool::new(false),
-                registry: set.registry,
             }),
         }
     }
@@ -196,7 +191,7 @@ impl<M: Send + 'static> Conn<M> {
     /// # Cancel safety
     /// Cancelling the future before it completes leaves the message unsent.
     pub async fn send(&self, msg: M) -> Result<(), SendError> {
-        let weight = (self.inner.weigh)(&msg);
+        let weight = (self.inner.set.weigh)(&msg);
         self.queue_under_policy(Outbound::Msg(msg), weight).await
     }
 
@@ -209,22 +204,28 @@ impl<M: Send + 'static> Conn<M> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let out = match self.inner.queue.try_push(out, weight) {
+        let out = match self
+            .inner
+            .queue
+            .try_push(&self.inner.set.bound, out, weight)
+        {
             Ok(()) => return Ok(()),
             Err(PushError::Closed(_)) => return Err(SendError::Closed),
             Err(PushError::Full(out)) => out,
         };
-        match self.inner.policy {
+        match self.inner.set.policy {
             // boxed: the waiting path stays out of the size of every handler's future
-            QueuePolicy::Wait => Box::pin(self.inner.queue.push(out, weight))
-                .await
-                .map_err(|_| SendError::Closed),
+            QueuePolicy::Wait => {
+                Box::pin(self.inner.queue.push(&self.inner.set.bound, out, weight))
+                    .await
+                    .map_err(|_| SendError::Closed)
+            }
             QueuePolicy::Fail => {
-                self.inner.stats.queue_full();
+                self.inner.set.stats.queue_full();
                 Err(SendError::Full)
             }
             QueuePolicy::CloseSlowPeer => {
-                self.inner.stats.queue_full();
+                self.inner.set.stats.queue_full();
                 self.close(CloseReason::SlowConsumer);
                 Err(SendError::Closed)
             }
@@ -240,7 +241,7 @@ impl<M: Send + 'static> Conn<M> {
         let weight = self.weight_of(&out);
         self.inner
             .queue
-            .push(out, weight)
+            .push(&self.inner.set.bound, out, weight)
             .await
             .map_err(|_| SendError::Closed)
     }
@@ -248,9 +249,9 @@ impl<M: Send + 'static> Conn<M> {
     /// What an outbound item weighs in the queue's byte bound.
     pub(crate) fn weight_of(&self, out: &Outbound<M>) -> usize {
         match out {
-            Outbound::Msg(m) => (self.inner.weigh)(m),
+            Outbound::Msg(m) => (self.inner.set.weigh)(m),
             Outbound::Raw(b) => b.len(),
-            Outbound::Call(c) => (self.inner.weigh)(&c.request),
+            Outbound::Call(c) => (self.inner.set.weigh)(&c.request),
         }
     }
 
@@ -277,13 +278,16 @@ impl<M: Send + 'static> Conn<M> {
             return Err(SendError::Closed);
         }
         let weight = self.weight_of(&out);
-        self.inner.queue.try_push(out, weight).map_err(|e| match e {
-            PushError::Full(_) => {
-                self.inner.stats.queue_full();
-                SendError::Full
-            }
-            PushError::Closed(_) => SendError::Closed,
-        })
+        self.inner
+            .queue
+            .try_push(&self.inner.set.bound, out, weight)
+            .map_err(|e| match e {
+                PushError::Full(_) => {
+                    self.inner.set.stats.queue_full();
+                    SendError::Full
+                }
+                PushError::Closed(_) => SendError::Closed,
+            })
     }
 
     /// Closes the connection: queued messages are still written, then the socket closes.

@@ -364,7 +364,7 @@ where
     }
 
     fn table(&mut self) -> &mut CallTable<M> {
-        let cfg = self.conn.inner.calls;
+        let cfg = self.conn.inner.set.calls;
         self.calls
             .get_or_insert_with(|| Box::new(CallTable::new(cfg)))
     }
@@ -379,7 +379,14 @@ where
     fn fill(&mut self) -> usize {
         let mut n = 0;
         while self.wbuf.len() < MAX_UNWRITTEN {
-            if self.pending.is_empty() && self.conn.inner.queue.take_all(&mut self.pending) == 0 {
+            if self.pending.is_empty()
+                && self
+                    .conn
+                    .inner
+                    .queue
+                    .take_all(&self.conn.inner.set.bound, &mut self.pending)
+                    == 0
+            {
                 break;
             }
             while self.wbuf.len() < MAX_UNWRITTEN {

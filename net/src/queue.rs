@@ -44,17 +44,24 @@ struct State<T> {
     share: Share,
 }
 
+/// A queue's bounds, the same for every connection of a server (so each connection's
+/// queue does not keep its own copy): messages, bytes, and the budget deep queues are
+/// charged to.
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    pub(crate) cap: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) budget: Option<Arc<Budget>>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
     room: Notify,
-    cap: usize,
-    max_bytes: usize,
-    budget: Option<Arc<Budget>>,
 }
 
 impl<T> Queue<T> {
-    pub(crate) fn new(cap: usize, max_bytes: usize, budget: Option<Arc<Budget>>) -> Self {
+    pub(crate) fn new() -> Self {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -65,9 +72,6 @@ impl<T> Queue<T> {
                 share: Share::default(),
             }),
             room: Notify::new(),
-            cap: cap.max(1),
-            max_bytes,
-            budget,
         }
     }
 
@@ -75,7 +79,13 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push_inner(&self, item: T, weight: usize, mark_waiting: bool) -> Result<(), PushError<T>> {
+    fn push_inner(
+        &self,
+        b: &Bound,
+        item: T,
+        weight: usize,
+        mark_waiting: bool,
+    ) -> Result<(), PushError<T>> {
         let waker = {
             let mut s = self.lock();
             if s.closed {
@@ -83,9 +93,9 @@ impl<T> Queue<T> {
             }
             let bytes = s.bytes.saturating_add(weight);
             let empty = s.items.is_empty();
-            let fits = empty || (s.items.len() < self.cap && bytes <= self.max_bytes);
-            let budgeted = match &self.budget {
-                Some(b) if fits => s.share.follow(b, bytes, empty),
+            let fits = empty || (s.items.len() < b.cap.max(1) && bytes <= b.max_bytes);
+            let budgeted = match &b.budget {
+                Some(budget) if fits => s.share.follow(budget, bytes, empty),
                 _ => fits,
             };
             if !budgeted {
@@ -103,13 +113,13 @@ impl<T> Queue<T> {
     }
 
     /// Queues `item`, weighing `weight` bytes, if there is room now.
-    pub(crate) fn try_push(&self, item: T, weight: usize) -> Result<(), PushError<T>> {
-        self.push_inner(item, weight, false)
+    pub(crate) fn try_push(&self, b: &Bound, item: T, weight: usize) -> Result<(), PushError<T>> {
+        self.push_inner(b, item, weight, false)
     }
 
     /// Queues `item`, waiting for room; `Err` gives it back when the queue closed.
-    pub(crate) async fn push(&self, item: T, weight: usize) -> Result<(), T> {
-        let mut item = match self.push_inner(item, weight, false) {
+    pub(crate) async fn push(&self, b: &Bound, item: T, weight: usize) -> Result<(), T> {
+        let mut item = match self.push_inner(b, item, weight, false) {
             Ok(()) => return Ok(()),
             Err(PushError::Closed(i)) => return Err(i),
             Err(PushError::Full(i)) => i,
@@ -119,7 +129,7 @@ impl<T> Queue<T> {
             let notified = self.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.push_inner(item, weight, true) {
+            match self.push_inner(b, item, weight, true) {
                 Ok(()) => return Ok(()),
                 Err(PushError::Closed(i)) => return Err(i),
                 Err(PushError::Full(i)) => item = i,
@@ -129,7 +139,7 @@ impl<T> Queue<T> {
     }
 
     /// Moves everything queued to the end of `into`; returns how many items moved.
-    pub(crate) fn take_all(&self, into: &mut VecDeque<T>) -> usize {
+    pub(crate) fn take_all(&self, b: &Bound, into: &mut VecDeque<T>) -> usize {
         let (n, wake) = {
             let mut s = self.lock();
             let n = s.items.len();
@@ -142,8 +152,8 @@ impl<T> Queue<T> {
                 into.extend(s.items.drain(..));
             }
             s.bytes = 0;
-            if let Some(b) = &self.budget {
-                s.share.release(b);
+            if let Some(budget) = &b.budget {
+                s.share.release(budget);
             }
             (n, std::mem::take(&mut s.senders_waiting))
         };
@@ -193,10 +203,11 @@ impl<T> Queue<T> {
     }
 }
 
-impl<T> Drop for Queue<T> {
-    fn drop(&mut self) {
-        if let Some(b) = &self.budget {
-            self.lock().share.release(b);
+impl<T> Queue<T> {
+    /// Gives back what the queue holds of the budget (when its connection is dropped).
+    pub(crate) fn release(&self, b: &Bound) {
+        if let Some(budget) = &b.budget {
+            self.lock().share.release(budget);
         }
     }
 }
@@ -205,36 +216,44 @@ impl<T> Drop for Queue<T> {
 mod tests {
     use super::*;
 
+    fn bound(cap: usize, max_bytes: usize, budget: Option<Arc<Budget>>) -> Bound {
+        Bound {
+            cap,
+            max_bytes,
+            budget,
+        }
+    }
+
     #[test]
     fn full_and_closed_give_the_item_back() {
-        let q = Queue::new(2, usize::MAX, None);
-        q.try_push(1, 1).unwrap();
-        q.try_push(2, 1).unwrap();
-        assert!(matches!(q.try_push(3, 1), Err(PushError::Full(3))));
+        let (q, b) = (Queue::new(), bound(2, usize::MAX, None));
+        q.try_push(&b, 1, 1).unwrap();
+        q.try_push(&b, 2, 1).unwrap();
+        assert!(matches!(q.try_push(&b, 3, 1), Err(PushError::Full(3))));
         let mut out = VecDeque::new();
-        assert_eq!(q.take_all(&mut out), 2);
+        assert_eq!(q.take_all(&b, &mut out), 2);
         assert_eq!(out, [1, 2]);
-        q.try_push(3, 1).unwrap();
+        q.try_push(&b, 3, 1).unwrap();
         q.close();
-        assert!(matches!(q.try_push(4, 1), Err(PushError::Closed(4))));
-        assert_eq!(q.take_all(&mut out), 1);
+        assert!(matches!(q.try_push(&b, 4, 1), Err(PushError::Closed(4))));
+        assert_eq!(q.take_all(&b, &mut out), 1);
         assert_eq!(out, [1, 2, 3]);
     }
 
     #[tokio::test]
     async fn a_waiting_sender_gets_room_in_order() {
-        let q = Arc::new(Queue::new(1, usize::MAX, None));
-        q.try_push(0, 1).unwrap();
-        let q2 = q.clone();
+        let (q, b) = (Arc::new(Queue::new()), bound(1, usize::MAX, None));
+        q.try_push(&b, 0, 1).unwrap();
+        let (q2, b2) = (q.clone(), b.clone());
         let sender = tokio::spawn(async move {
             for i in 1..100 {
-                q2.push(i, 1).await.unwrap();
+                q2.push(&b2, i, 1).await.unwrap();
             }
         });
         let mut got = VecDeque::new();
         while got.len() < 100 {
             q.ready().await;
-            q.take_all(&mut got);
+            q.take_all(&b, &mut got);
         }
         sender.await.unwrap();
         assert_eq!(got, (0..100).collect::<VecDeque<_>>());
@@ -242,10 +261,10 @@ mod tests {
 
     #[tokio::test]
     async fn closing_releases_a_waiting_sender() {
-        let q = Arc::new(Queue::new(1, usize::MAX, None));
-        q.try_push(0, 1).unwrap();
-        let q2 = q.clone();
-        let sender = tokio::spawn(async move { q2.push(1, 1).await });
+        let (q, b) = (Arc::new(Queue::new()), bound(1, usize::MAX, None));
+        q.try_push(&b, 0, 1).unwrap();
+        let (q2, b2) = (q.clone(), b.clone());
+        let sender = tokio::spawn(async move { q2.push(&b2, 1, 1).await });
         tokio::task::yield_now().await;
         q.close();
         assert_eq!(sender.await.unwrap(), Err(1));
@@ -253,15 +272,18 @@ mod tests {
 
     #[test]
     fn the_byte_bound_refuses_a_push_that_would_pass_it_but_not_into_an_empty_queue() {
-        let q = Queue::new(100, 1000, None);
-        q.try_push("big", 5000).unwrap(); // alone: larger than the bound, still goes
-        assert!(matches!(q.try_push("small", 1), Err(PushError::Full(_))));
+        let (q, b) = (Queue::new(), bound(100, 1000, None));
+        q.try_push(&b, "big", 5000).unwrap(); // alone: larger than the bound, still goes
+        assert!(matches!(
+            q.try_push(&b, "small", 1),
+            Err(PushError::Full(_))
+        ));
         let mut out = VecDeque::new();
-        q.take_all(&mut out);
-        q.try_push("a", 600).unwrap();
-        q.try_push("b", 400).unwrap();
-        assert!(matches!(q.try_push("c", 1), Err(PushError::Full(_))));
-        q.take_all(&mut out);
+        q.take_all(&b, &mut out);
+        q.try_push(&b, "a", 600).unwrap();
+        q.try_push(&b, "b", 400).unwrap();
+        assert!(matches!(q.try_push(&b, "c", 1), Err(PushError::Full(_))));
+        q.take_all(&b, &mut out);
         assert_eq!(out, ["big", "a", "b"]);
     }
 
@@ -269,21 +291,21 @@ mod tests {
     fn deep_queues_are_charged_to_the_servers_budget_and_give_it_back() {
         use crate::budget::FREE_PER_CONN;
         let budget = Arc::new(Budget::new(10_000));
-        let one = Queue::new(100, usize::MAX, Some(budget.clone()));
-        let two = Queue::new(100, usize::MAX, Some(budget.clone()));
-        one.try_push(0, FREE_PER_CONN).unwrap();
-        one.try_push(1, 8_000).unwrap();
+        let b = bound(100, usize::MAX, Some(budget.clone()));
+        let (one, two) = (Queue::new(), Queue::new());
+        one.try_push(&b, 0, FREE_PER_CONN).unwrap();
+        one.try_push(&b, 1, 8_000).unwrap();
         assert_eq!(budget.used(), 8_000);
-        two.try_push(0, FREE_PER_CONN).unwrap();
+        two.try_push(&b, 0, FREE_PER_CONN).unwrap();
         assert!(
-            matches!(two.try_push(1, 5_000), Err(PushError::Full(_))),
+            matches!(two.try_push(&b, 1, 5_000), Err(PushError::Full(_))),
             "another queue cannot take what the budget no longer has"
         );
         let mut out = VecDeque::new();
-        one.take_all(&mut out);
+        one.take_all(&b, &mut out);
         assert_eq!(budget.used(), 0);
-        two.try_push(1, 5_000).unwrap();
-        drop(two);
-        assert_eq!(budget.used(), 0, "a dropped queue gives its share back");
+        two.try_push(&b, 1, 5_000).unwrap();
+        two.release(&b);
+        assert_eq!(budget.used(), 0, "a released queue gives its share back");
     }
 }

@@ -84,7 +84,7 @@ impl<M: Send + 'static> Conn<M> {
     /// # Ok(()) }
     /// ```
     pub fn registry(&self) -> Option<Registry<M>> {
-        let any = self.inner.registry.as_ref()?;
+        let any = self.inner.set.registry.as_ref()?;
         any.downcast_ref::<Registry<M>>().cloned()
     }
 }

@@ -18,7 +18,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::blocklist::BlockList;
 use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
-use crate::conn::{Conn, EncodeFn, encoder_of};
+use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
 use crate::driver::{Driver, Env, now};
 use crate::ip_stats::{IpCounter, IpStats, IpWindows};
 use crate::listener::{Listener, NoListener};
@@ -145,8 +145,8 @@ struct Shared<F, H, M> {
     make_codec: F,
     env: Env<M, H>,
     registry: Registry<M>,
-    /// the same registry, type-erased, for `Conn::registry`
-    registry_any: Arc<dyn Any + Send + Sync>,
+    /// what every connection shares
+    settings: Arc<Settings<M>>,
     server: ServerConfig,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     windows: Arc<IpWindows>,
@@ -428,16 +428,22 @@ where
         let windows = Arc::new(IpWindows::new(Duration::from_secs(60)));
         let registry = Registry::new(encode.clone());
         let blocked = self.server.blocked.clone();
+        let conn_cfg = self.conn;
+        let settings = conn_cfg.settings(
+            &(Arc::new(registry.clone()) as Arc<dyn Any + Send + Sync>),
+            Some(&budget),
+            &stats,
+        );
         let shared = Arc::new(Shared {
             make_codec: make,
             env: Env {
                 handler: self.handler,
                 listener: self.listener,
                 stats: stats.clone(),
-                cfg: self.conn,
+                cfg: conn_cfg,
                 budget: Some(budget.clone()),
             },
-            registry_any: Arc::new(registry.clone()),
+            settings,
             registry: registry.clone(),
             server: self.server,
             per_ip: Mutex::new(HashMap::new()),
@@ -547,12 +553,7 @@ where
     let local = Transport::local_addr(&stream).unwrap_or(peer);
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let cfg = &shared.env.cfg;
-    let conn = Conn::new(
-        id,
-        (peer, local),
-        cfg.settings(&shared.registry_any, shared.env.budget.as_ref()),
-        shared.env.stats.clone(),
-    );
+    let conn = Conn::new(id, (peer, local), shared.settings.clone());
     shared.env.stats.accepted();
     shared.registry.add(conn.clone());
     let ring = IpCounter {

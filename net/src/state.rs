@@ -158,14 +158,30 @@ struct Extra {
     heartbeat: Option<Heartbeat>,
     link: Option<LinkCheck>,
     auth: Option<Instant>,
+    /// the last byte written (only the idle events and the heartbeat read it)
+    last_write: Instant,
+}
+
+/// A duration as whole milliseconds (rounded up, so a short one is never 0), to keep
+/// the state of every connection small; 0 means "none".
+fn millis(d: Option<Duration>) -> u32 {
+    d.map_or(0, |d| {
+        u32::try_from(d.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
+}
+
+fn from_millis(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
 }
 
 /// A guard that counts the checks in a row that found no progress.
 #[derive(Debug, Clone, Copy)]
 struct Stuck {
     /// whole ticks without progress that make the timeout
-    needed: u32,
-    count: u32,
+    needed: u16,
+    count: u16,
     /// the condition held at the last check
     held: bool,
 }
@@ -174,7 +190,7 @@ impl Stuck {
     fn new(timeout: Duration, tick: Duration) -> Self {
         let fit = timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
         Stuck {
-            needed: u32::try_from(fit).unwrap_or(u32::MAX).max(1),
+            needed: u16::try_from(fit).unwrap_or(u16::MAX).max(1),
             count: 0,
             held: false,
         }
@@ -187,7 +203,11 @@ impl Stuck {
     fn check(&mut self, holds: bool, progressed: bool) -> bool {
         let whole = self.held && holds && !progressed;
         self.held = holds;
-        self.count = if whole { self.count + 1 } else { 0 };
+        self.count = if whole {
+            self.count.saturating_add(1)
+        } else {
+            0
+        };
         self.count >= self.needed
     }
 }
@@ -195,7 +215,8 @@ impl Stuck {
 /// The clock-free guards: notes from the driver, looked at every `tick`.
 #[derive(Debug, Clone, Copy)]
 struct Guard {
-    tick: Duration,
+    /// milliseconds between checks
+    tick_ms: u32,
     last_tick: Instant,
     frame: Option<Stuck>,
     write: Option<Stuck>,
@@ -215,12 +236,13 @@ struct Guard {
 #[derive(Debug, Clone)]
 pub struct ConnState {
     guard: Option<Guard>,
-    idle_timeout: Option<Duration>,
+    /// the idle timeout in milliseconds (0: none)
+    idle_ms: u32,
+    /// the drain deadline's length in milliseconds
+    linger_ms: u32,
     last_read: Instant,
-    last_write: Instant,
     calls: Option<Instant>,
     drain: Option<Instant>,
-    linger: Duration,
     extra: Option<Box<Extra>>,
     due: Due,
     close: Option<CloseReason>,
@@ -242,6 +264,7 @@ impl ConnState {
             heartbeat: t.heartbeat.map(|(i, to)| Heartbeat::new(i, to, now)),
             link: t.link_check.map(|(i, n)| LinkCheck::new(i, n, now)),
             auth: t.auth.map(|d| now + d),
+            last_write: now,
         };
         let used = extra.events.iter().any(Option::is_some)
             || extra.heartbeat.is_some()
@@ -251,12 +274,16 @@ impl ConnState {
             .into_iter()
             .flatten()
             .min()
-            .map(|d| (d / 4).max(Duration::from_millis(1)));
-        let guard = tick.map(|tick| Guard {
-            tick,
+            .map(|d| millis(Some(d / 4)));
+        let guard = tick.map(|tick_ms| Guard {
+            tick_ms,
             last_tick: now,
-            frame: t.frame_timeout.map(|d| Stuck::new(d, tick)),
-            write: t.write_timeout.map(|d| Stuck::new(d, tick)),
+            frame: t
+                .frame_timeout
+                .map(|d| Stuck::new(d, Duration::from_millis(tick_ms.into()))),
+            write: t
+                .write_timeout
+                .map(|d| Stuck::new(d, Duration::from_millis(tick_ms.into()))),
             read_seen: false,
             partial: false,
             frame_done: false,
@@ -265,12 +292,11 @@ impl ConnState {
         });
         ConnState {
             guard,
-            idle_timeout: t.idle_timeout,
+            idle_ms: millis(t.idle_timeout),
+            linger_ms: millis(Some(t.linger)),
             last_read: now,
-            last_write: now,
             calls: None,
             drain: None,
-            linger: t.linger,
             extra: used.then(|| Box::new(extra)),
             due: Due::default(),
             close: None,
@@ -293,9 +319,11 @@ impl ConnState {
 
     /// Bytes were written at `now`.
     pub fn on_write(&mut self, now: Instant) {
-        self.last_write = now;
-        if let Some(h) = self.extra.as_mut().and_then(|x| x.heartbeat.as_mut()) {
-            h.on_write(now);
+        if let Some(x) = &mut self.extra {
+            x.last_write = now;
+            if let Some(h) = &mut x.heartbeat {
+                h.on_write(now);
+            }
         }
     }
 
@@ -348,7 +376,7 @@ impl ConnState {
     /// (`now + linger`) is kept.
     pub fn start_close(&mut self, now: Instant) {
         if self.drain.is_none() {
-            self.drain = Some(now + self.linger);
+            self.drain = Some(now + from_millis(self.linger_ms).unwrap_or_default());
             self.due = Due::default();
         }
     }
@@ -370,10 +398,11 @@ impl ConnState {
     }
 
     fn last(&self, i: usize) -> Instant {
+        let write = self.extra.as_ref().map_or(self.last_read, |x| x.last_write);
         match i {
             0 => self.last_read,
-            1 => self.last_write,
-            _ => self.last_read.max(self.last_write),
+            1 => write,
+            _ => self.last_read.max(write),
         }
     }
 
@@ -388,12 +417,12 @@ impl ConnState {
         }
         let mut next: Option<Instant> = None;
         let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        if let Some(d) = self.idle_timeout {
+        if let Some(d) = from_millis(self.idle_ms) {
             at(self.last_read + d);
         }
         if let Some(g) = &self.guard {
             if g.read_seen || g.partial || g.blocked {
-                at(g.last_tick + g.tick);
+                at(g.last_tick + Duration::from_millis(g.tick_ms.into()));
             }
         }
         if let Some(x) = &self.extra {
@@ -431,7 +460,7 @@ impl ConnState {
             self.close = Some(reason);
             return;
         }
-        let mut dead = self.idle_timeout.is_some_and(|d| now >= self.last_read + d);
+        let mut dead = from_millis(self.idle_ms).is_some_and(|d| now >= self.last_read + d);
         let mut auth_late = false;
         let lasts = [self.last(0), self.last(1), self.last(2)];
         if let Some(x) = &mut self.extra {
@@ -482,7 +511,7 @@ impl ConnState {
             // bytes came at some moment since the last look: at the latest, now
             self.last_read = self.last_read.max(now);
         }
-        if now < g.last_tick + g.tick {
+        if now < g.last_tick + Duration::from_millis(g.tick_ms.into()) {
             return None;
         }
         g.last_tick = now;

@@ -243,13 +243,24 @@ impl CmppCodec {
     /// A codec with another maximum PDU length (at least the 12-byte header).
     pub fn with_max_pdu(version: Version, max: usize) -> Self {
         // a 4-byte whole-frame length at offset 0 with min <= max: always a valid layout,
-        // so the builder's checks are not needed
-        let framing = LengthFieldCodec::from_builder(
-            LengthFieldCodec::builder()
-                .frame_length()
-                .min_frame(Head::LEN)
-                .max_frame(max.max(Head::LEN)),
-        );
+        // so the builder's checks are not needed; the default layout is shared by every
+        // codec (one per connection)
+        static DEFAULT: std::sync::OnceLock<std::sync::Arc<crate::length::Builder>> =
+            std::sync::OnceLock::new();
+        let layout = |max: usize| {
+            std::sync::Arc::new(
+                LengthFieldCodec::builder()
+                    .frame_length()
+                    .min_frame(Head::LEN)
+                    .max_frame(max.max(Head::LEN)),
+            )
+        };
+        let cfg = if max == Self::DEFAULT_MAX_PDU {
+            DEFAULT.get_or_init(|| layout(max)).clone()
+        } else {
+            layout(max)
+        };
+        let framing = LengthFieldCodec::from_builder(cfg);
         CmppCodec {
             framing,
             version,

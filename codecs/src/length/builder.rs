@@ -254,6 +254,6 @@ impl Builder {
         if self.resync.is_some() && self.magic.is_empty() {
             return Err(ConfigError::new("resync needs a magic to hunt for"));
         }
-        Ok(LengthFieldCodec::from_builder(self))
+        Ok(LengthFieldCodec::from_builder(std::sync::Arc::new(self)))
     }
 }

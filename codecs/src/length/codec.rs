@@ -1,3 +1,5 @@
+use std::sync::{Arc, OnceLock};
+
 use bytes::buf::Chain;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use packwire_core::wire::{Endian, read_uint, write_uint};
@@ -40,7 +42,9 @@ enum State {
 /// `&[u8]` payloads. Build one with [`LengthFieldCodec::builder`].
 #[derive(Debug)]
 pub struct LengthFieldCodec {
-    cfg: Builder,
+    /// the layout, shared by every codec made from the same builder or cloned from one
+    /// (a server keeps one codec per connection: the layout is not worth a copy each)
+    cfg: Arc<Builder>,
     trailer: usize,
     state: State,
     /// the fast path's constants, for a fixed-width field with no magic or checksum
@@ -79,10 +83,12 @@ impl LengthFieldCodec {
     /// # Ok::<(), packwire_core::FrameError>(())
     /// ```
     pub fn new() -> Self {
-        Self::from_builder(Builder::default().strip_header())
+        static DEFAULT: OnceLock<Arc<Builder>> = OnceLock::new();
+        let cfg = DEFAULT.get_or_init(|| Arc::new(Builder::default().strip_header()));
+        Self::from_builder(cfg.clone())
     }
 
-    pub(crate) fn from_builder(cfg: Builder) -> Self {
+    pub(crate) fn from_builder(cfg: Arc<Builder>) -> Self {
         let fast = match cfg.width {
             Width::Fixed(width) if cfg.magic.is_empty() && cfg.checksum.is_none() => {
                 let header = cfg.offset + width;
@@ -452,6 +458,20 @@ impl LengthFieldCodec {
 impl Default for LengthFieldCodec {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A codec with the same layout and a fresh decoding state (no frame in progress, no
+/// recovery log): what each new connection of a server needs.
+impl Clone for LengthFieldCodec {
+    fn clone(&self) -> Self {
+        LengthFieldCodec {
+            cfg: self.cfg.clone(),
+            trailer: self.trailer,
+            state: State::Head,
+            fast: self.fast,
+            recovery: None,
+        }
     }
 }
 
