@@ -48,20 +48,22 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// `message_size` (the protocol codecs' message types say what they weigh) so the bound
 /// sees their heap payload too. The type checks fold away at compile time.
 pub fn default_message_size<M: 'static>(m: &M) -> usize {
-    let any = m as &dyn Any;
-    if let Some(b) = any.downcast_ref::<bytes::Bytes>() {
-        b.len()
-    } else if let Some(b) = any.downcast_ref::<bytes::BytesMut>() {
-        b.len()
-    } else if let Some(b) = any.downcast_ref::<Vec<u8>>() {
-        b.len()
-    } else if let Some(b) = any.downcast_ref::<String>() {
-        b.len()
-    } else if let Some(b) = any.downcast_ref::<Box<[u8]>>() {
-        b.len()
-    } else {
-        std::mem::size_of::<M>()
+    use std::any::TypeId;
+    // `TypeId::of` of two known types compares at compile time; the downcast then
+    // cannot fail (a `dyn Any`'s own `type_id` would be a virtual call per message)
+    fn len<M: 'static, T: 'static>(m: &M, f: fn(&T) -> usize) -> Option<usize> {
+        if TypeId::of::<M>() == TypeId::of::<T>() {
+            (m as &dyn Any).downcast_ref::<T>().map(f)
+        } else {
+            None
+        }
     }
+    len(m, bytes::Bytes::len)
+        .or_else(|| len(m, bytes::BytesMut::len))
+        .or_else(|| len(m, Vec::<u8>::len))
+        .or_else(|| len(m, String::len))
+        .or_else(|| len(m, |b: &Box<[u8]>| b.len()))
+        .unwrap_or(std::mem::size_of::<M>())
 }
 
 impl<M: 'static> ConnConfig<M> {

@@ -191,35 +191,32 @@ impl<M: Send + 'static> Conn<M> {
     /// # Cancel safety
     /// Cancelling the future before it completes leaves the message unsent.
     pub async fn send(&self, msg: M) -> Result<(), SendError> {
-        let weight = (self.inner.set.weigh)(&msg);
-        self.queue_under_policy(Outbound::Msg(msg), weight).await
-    }
-
-    /// Queues an item following the queue policy when the queue is full.
-    pub(crate) async fn queue_under_policy(
-        &self,
-        out: Outbound<M>,
-        weight: usize,
-    ) -> Result<(), SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let out = match self
+        // the common case stays in this future: no nested future to build and move
+        let weight = (self.inner.set.weigh)(&msg);
+        match self
             .inner
             .queue
-            .try_push(&self.inner.set.bound, out, weight)
+            .try_push(&self.inner.set.bound, Outbound::Msg(msg), weight)
         {
-            Ok(()) => return Ok(()),
-            Err(PushError::Closed(_)) => return Err(SendError::Closed),
-            Err(PushError::Full(out)) => out,
-        };
-        match self.inner.set.policy {
+            Ok(()) => Ok(()),
+            Err(PushError::Closed(_)) => Err(SendError::Closed),
             // boxed: the waiting path stays out of the size of every handler's future
-            QueuePolicy::Wait => {
-                Box::pin(self.inner.queue.push(&self.inner.set.bound, out, weight))
-                    .await
-                    .map_err(|_| SendError::Closed)
-            }
+            Err(PushError::Full(out)) => Box::pin(self.when_full(out, weight)).await,
+        }
+    }
+
+    /// The queue was full: wait, fail or close, as the policy says.
+    async fn when_full(&self, out: Outbound<M>, weight: usize) -> Result<(), SendError> {
+        match self.inner.set.policy {
+            QueuePolicy::Wait => self
+                .inner
+                .queue
+                .push(&self.inner.set.bound, out, weight)
+                .await
+                .map_err(|_| SendError::Closed),
             QueuePolicy::Fail => {
                 self.inner.set.stats.queue_full();
                 Err(SendError::Full)

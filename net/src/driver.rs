@@ -241,6 +241,9 @@ where
     /// Sets the one timer to the state's next deadline (only ever earlier: a timer that
     /// fires early finds nothing due and is set again).
     fn arm(&mut self) {
+        if !self.state.take_changed() {
+            return; // the deadline is where the timer (or its absence) already is
+        }
         let Some(next) = self.state.poll_timeout() else {
             self.armed = None;
             return;

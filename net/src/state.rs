@@ -248,6 +248,9 @@ pub struct ConnState {
     close: Option<CloseReason>,
     /// a close was handed out: nothing but the drain deadline is due after it
     closed: bool,
+    /// something that can move [`ConnState::poll_timeout`] happened since
+    /// [`ConnState::take_changed`] was last asked
+    changed: bool,
 }
 
 impl ConnState {
@@ -301,11 +304,21 @@ impl ConnState {
             due: Due::default(),
             close: None,
             closed: false,
+            changed: true,
         }
+    }
+
+    /// Whether [`ConnState::poll_timeout`] may have moved since the last time this was
+    /// asked (and resets the answer): a driver whose timer is set re-reads the deadline
+    /// only then, so a busy connection does not recompute it for every read.
+    #[inline]
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// Bytes arrived at `now`.
     pub fn on_read(&mut self, now: Instant) {
+        self.changed = true;
         self.last_read = now;
         if let Some(x) = &mut self.extra {
             if let Some(h) = &mut x.heartbeat {
@@ -320,6 +333,7 @@ impl ConnState {
     /// Bytes were written at `now`.
     pub fn on_write(&mut self, now: Instant) {
         if let Some(x) = &mut self.extra {
+            self.changed = true;
             x.last_write = now;
             if let Some(h) = &mut x.heartbeat {
                 h.on_write(now);
@@ -331,6 +345,7 @@ impl ConnState {
     #[inline]
     pub fn saw_read(&mut self) {
         if let Some(g) = &mut self.guard {
+            self.changed |= !g.read_seen;
             g.read_seen = true;
         }
     }
@@ -348,6 +363,7 @@ impl ConnState {
     pub fn on_frames(&mut self, completed: bool, partial: bool) {
         if let Some(g) = &mut self.guard {
             g.frame_done |= completed;
+            self.changed |= g.partial != partial;
             g.partial = partial;
         }
     }
@@ -356,6 +372,7 @@ impl ConnState {
     #[inline]
     pub fn on_write_blocked(&mut self, blocked: bool) {
         if let Some(g) = &mut self.guard {
+            self.changed |= g.blocked != blocked;
             g.blocked = blocked;
         }
     }
@@ -363,12 +380,14 @@ impl ConnState {
     /// The peer is authenticated: the auth deadline no longer applies.
     pub fn on_authenticated(&mut self) {
         if let Some(x) = &mut self.extra {
+            self.changed = true;
             x.auth = None;
         }
     }
 
     /// The call window's next resend or time-out, if a call is in flight.
     pub fn set_calls_deadline(&mut self, deadline: Option<Instant>) {
+        self.changed |= self.calls != deadline;
         self.calls = deadline;
     }
 
@@ -376,6 +395,7 @@ impl ConnState {
     /// (`now + linger`) is kept.
     pub fn start_close(&mut self, now: Instant) {
         if self.drain.is_none() {
+            self.changed = true;
             self.drain = Some(now + from_millis(self.linger_ms).unwrap_or_default());
             self.due = Due::default();
         }
@@ -449,6 +469,7 @@ impl ConnState {
 
     /// Works out what is due at `now`; [`ConnState::poll_action`] hands it out.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.changed = true;
         if let Some(d) = self.drain {
             self.due.abort |= now >= d;
             return;
