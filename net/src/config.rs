@@ -62,7 +62,7 @@ pub fn default_message_size<M: 'static>(m: &M) -> usize {
         .or_else(|| len(m, bytes::BytesMut::len))
         .or_else(|| len(m, Vec::<u8>::len))
         .or_else(|| len(m, String::len))
-        .or_else(|| len(m, |b: &Box<[u8]>| b.len()))
+        .or_else(|| len(m, <Box<[u8]>>::len))
         .unwrap_or(std::mem::size_of::<M>())
 }
 
