@@ -42,6 +42,11 @@ pub(crate) struct ConnConfig<M> {
 /// The default bound on a connection's outbound queue in bytes.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
+#[allow(clippy::borrowed_box)] // the message type is `Box<[u8]>` itself
+fn boxed_len(b: &Box<[u8]>) -> usize {
+    b.len()
+}
+
 /// What a message weighs in a queue's byte bound when no `message_size` is given: the
 /// length of byte-like messages (`Bytes`, `BytesMut`, `Vec<u8>`, `String`, `Box<[u8]>`),
 /// and the inline size (`size_of`) of any other type — give such types their own
@@ -62,7 +67,7 @@ pub fn default_message_size<M: 'static>(m: &M) -> usize {
         .or_else(|| len(m, bytes::BytesMut::len))
         .or_else(|| len(m, Vec::<u8>::len))
         .or_else(|| len(m, String::len))
-        .or_else(|| len(m, <Box<[u8]>>::len))
+        .or_else(|| len(m, boxed_len))
         .unwrap_or(std::mem::size_of::<M>())
 }
 
