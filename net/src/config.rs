@@ -279,3 +279,23 @@ macro_rules! conn_options {
 }
 
 pub(crate) use conn_options;
+
+#[cfg(test)]
+mod tests {
+    use super::default_message_size;
+
+    #[test]
+    fn byte_like_messages_weigh_their_length_and_others_their_inline_size() {
+        assert_eq!(default_message_size(&bytes::Bytes::from(vec![0u8; 1000])), 1000);
+        assert_eq!(default_message_size(&bytes::BytesMut::zeroed(70)), 70);
+        assert_eq!(default_message_size(&vec![1u8; 5]), 5);
+        assert_eq!(default_message_size(&"héllo".to_owned()), 6);
+        assert_eq!(default_message_size(&vec![0u8; 3].into_boxed_slice()), 3);
+        struct Pdu {
+            _a: u64,
+            _b: [u8; 40],
+        }
+        let p = Pdu { _a: 0, _b: [0; 40] };
+        assert_eq!(default_message_size(&p), std::mem::size_of::<Pdu>());
+    }
+}
