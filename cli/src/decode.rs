@@ -2,6 +2,8 @@
 
 use std::io::{self, Read, Write};
 
+use packwire_core::FrameError;
+
 use bytes::BytesMut;
 use serde_json::json;
 
@@ -50,75 +52,123 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn chunk_lengths(len: usize, split: Split) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut left = len;
-    let mut state = match split {
-        Split::Random(seed) => seed,
-        _ => 0,
-    };
-    while left > 0 {
-        let n = match split {
-            Split::Whole => left,
-            Split::Bytes => 1,
-            Split::Every(n) => n,
-            Split::Random(_) => 1 + (splitmix(&mut state) % 64) as usize,
-        }
-        .min(left);
-        out.push(n);
-        left -= n;
-    }
-    out
+/// The lengths of the pieces the input is cut into, one at a time (a `Vec` of them
+/// would cost eight bytes per input byte at `--split bytes`).
+struct Cuts {
+    split: Split,
+    state: u64,
 }
 
-/// Reads `path` (or stdin), decodes it, prints JSON Lines; returns the exit code.
-pub(crate) fn run(
-    mut dec: Box<dyn JsonDecoder>,
-    split: Split,
-    path: Option<&str>,
-) -> io::Result<i32> {
-    let mut input = Vec::new();
-    match path {
-        Some(p) if p != "-" => input = std::fs::read(p)?,
-        _ => {
-            io::stdin().read_to_end(&mut input)?;
+impl Cuts {
+    fn new(split: Split) -> Self {
+        let state = match split {
+            Split::Random(seed) => seed,
+            _ => 0,
+        };
+        Cuts { split, state }
+    }
+
+    /// The next piece's length (`usize::MAX` for the whole input).
+    fn next_len(&mut self) -> usize {
+        match self.split {
+            Split::Whole => usize::MAX,
+            Split::Bytes => 1,
+            Split::Every(n) => n,
+            Split::Random(_) => 1 + (splitmix(&mut self.state) % 64) as usize,
         }
     }
+}
+
+/// Feeds the input to a decoder piece by piece, printing what it decodes.
+struct Feeder<'a, W: Write> {
+    dec: Box<dyn JsonDecoder>,
+    out: &'a mut W,
+    buf: BytesMut,
+    fed: usize,
+    /// where the decode call that fails started: the first byte of the frame it read
+    start: usize,
+}
+
+impl<W: Write> Feeder<'_, W> {
+    /// A piece has arrived in full: decode every item it completes.
+    fn piece_done(&mut self) -> io::Result<Result<(), FrameError>> {
+        loop {
+            self.start = self.fed - self.buf.len();
+            match self.dec.decode(&mut self.buf) {
+                Ok(Some(item)) => writeln!(self.out, "{item}")?,
+                Ok(None) => return Ok(Ok(())),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
+    fn eof(&mut self) -> io::Result<Result<(), FrameError>> {
+        loop {
+            self.start = self.fed - self.buf.len();
+            match self.dec.decode_eof(&mut self.buf) {
+                Ok(Some(item)) => writeln!(self.out, "{item}")?,
+                Ok(None) => return Ok(Ok(())),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+}
+
+/// Reads `path` (or stdin), decodes it, prints JSON Lines; returns the exit code. The
+/// input is read as it is fed, so memory follows the decoder's buffer (the largest frame),
+/// not the input's length.
+pub(crate) fn run(dec: Box<dyn JsonDecoder>, split: Split, path: Option<&str>) -> io::Result<i32> {
+    let mut reader: Box<dyn Read> = match path {
+        Some(p) if p != "-" => Box::new(std::fs::File::open(p)?),
+        _ => Box::new(io::stdin().lock()),
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let mut buf = BytesMut::new();
-    let mut fed = 0usize;
+    let mut f = Feeder {
+        dec,
+        out: &mut out,
+        buf: BytesMut::new(),
+        fed: 0,
+        start: 0,
+    };
+    let mut cuts = Cuts::new(split);
+    let mut left = cuts.next_len();
+    let mut in_piece = 0usize;
+    let mut block = vec![0u8; 64 * 1024];
     let mut result = Ok(());
-    // where the decode call that fails started: the first byte of the frame it was reading
-    let mut start = 0;
-    'feed: for n in chunk_lengths(input.len(), split) {
-        buf.extend_from_slice(&input[fed..fed + n]);
-        fed += n;
-        loop {
-            start = fed - buf.len();
-            match dec.decode(&mut buf) {
-                Ok(Some(item)) => writeln!(out, "{item}")?,
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
+    'feed: loop {
+        let n = match reader.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut rest = &block[..n];
+        while !rest.is_empty() {
+            let m = left.min(rest.len());
+            f.buf.extend_from_slice(&rest[..m]);
+            f.fed += m;
+            rest = &rest[m..];
+            left -= m;
+            in_piece += m;
+            if left == 0 {
+                in_piece = 0;
+                result = f.piece_done()?;
+                if result.is_err() {
                     break 'feed;
                 }
+                left = cuts.next_len();
             }
         }
+    }
+    if result.is_ok() && in_piece > 0 {
+        // the last piece, cut short by the end of the input (or the whole input)
+        result = f.piece_done()?;
     }
     if result.is_ok() {
-        loop {
-            start = fed - buf.len();
-            match dec.decode_eof(&mut buf) {
-                Ok(Some(item)) => writeln!(out, "{item}")?,
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+        result = f.eof()?;
     }
+    let start = f.start;
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
@@ -134,6 +184,17 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunk_lengths(len: usize, split: Split) -> Vec<usize> {
+        let mut cuts = Cuts::new(split);
+        let (mut out, mut left) = (Vec::new(), len);
+        while left > 0 {
+            let n = cuts.next_len().min(left);
+            out.push(n);
+            left -= n;
+        }
+        out
+    }
 
     #[test]
     fn chunkings_cover_the_input_exactly() {

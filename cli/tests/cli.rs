@@ -432,7 +432,7 @@ mod http {
 
     #[test]
     fn decode_pipelined_requests_in_every_split_mode() {
-        let input = b"GET /a HTTP/1.1\r\nHost: x\r\nX-L: caf\xe9\r\n\r\nPOST /b HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nT: 1\r\n\r\n";
+        let input = b"GET /a HTTP/1.1\r\nHost: x\r\nX-L: caf\xe9\r\n\r\nPOST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nT: 1\r\n\r\n";
         let (out, code) = decode_everywhere("http-request", input);
         assert_eq!(code, 0);
         assert_eq!(out[0]["method"], "GET");
@@ -444,9 +444,60 @@ mod http {
         );
         assert_eq!(out[0]["body_b64"], "");
         assert!(out[0].get("trailers").is_none());
-        assert_eq!(out[1]["version"], "HTTP/1.0");
+        assert_eq!(out[1]["version"], "HTTP/1.1");
         assert_eq!(out[1]["body_b64"], "aGk=");
         assert_eq!(out[1]["trailers"], serde_json::json!([["T", "1"]]));
+        // the same body framing on HTTP/1.0 is faulty (RFC 9112 6.1): refused, typed
+        let (out, code) = decode_everywhere(
+            "http-request",
+            b"POST /b HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        );
+        assert_eq!(code, 2);
+        assert!(
+            out[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Transfer-Encoding in an HTTP/1.0 request"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn decode_split_bytes_memory_follows_the_frame_not_the_input() {
+        // 16 MiB of short lines, fed one byte at a time: a list of cut lengths would cost
+        // 128 MiB; reading the input as it is fed keeps the process small
+        use std::io::Write;
+        let line = b"a line of forty bytes, give or take....\n";
+        let input: Vec<u8> = line.repeat(16 * 1024 * 1024 / line.len());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+            .args(["decode", "--codec", "lines", "--split", "bytes"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let hwm = || -> Option<u64> {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            l.split_whitespace().nth(1)?.parse().ok()
+        };
+        let mut peak = 0;
+        let status = loop {
+            peak = peak.max(hwm().unwrap_or(0));
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        writer.join().unwrap();
+        assert!(status.success());
+        assert!(peak > 0, "never saw the process");
+        assert!(peak < 48 * 1024, "peak RSS {peak} KiB for a 16 MiB input");
     }
 
     #[test]

@@ -286,7 +286,10 @@ mod tests {
 
     #[test]
     fn byte_like_messages_weigh_their_length_and_others_their_inline_size() {
-        assert_eq!(default_message_size(&bytes::Bytes::from(vec![0u8; 1000])), 1000);
+        assert_eq!(
+            default_message_size(&bytes::Bytes::from(vec![0u8; 1000])),
+            1000
+        );
         assert_eq!(default_message_size(&bytes::BytesMut::zeroed(70)), 70);
         assert_eq!(default_message_size(&vec![1u8; 5]), 5);
         assert_eq!(default_message_size(&"héllo".to_owned()), 6);

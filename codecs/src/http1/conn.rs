@@ -218,7 +218,8 @@ impl Reader {
             // RFC 9112 §2.2: empty lines before the start line are ignored
             loop {
                 match &src[..] {
-                    [b'\n', ..] => self.skip(src, 1),
+                    [b'\n', ..] if self.cfg.allow_bare_lf => self.skip(src, 1),
+                    [b'\n', ..] => return Err(bad(super::head::BARE_LF_HEAD, self.consumed)),
                     [b'\r', b'\n', ..] => self.skip(src, 2),
                     [b'\r'] => return Ok(None),
                     _ => break,
@@ -247,7 +248,7 @@ impl Reader {
             }
         }
         loop {
-            let line = match field_line(h, pos, base, false) {
+            let line = match field_line(h, pos, base, false, self.cfg.allow_bare_lf) {
                 Ok(line) => line,
                 Err(e) => return self.line_error(h, len, pos, e),
             };
@@ -426,6 +427,19 @@ impl Reader {
         let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
         if digits == 0 {
             return Err(bad("the chunk size is not hexadecimal", at));
+        }
+        // BWS belongs to an extension (`BWS ";"`): whitespace after the size with no
+        // extension is read differently by different parsers
+        let rest = &line[digits..];
+        let ws = rest
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        if ws > 0 && rest.get(ws) != Some(&b';') {
+            return Err(bad(
+                "whitespace after the chunk size without an extension",
+                at + digits as u64,
+            ));
         }
         let mut size = 0u64;
         for &d in &line[..digits] {

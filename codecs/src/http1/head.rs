@@ -104,8 +104,8 @@ pub(crate) enum Line {
 }
 
 /// Parses the field line at `pos` in one pass that finds its end and checks every byte by
-/// table. Head lines may end in CRLF or LF (RFC 9112 §2.2); trailer lines (inside chunked
-/// framing) only in CRLF. An error may be found before the line is complete; callers
+/// table. Lines end in CRLF; head lines also in a bare LF when `bare_lf` (RFC 9112 §2.2,
+/// [`Config::allow_bare_lf`]), trailer lines (inside chunked framing) never. An error may be found before the line is complete; callers
 /// report it only once the line's LF has arrived, so the result does not depend on how
 /// the stream was cut.
 #[inline]
@@ -114,6 +114,7 @@ pub(crate) fn field_line(
     mut pos: usize,
     base: u64,
     trailers: bool,
+    bare_lf: bool,
 ) -> Result<Line, FrameError> {
     let at = base + pos as u64;
     let bare_cr = if trailers {
@@ -131,6 +132,7 @@ pub(crate) fn field_line(
             };
         }
         Some(b'\n') if trailers => return Err(bad("bare LF in chunked framing", at)),
+        Some(b'\n') if !bare_lf => return Err(bad(BARE_LF_HEAD, at)),
         Some(b'\n') => return Ok(Line::End(pos + 1)),
         Some(b' ' | b'\t') => {
             return Err(bad("obs-fold (a field line starting with whitespace)", at));
@@ -175,6 +177,7 @@ pub(crate) fn field_line(
         (Some(b'\n'), _) if trailers => {
             return Err(bad("bare LF in chunked framing", base + pos as u64));
         }
+        (Some(b'\n'), _) if !bare_lf => return Err(bad(BARE_LF_HEAD, base + pos as u64)),
         (Some(b'\n'), _) => pos + 1,
         _ => {
             return Err(bad(
@@ -194,7 +197,7 @@ pub(crate) fn trailer_lines(buf: Bytes, base: u64, max: usize) -> Result<Headers
     let mut spans = Spans::default();
     let mut pos = 0;
     loop {
-        match field_line(&buf, pos, base, true)? {
+        match field_line(&buf, pos, base, true, false)? {
             Line::Field(span, next) => {
                 if spans.len() == max {
                     return Err(bad("more trailer fields than the limit", base + pos as u64));
@@ -264,6 +267,10 @@ pub(crate) fn facts(headers: &Headers, base: u64, request: bool) -> Result<Facts
                 }
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if list(value).next().is_none() {
+                // a recipient that skips it and one that fails on it frame differently
+                return Err(bad("an empty Transfer-Encoding", base));
+            }
             for coding in list(value) {
                 f.has_te = true;
                 let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
@@ -362,14 +369,19 @@ pub(crate) trait Role {
 
 /// The start line ends at the first LF; `None` until it is buffered. Checks bare CRs and
 /// the start-line limit.
+/// The rule a bare LF in the head breaks (strict by default).
+pub(crate) const BARE_LF_HEAD: &str = "bare LF in the message head (lines end in CRLF)";
+
 fn start_line_end(h: &[u8], base: u64, cfg: &Config) -> Result<Option<(usize, usize)>, FrameError> {
     let Some(nl) = memchr::memchr(b'\n', h) else {
         return Ok(None);
     };
     let e = if nl > 0 && h[nl - 1] == b'\r' {
         nl - 1
-    } else {
+    } else if cfg.allow_bare_lf {
         nl
+    } else {
+        return Err(bad(BARE_LF_HEAD, base + nl as u64));
     };
     if let Some(cr) = memchr::memchr(b'\r', &h[..e]) {
         return Err(bad("bare CR in the message head", base + cr as u64));
@@ -416,7 +428,7 @@ fn request_line_fast(h: &[u8], cfg: &Config) -> Option<(Start, usize)> {
     let e = j + 9;
     let next = match h.get(e..e + 2)? {
         [b'\r', b'\n'] => e + 2,
-        [b'\n', _] => e + 1,
+        [b'\n', _] if cfg.allow_bare_lf => e + 1,
         _ => return None,
     };
     if e > cfg.max_request_line {
@@ -494,6 +506,11 @@ impl Role for Requests {
         cfg: &Config,
     ) -> Result<RequestHead, FrameError> {
         let f = facts(&headers, base, true)?;
+        if f.has_te && s.version == Version::Http10 {
+            // RFC 9112 §6.1: the framing of an HTTP/1.0 request with Transfer-Encoding is
+            // faulty (a 1.0 hop ignores the field and frames by Content-Length or nothing)
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request", base));
+        }
         let (body, keep_alive) = framing(&f, s.version, cfg, base)?;
         let is_connect = headers.raw(s.a) == b"CONNECT";
         let body = if is_connect { BodyKind::Empty } else { body };

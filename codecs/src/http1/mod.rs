@@ -309,6 +309,12 @@ pub struct Config {
     /// Accept a message with both Content-Length and Transfer-Encoding: Transfer-Encoding
     /// wins and the connection is not kept alive (RFC 9112 §6.3 item 3). Default: reject.
     pub te_overrides_cl: bool,
+    /// Accept a bare LF as the end of a line in the head (start line and header fields),
+    /// as RFC 9112 §2.2 lets a recipient do, for peers that need it. Default: reject —
+    /// when a proxy in front ends lines only at CRLF, a bare LF lets a request carry a
+    /// field (`X: a\nTransfer-Encoding: chunked`) that one side sees and the other does
+    /// not: request smuggling. Never accepted inside chunked framing.
+    pub allow_bare_lf: bool,
 }
 
 impl Default for Config {
@@ -321,6 +327,7 @@ impl Default for Config {
             max_trailers: 16 * 1024,
             max_body: 1024 * 1024,
             te_overrides_cl: false,
+            allow_bare_lf: false,
         }
     }
 }

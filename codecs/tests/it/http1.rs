@@ -64,6 +64,15 @@ macro_rules! rejects {
 
 rejects! {
     reject_bare_cr_in_the_head: b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n" => "bare CR in the message head";
+    // issue #14.6: framing a smuggler can use
+    reject_a_bare_lf_field_line_mixed_with_crlf: b"POST / HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n" => "bare LF in the message head (lines end in CRLF)";
+    reject_a_bare_lf_request_line: b"GET / HTTP/1.1\nHost: a\r\n\r\n" => "bare LF in the message head (lines end in CRLF)";
+    reject_a_bare_lf_empty_line: b"GET / HTTP/1.1\r\nHost: a\r\n\n" => "bare LF in the message head (lines end in CRLF)";
+    reject_te_on_an_http_1_0_request: b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" => "Transfer-Encoding in an HTTP/1.0 request";
+    reject_an_empty_transfer_encoding: b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\nabc" => "an empty Transfer-Encoding";
+    reject_a_comma_only_transfer_encoding: b"POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n\r\n" => "an empty Transfer-Encoding";
+    reject_a_space_after_the_chunk_size: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n" => "whitespace after the chunk size without an extension";
+    reject_spaces_after_a_hex_chunk_size: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFf   \r\nx\r\n0\r\n\r\n" => "whitespace after the chunk size without an extension";
     reject_whitespace_before_the_colon: b"GET / HTTP/1.1\r\nHost : a\r\n\r\n" => "whitespace between the field name and the colon";
     reject_obs_fold: b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n" => "obs-fold (a field line starting with whitespace)";
     reject_cl_and_te: b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" => "both Content-Length and Transfer-Encoding";
@@ -99,14 +108,37 @@ fn accept_what_rfc_9112_allows() {
     assert_eq!(m.body, "ok");
     // no Host: not the codec's business
     assert_eq!(requests(b"GET / HTTP/1.1\r\n\r\n").len(), 1);
-    // a head with bare-LF line endings is tolerated (RFC 9112 2.2)
-    assert_eq!(
-        requests(b"GET / HTTP/1.1\nHost: a\n\n")[0]
-            .head
-            .header("host")
-            .unwrap(),
-        "a"
-    );
+}
+
+#[test]
+fn bare_lf_heads_are_accepted_only_when_asked_and_never_in_chunked_framing() {
+    let mut cfg = Config::default();
+    cfg.allow_bare_lf = true;
+    let lenient = || Collect::new(ServerCodec::with_config(cfg), 1 << 20);
+    let mut c = lenient();
+    let mut buf = BytesMut::from(&b"\nGET / HTTP/1.1\nHost: a\n\n"[..]);
+    let m = c.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(m.head.header("host").unwrap(), "a");
+    // the same in every chunking
+    let run = Kit::new(lenient)
+        .random_cases(8)
+        .check_chunking_equivalence(
+            b"GET / HTTP/1.1\nHost: a\nContent-Length: 2\n\nok",
+            &[3, 17],
+        )
+        .unwrap();
+    assert_eq!(run.items.len(), 1);
+    let mut c = lenient();
+    let mut buf =
+        BytesMut::from(&b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n3\nabc\r\n0\r\n\r\n"[..]);
+    let e = loop {
+        match c.decode(&mut buf) {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("accepted"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.rule(), Some("bare LF in chunked framing"));
 }
 
 #[test]
