@@ -155,6 +155,7 @@ pub(crate) struct Serve {
     pub(crate) version: Option<Version>,
     pub(crate) reports: bool,
     pub(crate) mo_every: Option<u64>,
+    pub(crate) flow_limit: Option<u32>,
     pub(crate) trace: bool,
     pub(crate) seconds: Option<u64>,
     pub(crate) limits: packwire_net::Limits,
@@ -189,6 +190,9 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             cfg = cfg.trace();
         }
         cfg = cfg.limits(a.limits);
+        if let Some(n) = a.flow_limit {
+            cfg = cfg.flow_limit(n);
+        }
         let stop = crate::stop::Stop::install(a.seconds);
         let mut ismg = Ismg::bind(a.listen.as_str(), cfg).await?;
         println!("CMPP ISMG listening on {}", ismg.local_addr());

@@ -148,6 +148,11 @@ enum CmppCommand {
         /// Push an MO message to every logged-in account this often (seconds).
         #[arg(long)]
         mo_every: Option<u64>,
+        /// Answer Result 8 (flow control) to SUBMITs beyond this many per second per
+        /// account. Default: no rate limit (the window of 16 unwritten answers still
+        /// holds back an SP that sends without reading).
+        #[arg(long)]
+        flow_limit: Option<u32>,
         /// Print every PDU received and sent.
         #[arg(long)]
         trace: bool,
@@ -332,6 +337,7 @@ fn main() -> ExitCode {
                     version,
                     reports,
                     mo_every,
+                    flow_limit,
                     trace,
                     seconds,
                     limits,
@@ -344,6 +350,7 @@ fn main() -> ExitCode {
                 version,
                 reports,
                 mo_every,
+                flow_limit,
                 trace,
                 seconds,
                 limits: limits.limits(),

@@ -229,6 +229,17 @@ impl<M: Send + 'static> Conn<M> {
         }
     }
 
+    /// Queues an answer to one of the peer's requests, waiting for room whatever the
+    /// queue policy: an answer is what frees the peer's window, so it is never dropped
+    /// or refused for a full queue (while it waits, this connection reads nothing more:
+    /// back-pressure). Use it for responses, `send` for everything else.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] when the connection is closed.
+    pub async fn respond(&self, msg: M) -> Result<(), SendError> {
+        self.queue_wait(Outbound::Msg(msg)).await
+    }
+
     /// Queues an item, waiting for room whatever the policy (calls wait for their window
     /// in the connection's task, so they are never refused for a full queue).
     pub(crate) async fn queue_wait(&self, out: Outbound<M>) -> Result<(), SendError> {

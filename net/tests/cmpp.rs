@@ -600,3 +600,200 @@ async fn the_rate_limit_is_per_account_across_its_connections() {
     }
     ismg.shutdown().await;
 }
+
+async fn wait_for(mut f: impl FnMut() -> bool) {
+    timeout(WAIT, async {
+        while !f() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("condition in time");
+}
+
+/// Reads PDUs from a raw socket until `n` have arrived.
+async fn read_pdus(
+    s: &mut TcpStream,
+    codec: &mut CmppCodec,
+    buf: &mut BytesMut,
+    n: usize,
+) -> Vec<Pdu> {
+    let mut got = Vec::new();
+    timeout(WAIT, async {
+        while got.len() < n {
+            assert!(
+                s.read_buf(buf).await.unwrap() > 0,
+                "closed after {} PDUs",
+                got.len()
+            );
+            while let Some(p) = codec.decode(buf).unwrap() {
+                got.push(p);
+            }
+        }
+    })
+    .await
+    .expect("PDUs in time");
+    got
+}
+
+fn raw_submit(seq: u32, report: bool) -> Pdu {
+    Pdu::new(
+        seq,
+        Body::Submit(Box::new(Submit {
+            pk_total: 1,
+            pk_number: 1,
+            registered_delivery: u8::from(report),
+            msg_src: Bytes::from_static(b"901234"),
+            dest_terminal_ids: vec![Bytes::from_static(b"13800138000")],
+            msg_content: Bytes::from_static(b"hi"),
+            ..Submit::default()
+        })),
+    )
+}
+
+#[tokio::test]
+async fn a_connect_with_a_version_the_ismg_does_not_speak_gets_the_version_error() {
+    // issue #14.5: these were accepted with status 0 and echoed
+    let ismg = ismg(IsmgConfig::new(vec![Account::new("901234", "s3cret")])).await;
+    for byte in [0x40u8, 0x10, 0x00, 0xFF] {
+        let v = Version(byte);
+        let mut codec = CmppCodec::new(v.layout());
+        let mut wire = BytesMut::new();
+        raw_connect(&mut codec, &mut wire, 1, v);
+        let mut s = TcpStream::connect(ismg.local_addr()).await.unwrap();
+        s.write_all(&wire).await.unwrap();
+        let mut buf = BytesMut::new();
+        let got = read_pdus(&mut s, &mut codec, &mut buf, 1).await;
+        let Body::ConnectResp(r) = &got[0].body else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            ConnectStatus(r.status),
+            ConnectStatus::VERSION_TOO_HIGH,
+            "0x{byte:02x}"
+        );
+        assert_ne!(r.version, v, "the bogus version is not echoed");
+        let mut rest = Vec::new();
+        let n = timeout(WAIT, s.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0, "then closed");
+    }
+    ismg.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_connect_on_a_logged_in_connection_is_refused_and_the_session_goes_on() {
+    let ismg = ismg(IsmgConfig::new(vec![Account::new("901234", "s3cret")])).await;
+    let v = Version::V30;
+    let mut codec = CmppCodec::new(v);
+    let mut wire = BytesMut::new();
+    raw_connect(&mut codec, &mut wire, 1, v);
+    raw_connect(&mut codec, &mut wire, 2, v);
+    codec.encode(raw_submit(3, false), &mut wire).unwrap();
+    let mut s = TcpStream::connect(ismg.local_addr()).await.unwrap();
+    s.write_all(&wire).await.unwrap();
+    let mut buf = BytesMut::new();
+    let got = read_pdus(&mut s, &mut codec, &mut buf, 3).await;
+    assert!(matches!(&got[0].body, Body::ConnectResp(r) if r.status == 0));
+    assert!(
+        matches!(&got[1].body, Body::ConnectResp(r) if ConnectStatus(r.status) == ConnectStatus::OTHER),
+        "{:?}",
+        got[1]
+    );
+    assert_eq!(got[1].sequence_id.0, 2);
+    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == 0));
+    ismg.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_sp_that_stops_reading_is_back_pressured_and_loses_no_submit_resp() {
+    // issue #14.5: 21,568 SUBMIT_RESPs were dropped for submits that were processed
+    const N: u32 = 20_000;
+    let ismg = ismg(IsmgConfig::new(vec![Account::new("901234", "s3cret")])).await;
+    let v = Version::V30;
+    let mut codec = CmppCodec::new(v);
+    let mut wire = BytesMut::new();
+    raw_connect(&mut codec, &mut wire, 1, v);
+    for seq in 2..2 + N {
+        codec.encode(raw_submit(seq, false), &mut wire).unwrap();
+    }
+    let s = TcpStream::connect(ismg.local_addr()).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    // everything is written at once, and nothing read for a while: the ISMG's answers
+    // fill the socket, then it stops reading (the writer then blocks too)
+    let writer = tokio::spawn(async move {
+        wr.write_all(&wire).await.unwrap();
+        wr
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut buf = BytesMut::new();
+    let mut submit_resps = 0;
+    let mut connect_ok = false;
+    timeout(Duration::from_secs(60), async {
+        while submit_resps < N {
+            assert!(
+                rd.read_buf(&mut buf).await.unwrap() > 0,
+                "closed after {submit_resps}"
+            );
+            while let Some(p) = codec.decode(&mut buf).unwrap() {
+                match p.body {
+                    Body::ConnectResp(r) => connect_ok = r.status == 0,
+                    Body::SubmitResp(r) => {
+                        assert_eq!(r.result, 0);
+                        submit_resps += 1;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    })
+    .await
+    .expect("every SUBMIT_RESP in time");
+    assert!(connect_ok);
+    assert_eq!(submit_resps, N, "one answer per processed SUBMIT");
+    let _wr = writer.await.unwrap();
+    assert_eq!(ismg.stats().current, 1, "paused, not closed");
+    ismg.shutdown().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_reports_are_capped_and_a_closed_session_releases_them() {
+    let mut cfg =
+        IsmgConfig::new(vec![Account::new("901234", "s3cret")]).reports(Duration::from_millis(10));
+    cfg.max_pending_reports = 50;
+    let mut ismg = ismg(cfg).await;
+    let v = Version::V30;
+    let mut codec = CmppCodec::new(v);
+    let mut wire = BytesMut::new();
+    raw_connect(&mut codec, &mut wire, 1, v);
+    for seq in 2..202 {
+        codec.encode(raw_submit(seq, true), &mut wire).unwrap();
+    }
+    let mut s = TcpStream::connect(ismg.local_addr()).await.unwrap();
+    s.write_all(&wire).await.unwrap();
+    // this SP never answers a DELIVER: 50 reports wait for it (16 in the call window,
+    // resent up to 3 times a minute apart, the rest waiting for room), the other 150
+    // are not held
+    let mut buf = BytesMut::new();
+    let got = read_pdus(&mut s, &mut codec, &mut buf, 201 + 16).await;
+    let delivers = got
+        .iter()
+        .filter(|p| matches!(p.body, Body::Deliver(_)))
+        .count();
+    assert_eq!(delivers, 16);
+    wait_for(|| ismg.reports_dropped() == 150).await;
+    // the SP goes away: what its session held goes at once, not after three minutes
+    drop(s);
+    let mut unacked = 0;
+    while unacked < 50 {
+        event(&mut ismg, |e| match e {
+            IsmgEvent::ReportSent { acked: false, .. } => Some(()),
+            _ => None,
+        })
+        .await;
+        unacked += 1;
+    }
+    ismg.shutdown().await;
+}

@@ -42,6 +42,7 @@ code! {
         BAD_SOURCE = 2, "illegal source address";
         AUTH_FAILED = 3, "authentication error";
         VERSION_TOO_HIGH = 4, "version too high";
+        OTHER = 5, "other error";
     }
 }
 

@@ -97,6 +97,19 @@ impl Pdu {
             body,
         }
     }
+
+    /// About what the PDU takes on the wire, from above (the fixed fields of the larger
+    /// 3.0 layout plus what it carries), cheaply and without encoding it: what a byte-
+    /// bounded queue counts it as (`message_size` in packwire-net).
+    pub fn weight(&self) -> usize {
+        const FIXED: usize = 200; // the largest fixed part (SUBMIT, 3.0) is under this
+        Head::LEN
+            + match &self.body {
+                Body::Submit(s) => FIXED + s.msg_content.len() + 32 * s.dest_terminal_ids.len(),
+                Body::Deliver(d) => FIXED + d.msg_content.len(),
+                _ => FIXED,
+            }
+    }
 }
 
 /// Every SP <-> ISMG message.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,17 @@ pub struct IsmgConfig {
     pub login_timeout: Duration,
     /// Report every PDU decoded and encoded as an [`IsmgEvent::Pdu`].
     pub trace: bool,
+    /// How many of an SP's requests may wait answered but unwritten (CMPP's window W,
+    /// default 16): beyond it the ISMG reads nothing more from that SP until its answers
+    /// have gone out — an SP that sends without waiting is slowed to the pace at which it
+    /// reads, and no answer is ever dropped. An SP that stops reading is back-pressured;
+    /// only after the write timeout (30 s) without taking a byte is it closed.
+    pub window: usize,
+    /// Status reports per session scheduled or sent but not yet acknowledged (default
+    /// 1024). Each is sent at most `calls.max_sends` times; beyond this backlog a report
+    /// is dropped and counted ([`Ismg::reports_dropped`]) rather than held for an SP that
+    /// does not acknowledge. A closed session's pending reports are dropped with it.
+    pub max_pending_reports: usize,
     /// The server's hostile-peer limits. The idle timeout is off by default here: CMPP's
     /// link check (`link_check`) finds dead SPs, after 180 s of silence and three
     /// unanswered ACTIVE_TESTs, later than a server's 120 s default would close them.
@@ -119,6 +130,8 @@ impl IsmgConfig {
             link_check: (Duration::from_secs(180), 3),
             login_timeout: Duration::from_secs(10),
             trace: false,
+            window: 16,
+            max_pending_reports: 1024,
             limits: crate::Limits {
                 idle_timeout: Some(Duration::ZERO),
                 ..crate::Limits::default()
@@ -242,6 +255,8 @@ pub enum IsmgEvent {
 struct Session {
     account: Arc<Account>,
     version: Version,
+    /// reports scheduled or in flight, not yet acknowledged
+    pending_reports: Arc<AtomicUsize>,
 }
 
 struct State {
@@ -255,6 +270,8 @@ struct State {
     reassembler: Mutex<Reassembler>,
     /// per account: (second, SUBMITs in it)
     flow: Mutex<HashMap<String, (u64, u32)>>,
+    /// reports dropped because a session's backlog was full
+    reports_dropped: AtomicU64,
     start: Instant,
 }
 
@@ -311,6 +328,7 @@ impl Ismg {
             udh_ref: AtomicU8::new(1),
             reassembler: Mutex::new(Reassembler::new(Duration::from_secs(600), 10_000)),
             flow: Mutex::new(HashMap::new()),
+            reports_dropped: AtomicU64::new(0),
             start: Instant::now(),
             cfg,
         });
@@ -330,8 +348,10 @@ impl Ismg {
         let st = state.clone();
         let server = Server::builder(make, move |conn: Conn<Pdu>, pdu: Pdu| {
             let st = st.clone();
-            async move { handle(&st, &conn, pdu) }
+            async move { handle(&st, &conn, pdu).await }
         })
+        .queue_capacity(state.cfg.window)
+        .message_size(Pdu::weight)
         .calls(state.cfg.calls)
         .link_check(state.cfg.link_check.0, state.cfg.link_check.1)
         .auth_gate(state.cfg.login_timeout)
@@ -349,6 +369,12 @@ impl Ismg {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Status reports dropped because a session's backlog of unacknowledged ones was full
+    /// ([`IsmgConfig::max_pending_reports`]).
+    pub fn reports_dropped(&self) -> u64 {
+        self.state.reports_dropped.load(Ordering::Relaxed)
     }
 
     /// Events dropped because [`super::TRACE_BUFFER`] of them waited unread.
@@ -460,26 +486,44 @@ fn next_msg_id(st: &State, n: usize) -> MsgId {
     })
 }
 
-fn reply(conn: &Conn<Pdu>, seq: u32, body: Body) {
-    // answers go out even when the queue is full: they are what frees the peer's window
-    let _ = conn.try_send(Pdu {
-        sequence_id: packwire_codecs::cmpp::SequenceId(seq),
-        body,
-    });
+/// Answers a request. Never dropped: when the SP's window of unwritten answers is full
+/// this waits, and the ISMG reads nothing more from that SP meanwhile (back-pressure).
+async fn reply(conn: &Conn<Pdu>, seq: u32, body: Body) {
+    // only a closed connection refuses it, and then nobody is left to read it
+    let _ = conn
+        .respond(Pdu {
+            sequence_id: packwire_codecs::cmpp::SequenceId(seq),
+            body,
+        })
+        .await;
 }
 
-fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
+async fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
     let seq = pdu.sequence_id.0;
     let session = conn.attr::<Session>();
     match (pdu.body, session) {
-        (Body::Connect(c), None) => login(st, conn, seq, &c),
-        (Body::Submit(s), Some(sess)) => submit(st, conn, seq, *s, &sess),
-        (Body::Query(q), Some(_)) => query(conn, seq, q),
+        (Body::Connect(c), None) => login(st, conn, seq, &c).await,
+        (Body::Connect(_), Some(sess)) => {
+            // a second CONNECT on a logged-in connection: refused with status 5 (other
+            // error); the session it already has goes on unchanged
+            reply(
+                conn,
+                seq,
+                Body::ConnectResp(ConnectResp {
+                    status: ConnectStatus::OTHER.0,
+                    authenticator_ismg: [0; 16],
+                    version: sess.version,
+                }),
+            )
+            .await;
+        }
+        (Body::Submit(s), Some(sess)) => submit(st, conn, seq, *s, &sess).await,
+        (Body::Query(q), Some(_)) => query(conn, seq, q).await,
         (Body::Cancel(Cancel { .. }), Some(_)) => {
-            reply(conn, seq, Body::CancelResp(CancelResp { success_id: 0 }));
+            reply(conn, seq, Body::CancelResp(CancelResp { success_id: 0 })).await;
         }
         (Body::Terminate, sess) => {
-            reply(conn, seq, Body::TerminateResp);
+            reply(conn, seq, Body::TerminateResp).await;
             if let Some(s) = sess {
                 st.event(IsmgEvent::Terminated {
                     account: s.account.id.clone(),
@@ -493,10 +537,10 @@ fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
     }
 }
 
-fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
+async fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
     let source = text_of(&c.source_addr);
     let account = st.accounts.get(&source).cloned();
-    let refuse = |status: ConnectStatus, version: Version| {
+    let refuse = async |status: ConnectStatus, version: Version| {
         reply(
             conn,
             seq,
@@ -505,7 +549,8 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
                 authenticator_ismg: [0; 16],
                 version,
             }),
-        );
+        )
+        .await;
         st.event(IsmgEvent::LoginRefused {
             source_addr: source.clone(),
             status,
@@ -514,7 +559,7 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
         conn.close(CloseReason::Kicked);
     };
     let Some(account) = account else {
-        return refuse(ConnectStatus::BAD_SOURCE, Version::V30);
+        return refuse(ConnectStatus::BAD_SOURCE, Version::V30).await;
     };
     let highest = account
         .versions
@@ -523,24 +568,22 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
         .max_by_key(|v| v.0)
         .unwrap_or(Version::V30);
     if !account.ips.is_empty() && !account.ips.contains(&conn.peer_addr().ip()) {
-        return refuse(ConnectStatus::BAD_SOURCE, highest);
+        return refuse(ConnectStatus::BAD_SOURCE, highest).await;
     }
     let expected = authenticator_source(&c.source_addr, account.secret.as_bytes(), c.timestamp);
     if expected != c.authenticator_source {
-        return refuse(ConnectStatus::AUTH_FAILED, highest);
+        return refuse(ConnectStatus::AUTH_FAILED, highest).await;
     }
-    let layout = c.version.layout();
-    if !account.versions.contains(&layout) {
-        let status = if c.version.0 > highest.0 {
-            ConnectStatus::VERSION_TOO_HIGH
-        } else {
-            ConnectStatus(5)
-        };
-        return refuse(status, highest);
+    // only 2.x and 3.x are spoken, and only the layouts this account allows; any other
+    // Version byte (0x00, 0x10, 0x40, 0xFF) is status 4, the version error, answered with
+    // the version the ISMG does speak
+    let spoken = matches!(c.version.0 >> 4, 2 | 3);
+    if !spoken || !account.versions.contains(&c.version.layout()) {
+        return refuse(ConnectStatus::VERSION_TOO_HIGH, highest).await;
     }
     let registry = st.registry.get();
     if registry.is_some_and(|r| r.user(&account.id).len() >= account.max_connections) {
-        return refuse(ConnectStatus(5), c.version);
+        return refuse(ConnectStatus::OTHER, c.version).await;
     }
     reply(
         conn,
@@ -556,10 +599,12 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
             // the negotiated version: the SP's, which this account allows
             version: c.version,
         }),
-    );
+    )
+    .await;
     conn.set_attr(Session {
         account: account.clone(),
         version: c.version,
+        pending_reports: Arc::new(AtomicUsize::new(0)),
     });
     conn.authenticate();
     if let Some(r) = registry {
@@ -572,18 +617,25 @@ fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
     });
 }
 
-fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session) {
+async fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session) {
     let dest: Vec<String> = s.dest_terminal_ids.iter().map(text_of).collect();
     let part = (s.pk_total, s.pk_number);
     if let Some(limit) = sess.account.rate.or(st.cfg.flow_limit) {
-        let sec = st.start.elapsed().as_secs();
-        let mut flows = lock(&st.flow);
-        let f = flows.entry(sess.account.id.clone()).or_insert((sec, 0));
-        if f.0 != sec {
-            *f = (sec, 0);
-        }
-        if f.1 >= limit {
-            drop(flows);
+        let throttled = {
+            let sec = st.start.elapsed().as_secs();
+            let mut flows = lock(&st.flow);
+            let f = flows.entry(sess.account.id.clone()).or_insert((sec, 0));
+            if f.0 != sec {
+                *f = (sec, 0);
+            }
+            if f.1 >= limit {
+                true
+            } else {
+                f.1 += 1;
+                false
+            }
+        };
+        if throttled {
             reply(
                 conn,
                 seq,
@@ -591,7 +643,8 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
                     msg_id: MsgId(0),
                     result: SubmitResult::FLOW_CONTROL.0,
                 }),
-            );
+            )
+            .await;
             st.event(IsmgEvent::Submitted {
                 account: sess.account.id.clone(),
                 msg_ids: Vec::new(),
@@ -601,7 +654,6 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
             });
             return;
         }
-        f.1 += 1;
     }
     let first = next_msg_id(st, dest.len());
     let ids: Vec<MsgId> = first.group(dest.len().max(1)).collect();
@@ -612,7 +664,8 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
             msg_id: first,
             result: 0,
         }),
-    );
+    )
+    .await;
     st.event(IsmgEvent::Submitted {
         account: sess.account.id.clone(),
         msg_ids: ids.clone(),
@@ -639,18 +692,29 @@ fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session
         });
     }
     if let (Some(delay), 1) = (st.cfg.report_delay, s.registered_delivery) {
+        let n = ids.len();
+        let pending = &sess.pending_reports;
+        if pending.fetch_add(n, Ordering::AcqRel) + n > st.cfg.max_pending_reports {
+            // the SP does not acknowledge what it has: this report is not held for it
+            pending.fetch_sub(n, Ordering::AcqRel);
+            st.reports_dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return;
+        }
         let (st, conn, sess) = (st.clone(), conn.clone(), sess.clone());
         let src_id = s.src_id.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             for (id, d) in ids.iter().zip(&dest) {
-                let acked = send_report(&st, &conn, &sess, *id, d, &src_id).await;
+                // a closed session's reports go with it
+                let acked =
+                    !conn.is_closed() && send_report(&st, &conn, &sess, *id, d, &src_id).await;
                 st.event(IsmgEvent::ReportSent {
                     account: sess.account.id.clone(),
                     msg_id: *id,
                     acked,
                 });
             }
+            sess.pending_reports.fetch_sub(n, Ordering::AcqRel);
         });
     }
 }
@@ -692,7 +756,7 @@ async fn send_report(
         .is_ok()
 }
 
-fn query(conn: &Conn<Pdu>, seq: u32, q: Query) {
+async fn query(conn: &Conn<Pdu>, seq: u32, q: Query) {
     reply(
         conn,
         seq,
@@ -702,5 +766,6 @@ fn query(conn: &Conn<Pdu>, seq: u32, q: Query) {
             query_code: q.query_code,
             ..Default::default()
         })),
-    );
+    )
+    .await;
 }

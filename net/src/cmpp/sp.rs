@@ -345,22 +345,27 @@ async fn on_pdu(shared: &Shared, conn: &Conn<Pdu>, pdu: Pdu) {
         Body::Deliver(d) => d,
         Body::Terminate => {
             // the ISMG ends the session: answer, close; the client logs in again later
-            let _ = conn.try_send(Pdu {
-                sequence_id: pdu.sequence_id,
-                body: Body::TerminateResp,
-            });
+            let _ = conn
+                .respond(Pdu {
+                    sequence_id: pdu.sequence_id,
+                    body: Body::TerminateResp,
+                })
+                .await;
             conn.close(CloseReason::Kicked);
             return;
         }
         _ => return,
     };
-    let _ = conn.try_send(Pdu {
-        sequence_id: pdu.sequence_id,
-        body: Body::DeliverResp(DeliverResp {
-            msg_id: d.msg_id,
-            result: 0,
-        }),
-    });
+    // never dropped: an unacknowledged DELIVER would be sent again
+    let _ = conn
+        .respond(Pdu {
+            sequence_id: pdu.sequence_id,
+            body: Body::DeliverResp(DeliverResp {
+                msg_id: d.msg_id,
+                result: 0,
+            }),
+        })
+        .await;
     let delivery = match d.report() {
         Some(Ok(r)) => {
             let stat = text_of(&r.stat);
