@@ -29,6 +29,9 @@ use crate::stats::Stats;
 use crate::transport::{self, Transport};
 use crate::{CloseReason, Codec};
 
+/// The most one read takes from the transport.
+const READ_STEP: usize = 64 * 1024;
+
 /// Encoded bytes stop being taken from the queue above this much unwritten output.
 pub(crate) const MAX_UNWRITTEN: usize = 64 * 1024;
 
@@ -293,7 +296,10 @@ where
             }
         }
         buffers::room_for_read(&mut self.rbuf);
-        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+        // at most one step per read: a large frame grows the buffer (and its charge to
+        // the server's budget) a step at a time, never by all the kernel holds at once
+        let mut step = bytes::BufMut::limit(&mut self.rbuf, READ_STEP);
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut step) {
             Poll::Ready(Ok(0)) => Poll::Ready(Wake::Eof),
             Poll::Ready(Ok(_)) => Poll::Ready(Wake::Read),
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
