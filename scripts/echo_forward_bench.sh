@@ -9,13 +9,7 @@
 set -euo pipefail
 secs=${1:-3}
 reps=${2:-3}
-cd "$(dirname "$0")/.."
-bench=${PW_BENCH_DIR:-/tmp/pw-bench}
-shared=${PW_SHARED:-../shared}
-cargo build --release -p packwire >/dev/null 2>&1
-cargo build --release --manifest-path "$shared/bench/Cargo.toml" --target-dir "$bench" >/dev/null 2>&1
-ulimit -n "$(ulimit -Hn)"
-pw=target/release/packwire
+source "$(dirname "$0")/bench_env.sh"
 port=17500
 results=$(mktemp)
 spid=

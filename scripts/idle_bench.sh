@@ -6,14 +6,8 @@
 # own process. Prints the server's RSS growth per connection, idle and after the echo.
 # Usage: scripts/idle_bench.sh [COUNTS...]   (default 1000 5000 9000)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 counts=${*:-1000 5000 9000}
-bench=${PW_BENCH_DIR:-/tmp/pw-bench}
-shared=${PW_SHARED:-../shared}
-cargo build --release -p packwire >/dev/null 2>&1
-cargo build --release --manifest-path "$shared/bench/Cargo.toml" --target-dir "$bench" >/dev/null 2>&1
-ulimit -n "$(ulimit -Hn)"
-pw=target/release/packwire
+source "$(dirname "$0")/bench_env.sh"
 port=17400
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

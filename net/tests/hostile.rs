@@ -3,16 +3,13 @@
 //! frame. Each peer is one end of an in-memory pipe adopted by the server, and the clock
 //! is paused, so every time-out is exact and nothing depends on the machine's speed.
 
-/// Polls `f` every 5 ms of the (paused) clock until it holds; fails after 10 minutes of
-/// it (the time-outs under test are up to two minutes long).
-async fn wait_until(mut f: impl FnMut() -> bool) {
-    tokio::time::timeout(Duration::from_secs(600), async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("condition not reached in time");
+mod common;
+use common::frame;
+
+/// Waits on the paused clock for up to ten minutes of it (the time-outs under test are
+/// up to two minutes long).
+async fn wait_until(f: impl FnMut() -> bool) {
+    common::wait_until_within(Duration::from_secs(600), f).await;
 }
 
 use std::net::SocketAddr;
@@ -20,22 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use packwire_codecs::LengthFieldCodec;
 use packwire_net::{Conn, Server, ServerBuilder, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::time::Instant;
-use tokio_util::codec::Encoder;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    LengthFieldCodec::new()
-        .encode(Bytes::copy_from_slice(payload), &mut out)
-        .unwrap();
-    out.to_vec()
-}
 
 fn peer(n: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, n], 40_000))

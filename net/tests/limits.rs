@@ -1,7 +1,7 @@
 //! Back-pressure policies, admission control and the auth gate, on loopback.
 
 mod common;
-use common::wait_until;
+use common::{frame, wait_until};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,14 +30,6 @@ async fn read_to_close(sock: &mut TcpStream) -> usize {
             Ok(n) => total += n,
         }
     }
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    LengthFieldCodec::new()
-        .encode(Bytes::copy_from_slice(payload), &mut out)
-        .unwrap();
-    out.to_vec()
 }
 
 /// A server that answers "flood" with up to 2000 frames of 64 KiB sent with `Conn::send`,

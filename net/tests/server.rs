@@ -2,7 +2,7 @@
 //! its server down.
 
 mod common;
-use common::wait_until;
+use common::{frame, wait_until};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use packwire_net::{CloseReason, Conn, ConnId, Listener, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -28,14 +28,6 @@ async fn echo_server() -> ServerHandle<Bytes> {
     .bind("127.0.0.1:0")
     .await
     .unwrap()
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    LengthFieldCodec::new()
-        .encode(Bytes::copy_from_slice(payload), &mut out)
-        .unwrap();
-    out.to_vec()
 }
 
 /// Reads frames from a raw socket until `n` arrived.
