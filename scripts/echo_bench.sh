@@ -10,7 +10,7 @@ set -euo pipefail
 secs=${1:-3}
 reps=${2:-3}
 cd "$(dirname "$0")/.."
-cargo build --release -p packwire >/dev/null 2>&1
+cargo build --release -p packwire-cli >/dev/null 2>&1
 bin=target/release/packwire
 port=17311
 results=$(mktemp)

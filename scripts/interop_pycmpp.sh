@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 venv=${VENV:-target/interop-venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q pycmpp==2.0.2
-cargo build --release -p packwire >/dev/null 2>&1
+cargo build --release -p packwire-cli >/dev/null 2>&1
 port=17899
 target/release/packwire cmpp serve --listen 127.0.0.1:$port --account 300250:300250 --seconds 10 >target/interop-ismg.log 2>&1 &
 spid=$!
