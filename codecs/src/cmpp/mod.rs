@@ -231,7 +231,7 @@ const PYCMPP_TAIL: &[u8] = b"x00";
 /// The version is what the session negotiated at CONNECT; a server can read it from the
 /// CONNECT ([`Connect::version`], then [`CmppCodec::set_version`] with
 /// [`Version::layout`]). CONNECT itself has the same layout in both versions.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CmppCodec {
     framing: LengthFieldCodec,
     version: Version,
