@@ -27,15 +27,9 @@ fn framing_factory(spec: &str) -> io::Result<impl Fn() -> Framing + Send + Sync 
             "{spec}: serve and connect take a framing (length, lines, delimiter, fixed, varint)"
         ))
     })?;
-    let spec = spec.to_string();
-    Ok(move || match &proto {
-        // a clone shares the parsed layout: one per server, not one per connection
-        Framing::Length(c) => Framing::Length(c.clone()),
-        _ => framing(&spec)
-            .ok()
-            .flatten()
-            .expect("the spec parsed once already"),
-    })
+    // a clone has the parsed options and a fresh state (a length codec's layout is
+    // shared, not copied): parsed once per server, not once per connection
+    Ok(move || proto.clone())
 }
 
 /// `packwire serve`: the packwire server (or, with `baseline`, a minimal hand-written tokio

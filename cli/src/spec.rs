@@ -42,7 +42,7 @@ pub(crate) trait JsonDecoder {
 }
 
 /// One of the framing codecs, chosen at run time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Framing {
     Length(LengthFieldCodec),
     Lines(LineCodec),

@@ -176,6 +176,25 @@ struct Splitter<S> {
     log: RecoveryLog,
 }
 
+/// A clone has the same options and a fresh state (no search in progress, an empty
+/// recovery log): what each new connection needs from a prototype codec.
+impl<S: Clone> Clone for Splitter<S> {
+    fn clone(&self) -> Self {
+        Splitter {
+            search: self.search.clone(),
+            write: self.write.clone(),
+            keep: self.keep,
+            max: self.max,
+            discard: self.discard,
+            eof_frame: self.eof_frame,
+            searched: 0,
+            discarding: None,
+            at_eof: false,
+            log: RecoveryLog::default(),
+        }
+    }
+}
+
 impl<S: Search> Splitter<S> {
     fn new(search: S, write: Bytes) -> Self {
         Splitter {
@@ -452,7 +471,10 @@ macro_rules! codec_impls {
 /// assert!(codec.encode("a\nb", &mut buf).is_err()); // would be two lines
 /// # Ok::<(), packwire_core::FrameError>(())
 /// ```
-#[derive(Debug)]
+///
+/// `Clone` gives a codec with the same options and a fresh decoding state, so a server's
+/// per-connection factory can be `move || codec.clone()`.
+#[derive(Debug, Clone)]
 pub struct LineCodec(Splitter<Newline>);
 
 impl LineCodec {
@@ -494,7 +516,9 @@ codec_impls!(LineCodec);
 /// assert_eq!(codec.decode(&mut buf)?, None); // "c;" may still become "c;;"
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
+///
+/// `Clone` gives a codec with the same options and a fresh decoding state.
+#[derive(Debug, Clone)]
 pub struct DelimiterCodec(Splitter<AnyOf>);
 
 impl DelimiterCodec {
@@ -621,5 +645,22 @@ mod tests {
         assert!(DelimiterCodec::new(Vec::<&[u8]>::new()).is_err());
         assert!(DelimiterCodec::new([""]).is_err());
         assert!(DelimiterCodec::new([[b'x'; 33]]).is_err());
+    }
+
+    #[test]
+    fn a_clone_keeps_the_options_and_starts_fresh() {
+        use bytes::BytesMut;
+        use tokio_util::codec::Decoder;
+        let mut proto = LineCodec::new().max_length(8);
+        let mut half = BytesMut::from(&b"abc"[..]);
+        assert_eq!(proto.decode(&mut half).unwrap(), None); // a search in progress
+        let mut fresh = proto.clone();
+        let mut buf = BytesMut::from(&b"xy\n"[..]);
+        assert_eq!(fresh.decode(&mut buf).unwrap().unwrap(), "xy");
+        let mut long = BytesMut::from(&b"123456789\n"[..]);
+        assert!(
+            fresh.decode(&mut long).is_err(),
+            "the clone keeps max_length"
+        );
     }
 }
