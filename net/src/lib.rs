@@ -5,6 +5,12 @@
 //! heartbeats and protocol link checks; a lifecycle [`Listener`]; statistics; graceful
 //! shutdown.
 //!
+//! A server is safe by default against peers it does not know: the guards in the table
+//! below, queues bounded in bytes ([`DEFAULT_MAX_QUEUED_BYTES`]), a server-wide memory
+//! budget ([`DEFAULT_MEMORY_BUDGET`]), per-IP and open-files connection limits
+//! ([`DEFAULT_MAX_PER_IP`], [`default_max_connections`]); each builder method says why its
+//! default is what it is, and [`Limits`] sets them from an operator's flags.
+//!
 //! # How a connection runs
 //!
 //! Every connection, accepted or connected, is one task running one driver over a
@@ -16,7 +22,9 @@
 //!
 //! | setting | who | what happens | who answers |
 //! |---|---|---|---|
-//! | `idle_timeout(d)` | server or client | nothing read for `d`: [`Listener::on_idle`]`(Read)`, then closed with [`CloseReason::IdleTimeout`] | — |
+//! | `idle_timeout(d)` | server (default 120 s) or client | nothing read for `d`: [`Listener::on_idle`]`(Read)`, then closed with [`CloseReason::IdleTimeout`] | — |
+//! | `frame_timeout(d)` | server (default 30 s, or the idle timeout when shorter) | an incomplete frame held and none completed for `d`: closed with [`CloseReason::FrameTimeout`] (a slowloris) | — |
+//! | `write_timeout(d)` | server (default 30 s) | output waits and the peer takes no byte for `d`: closed with [`CloseReason::SlowConsumer`]; until then back-pressured | — |
 //! | `idle_events(read, write, all)` | either | [`Listener::on_idle`] after each idle period; nothing is closed | the application |
 //! | `heartbeat(interval, timeout, ping)` | usually the client | `ping()` sent when write-idle for `interval`; nothing read for `timeout`: closed (a client reconnects) | the peer's handler, or its protocol's link-check answer |
 //! | `link_check(interval, n)` | either, for an [`Exchange`] protocol | the protocol's check (CMPP ACTIVE_TEST, SMPP enquire_link) after `interval` of silence; `n` unanswered: closed | the peer's runtime, automatically ([`Exchange::answer_link_check`]) |
