@@ -144,6 +144,8 @@ impl Periodic {
 #[derive(Debug, Default, Clone, Copy)]
 struct Due {
     idle: [bool; 3],
+    /// the Read idleness that closes the connection: handed out last before the close
+    dead: bool,
     ping: bool,
     link: bool,
     calls: bool,
@@ -514,7 +516,7 @@ impl ConnState {
             auth_late = x.auth.is_some_and(|a| now >= a);
         }
         if dead {
-            self.due.idle[0] = true;
+            self.due.dead = true;
             self.close = Some(CloseReason::IdleTimeout);
         } else if auth_late {
             self.close = Some(CloseReason::AuthTimeout);
@@ -556,10 +558,18 @@ impl ConnState {
     pub fn poll_action(&mut self) -> Option<Action> {
         let d = &mut self.due;
         const KINDS: [IdleKind; 3] = [IdleKind::Read, IdleKind::Write, IdleKind::Both];
+        if d.dead {
+            // the closing Read event stands for a periodic one due in the same breath
+            d.idle[0] = false;
+        }
         for (i, kind) in KINDS.into_iter().enumerate() {
             if std::mem::take(&mut d.idle[i]) {
                 return Some(Action::Idle(kind));
             }
+        }
+        if std::mem::take(&mut d.dead) {
+            // right before the close it causes, whatever else was due with it
+            return Some(Action::Idle(IdleKind::Read));
         }
         if std::mem::take(&mut d.abort) {
             return Some(Action::Abort);
@@ -930,5 +940,26 @@ mod tests {
         unblocked.on_write_blocked(true);
         unblocked.on_write_blocked(false);
         assert_eq!(unblocked.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_read_idleness_that_closes_comes_right_before_the_close() {
+        // a write-idle event and a read-idle event due in the same breath as the close
+        let t0 = Instant::now();
+        let t = Timers {
+            idle_timeout: Some(s(30)),
+            read_idle: Some(s(30)),
+            write_idle: Some(s(10)),
+            ..Timers::default()
+        };
+        let mut st = ConnState::new(&t, t0);
+        assert_eq!(
+            actions(&mut st, t0 + s(31)),
+            [
+                Action::Idle(IdleKind::Write),
+                Action::Idle(IdleKind::Read),
+                Action::Close(CloseReason::IdleTimeout)
+            ]
+        );
     }
 }
