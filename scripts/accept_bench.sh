@@ -22,13 +22,7 @@ for rep in $(seq "$reps"); do
   for server in packwire forward; do
     port=$((port + 1))
     if [ $((base + blocks)) -gt 254 ]; then base=2; fi
-    if [ "$server" = packwire ]; then
-      $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo >/dev/null 2>&1 &
-    else
-      "$bench/release/echo-server" --addr 127.0.0.1:$port --mode forward --threads 2 >/dev/null 2>&1 &
-    fi
-    spid=$!
-    sleep 0.5
+    start_server "$server" "$port"
     t0=$(date +%s%N)
     out=$("$bench/release/idle-client" --addr 127.0.0.1:$port --n "$n" --per-src $per_src \
       --src-base $base --settle 0 --server-pid "$spid" --label "$server" 2>&1)

@@ -21,13 +21,7 @@ for row in $rows; do
   for rep in $(seq "$reps"); do
     for server in packwire forward; do
       port=$((port + 1))
-      if [ "$server" = packwire ]; then
-        $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo >/dev/null 2>&1 &
-      else
-        "$bench/release/echo-server" --addr 127.0.0.1:$port --mode forward --threads 2 >/dev/null 2>&1 &
-      fi
-      spid=$!
-      sleep 0.5
+      start_server "$server" "$port"
       out=$("$bench/release/load-client" --addr 127.0.0.1:$port --conns "$conns" --window "$window" \
         --payload 64 --duration "$secs" --warmup 1 --server-pid "$spid" 2>&1 | tail -1)
       kill "$spid" 2>/dev/null || true

@@ -18,14 +18,9 @@ slopes=$(mktemp)
 for n in $counts; do
   for server in packwire forward; do
     port=$((port + 1))
-    if [ "$server" = packwire ]; then
-      $pw serve --codec length:strip=4 --listen 127.0.0.1:$port --echo --max-per-ip 20000 >/dev/null 2>&1 &
-    else
-      "$bench/release/echo-server" --addr 127.0.0.1:$port --mode forward --threads 2 >/dev/null 2>&1 &
-    fi
-    spid=$!
+    # every connection comes from 127.0.0.2: lift the per-IP limit for this measurement
+    start_server "$server" "$port" --max-per-ip 20000
     pids+=("$spid")
-    sleep 0.5
     out=$("$bench/release/idle-client" --addr 127.0.0.1:$port --n "$n" --ping --server-pid "$spid" --label "$server" 2>&1)
     kill "$spid" 2>/dev/null || true
     wait "$spid" 2>/dev/null || true
