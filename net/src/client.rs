@@ -275,7 +275,6 @@ async fn supervise<F, H, M, C, Fut>(
         listener,
         stats: Arc::new(Stats::default()),
         cfg: conn_cfg,
-        budget: None,
     };
     let settings = env.cfg.settings(&registry_any, None, &env.stats);
     let ids = AtomicU64::new(1);

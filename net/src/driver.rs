@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use tokio::time::Sleep;
 
-use crate::budget::{Budget, Share};
+use crate::budget::Share;
 use crate::buffers;
 use crate::calls::{CallTable, Routed};
 use crate::config::ConnConfig;
@@ -41,8 +41,6 @@ pub(crate) struct Env<M, H> {
     pub(crate) listener: Arc<dyn Listener<M>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) cfg: ConnConfig<M>,
-    /// the server's memory budget for large partial frames and deep queues
-    pub(crate) budget: Option<Arc<Budget>>,
 }
 
 /// The clock the runtime reads (tokio's, so a paused test clock holds).
@@ -129,7 +127,7 @@ where
         Fut: Future<Output = ()>,
     {
         let reason = self.serve(env).await;
-        if let Some(b) = &env.budget {
+        if let Some(b) = &self.conn.inner.set.bound.budget {
             self.rshare.release(b);
         }
         self.conn.close(reason);
@@ -173,7 +171,7 @@ where
             match wake {
                 Wake::Read | Wake::Eof => {
                     let eof = matches!(wake, Wake::Eof);
-                    if !self.charge_read(env) {
+                    if !self.charge_read() {
                         return CloseReason::OverBudget;
                     }
                     // boxed: the handler's future lives only while a read is handled, so it
@@ -187,7 +185,7 @@ where
                     if self.rbuf.len() >= env.cfg.max_buffered {
                         return CloseReason::LimitExceeded;
                     }
-                    self.charge_read(env); // shrinking always succeeds
+                    self.charge_read(); // shrinking always succeeds
                 }
                 Wake::ReadFailed => return CloseReason::PeerClosed,
                 Wake::WriteFailed(e) => return CloseReason::Write(Arc::new(e)),
@@ -220,8 +218,9 @@ where
 
     /// Follows the read buffer's size in the server's budget; `false` when it grew past
     /// what the budget has left.
-    fn charge_read<H>(&mut self, env: &Env<M, H>) -> bool {
-        match &env.budget {
+    fn charge_read(&mut self) -> bool {
+        // the same budget the connection's queue is charged to
+        match &self.conn.inner.set.bound.budget {
             Some(b) => self.rshare.follow(b, self.rbuf.len(), false),
             None => true,
         }

@@ -441,7 +441,6 @@ where
                 listener: self.listener,
                 stats: stats.clone(),
                 cfg: conn_cfg,
-                budget: Some(budget.clone()),
             },
             settings,
             registry: registry.clone(),
