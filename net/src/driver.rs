@@ -74,8 +74,12 @@ pub(crate) struct Driver<T, C, M> {
     pending: VecDeque<Outbound<M>>,
     timer: Option<Pin<Box<Sleep>>>,
     armed: Option<Instant>,
-    /// messages and bytes written since the write buffer was last empty
-    sent: (usize, usize),
+    /// the timer has seen this task's waker since it was last set: until it is set
+    /// again, a look at whether it fired does instead of a poll
+    registered: bool,
+    /// messages and bytes written since the write buffer was last empty (counted once
+    /// it is; u32s keep the idle connection's driver small)
+    sent: (u32, u32),
     /// this peer address's counters (servers)
     ring: Option<IpCounter>,
     /// what the read buffer holds beyond the free share, charged to the budget
@@ -108,6 +112,7 @@ where
             pending: VecDeque::new(),
             timer: None,
             armed: None,
+            registered: false,
             sent: (0, 0),
             ring,
             rshare: Share::default(),
@@ -140,11 +145,7 @@ where
         // counted as closed now; the flush and drain below only tidy the transport
         env.stats.closed(&reason);
         Box::pin(self.finish()).await;
-        if self.sent.1 > 0 {
-            let (msgs, bytes) = std::mem::take(&mut self.sent);
-            env.stats.sent(msgs, bytes);
-            env.listener.on_sent(&self.conn, msgs, bytes);
-        }
+        self.count_sent(env);
         tracing::debug!(id = %self.conn.id(), %reason, "closed");
         reason
     }
@@ -165,7 +166,6 @@ where
             if self.conn.is_closed() {
                 return self.conn.close_reason().unwrap_or(CloseReason::Kicked);
             }
-            self.fill();
             self.arm();
             let wake = poll_fn(|cx| self.poll_wake(cx, env)).await;
             match wake {
@@ -229,13 +229,23 @@ where
     /// Polls the timer; `Ready` when it fired.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.arm();
-        if self.armed.is_some() {
-            if let Some(t) = &mut self.timer {
-                if t.as_mut().poll(cx).is_ready() {
-                    self.armed = None;
-                    return Poll::Ready(());
-                }
-            }
+        if self.armed.is_none() {
+            return Poll::Pending;
+        }
+        let Some(t) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        // a connection's task keeps its waker for life, so the timer holds the right one
+        // once polled: later wakes (most of them reads) only look at whether it fired
+        let fired = if self.registered {
+            t.is_elapsed()
+        } else {
+            self.registered = true;
+            t.as_mut().poll(cx).is_ready()
+        };
+        if fired {
+            self.armed = None;
+            return Poll::Ready(());
         }
         Poll::Pending
     }
@@ -254,6 +264,7 @@ where
             return;
         }
         self.armed = Some(next);
+        self.registered = false;
         let at = tokio::time::Instant::from_std(next);
         match &mut self.timer {
             Some(t) => t.as_mut().reset(at),
@@ -263,19 +274,16 @@ where
 
     /// Writes what it can, takes what is queued, reads when readable; says what woke it.
     fn poll_wake<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<Wake> {
+        let mut took = false;
         loop {
             if let Err(e) = ready_or_pending(self.poll_flush(cx, env)) {
                 return Poll::Ready(Wake::WriteFailed(e));
             }
-            if self.wbuf.len() < MAX_UNWRITTEN && self.conn.inner.queue.poll_ready(cx).is_ready() {
-                if self.conn.is_closed() {
-                    return Poll::Ready(Wake::Closing);
-                }
-                if self.fill() > 0 {
-                    continue;
-                }
+            match self.poll_fill(cx, &mut took) {
+                Fill::More => continue,
+                Fill::Closed => return Poll::Ready(Wake::Closing),
+                Fill::Done => break,
             }
-            break;
         }
         match self.poll_read(cx) {
             Poll::Ready(w) => return Poll::Ready(w),
@@ -283,6 +291,37 @@ where
         }
         // what was just taken from the queue (a call) may have moved the deadline
         self.poll_timer(cx).map(|()| Wake::Timer)
+    }
+
+    /// Encodes into the write buffer while it has room: what was taken before, then (once
+    /// per wake, `took`) what is queued, parking the task on the queue. A push after the
+    /// take wakes the task, so one look per wake is enough.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, took: &mut bool) -> Fill {
+        if self.wbuf.len() >= MAX_UNWRITTEN {
+            return Fill::Done;
+        }
+        if !self.pending.is_empty() {
+            self.encode_pending();
+            return Fill::More;
+        }
+        if *took {
+            return Fill::Done;
+        }
+        *took = true;
+        let bound = &self.conn.inner.set.bound;
+        match self
+            .conn
+            .inner
+            .queue
+            .poll_take(cx, bound, &mut self.pending)
+        {
+            Poll::Ready(None) => Fill::Closed,
+            Poll::Ready(Some(_)) => {
+                self.encode_pending();
+                Fill::More
+            }
+            Poll::Pending => Fill::Done,
+        }
     }
 
     /// Reads into the read buffer, taking one only once the transport is readable.
@@ -319,22 +358,28 @@ where
         }
     }
 
+    /// Hands the messages and bytes written since the last count to the statistics.
+    fn count_sent<H>(&mut self, env: &Env<M, H>) {
+        if self.sent.1 > 0 {
+            let (msgs, bytes) = std::mem::take(&mut self.sent);
+            let (msgs, bytes) = (msgs as usize, bytes as usize);
+            env.stats.sent(msgs, bytes);
+            env.listener.on_sent(&self.conn, msgs, bytes);
+        }
+    }
+
     /// Writes the write buffer while the transport takes bytes. `Ready(Ok)` once it is
     /// empty, `Pending` while the transport is full.
     fn poll_flush<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<io::Result<()>> {
         ready!(self.poll_write_buf(cx))?;
-        if self.sent.1 > 0 {
-            let (msgs, bytes) = std::mem::take(&mut self.sent);
-            env.stats.sent(msgs, bytes);
-            env.listener.on_sent(&self.conn, msgs, bytes);
-        }
+        self.count_sent(env);
         if self.wbuf.capacity() > 0 {
             buffers::give(&mut self.wbuf);
         }
         if self.pending.is_empty() && self.pending.capacity() > 0 {
-            // the queue swaps its items out whole: drop the emptied storage too, so a
-            // quiet connection keeps none
-            self.pending = VecDeque::new();
+            // the queue swaps its items out whole: give the emptied storage back too, so
+            // a quiet connection keeps none
+            buffers::give_deque(std::mem::take(&mut self.pending));
         }
         Poll::Ready(Ok(()))
     }
@@ -368,7 +413,7 @@ where
                 return self.encode(Outbound::Msg(m));
             }
         }
-        self.sent.0 += 1;
+        self.sent.0 = self.sent.0.saturating_add(1);
     }
 
     fn table(&mut self) -> &mut CallTable<M> {
@@ -397,13 +442,20 @@ where
             {
                 break;
             }
-            while self.wbuf.len() < MAX_UNWRITTEN {
-                let Some(out) = self.pending.pop_front() else {
-                    break;
-                };
-                self.encode(out);
-                n += 1;
-            }
+            n += self.encode_pending();
+        }
+        n
+    }
+
+    /// Encodes what was taken from the queue, up to [`MAX_UNWRITTEN`]; how many items.
+    fn encode_pending(&mut self) -> usize {
+        let mut n = 0;
+        while self.wbuf.len() < MAX_UNWRITTEN {
+            let Some(out) = self.pending.pop_front() else {
+                break;
+            };
+            self.encode(out);
+            n += 1;
         }
         n
     }
@@ -554,7 +606,7 @@ where
         if msgs > 0 {
             env.stats.received(msgs, bytes);
             if let Some(ring) = &self.ring {
-                ring.received(now(), msgs, bytes);
+                ring.received(msgs, bytes);
             }
         }
         self.release_read();
@@ -577,14 +629,13 @@ where
             if fut.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Ok(()));
             }
+            let mut took = false;
             loop {
                 if let Err(e) = ready_or_pending(self.poll_flush(cx, env)) {
                     return Poll::Ready(Err(e));
                 }
-                if self.wbuf.len() < MAX_UNWRITTEN
-                    && self.conn.inner.queue.poll_ready(cx).is_ready()
-                    && self.fill() > 0
-                {
+                // closed: the handler's sends fail, it finishes, then the loop closes
+                if let Fill::More = self.poll_fill(cx, &mut took) {
                     continue;
                 }
                 if self.poll_timer(cx).is_ready() {
@@ -676,7 +727,9 @@ where
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.wbuf.advance(n);
-            self.sent.1 += n;
+            // saturating: 4 GiB unflushed would take a message far past any codec's limit
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            self.sent.1 = self.sent.1.saturating_add(n);
             if self.state.uses_clock() {
                 self.state.on_write(now());
             } else {
@@ -693,6 +746,16 @@ fn ready_or_pending(p: Poll<io::Result<()>>) -> io::Result<()> {
         Poll::Ready(r) => r,
         Poll::Pending => Ok(()),
     }
+}
+
+/// What [`Driver::poll_fill`] did.
+enum Fill {
+    /// encoded something: write it, then look again
+    More,
+    /// nothing more to encode for now
+    Done,
+    /// the queue is closed
+    Closed,
 }
 
 /// Polls a future once: `Ready` if it finished.

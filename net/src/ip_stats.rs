@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// What one IP address did over the last window.
@@ -96,6 +96,9 @@ impl Ring {
 pub(crate) struct IpWindows {
     start: Instant,
     window: u64,
+    /// the current second, kept by [`IpWindows::keep_time`]: a read's count lands in
+    /// the bucket it names, so reads cost no clock
+    clock: AtomicU64,
     rings: Mutex<HashMap<IpAddr, Arc<Ring>>>,
 }
 
@@ -104,12 +107,28 @@ impl IpWindows {
         IpWindows {
             start: Instant::now(),
             window: window.as_secs().clamp(1, BUCKETS as u64),
+            clock: AtomicU64::new(0),
             rings: Mutex::new(HashMap::new()),
         }
     }
 
     fn sec(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.start).as_secs()
+    }
+
+    /// Keeps the current second once a second while anything holds the windows (a task
+    /// on the current runtime).
+    pub(crate) fn keep_time(windows: &Arc<IpWindows>, now: fn() -> Instant) {
+        let weak: Weak<IpWindows> = Arc::downgrade(windows);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(w) = weak.upgrade() else { return };
+                w.clock.store(w.sec(now()), Ordering::Relaxed);
+            }
+        });
     }
 
     /// The ring of `ip` (made on first use), for a connection to keep.
@@ -174,8 +193,10 @@ pub(crate) struct IpCounter {
 }
 
 impl IpCounter {
-    pub(crate) fn received(&self, now: Instant, messages: u64, bytes: u64) {
-        self.windows.add_to(&self.ring, now, 0, messages, bytes);
+    /// Counts what a read decoded, in the current second's bucket.
+    pub(crate) fn received(&self, messages: u64, bytes: u64) {
+        let sec = self.windows.clock.load(Ordering::Relaxed);
+        self.ring.add(sec, 0, messages, bytes);
     }
 }
 

@@ -33,8 +33,11 @@ pub(crate) enum PushError<T> {
 #[derive(Debug)]
 struct State<T> {
     items: VecDeque<T>,
-    /// the connection's task, parked until something is queued
+    /// the connection's task, woken by a push while it is parked
     waker: Option<Waker>,
+    /// the connection's task waits for a push. It is not while it runs its own handlers,
+    /// whose sends need not wake it (the waker is kept: parking again needs no clone).
+    parked: bool,
     closed: bool,
     /// a sender waits for room
     senders_waiting: bool,
@@ -60,12 +63,13 @@ pub(crate) struct Queue<T> {
     room: Notify,
 }
 
-impl<T> Queue<T> {
+impl<T: 'static> Queue<T> {
     pub(crate) fn new() -> Self {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 waker: None,
+                parked: false,
                 closed: false,
                 senders_waiting: false,
                 bytes: 0,
@@ -73,10 +77,6 @@ impl<T> Queue<T> {
             }),
             room: Notify::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn push_inner(
@@ -103,8 +103,15 @@ impl<T> Queue<T> {
                 return Err(PushError::Full(item));
             }
             s.bytes = bytes;
+            if s.items.capacity() == 0 {
+                s.items = crate::buffers::take_deque();
+            }
             s.items.push_back(item);
-            s.waker.take()
+            if std::mem::take(&mut s.parked) {
+                s.waker.clone()
+            } else {
+                None
+            }
         };
         if let Some(w) = waker {
             w.wake();
@@ -140,40 +147,75 @@ impl<T> Queue<T> {
 
     /// Moves everything queued to the end of `into`; returns how many items moved.
     pub(crate) fn take_all(&self, b: &Bound, into: &mut VecDeque<T>) -> usize {
-        let (n, wake) = {
-            let mut s = self.lock();
-            let n = s.items.len();
-            if n == 0 {
-                return 0;
-            }
-            if into.is_empty() {
-                std::mem::swap(&mut s.items, into);
-            } else {
-                into.extend(s.items.drain(..));
-            }
-            s.bytes = 0;
-            if let Some(budget) = &b.budget {
-                s.share.release(budget);
-            }
-            (n, std::mem::take(&mut s.senders_waiting))
-        };
+        let (n, wake) = Self::take_locked(&mut self.lock(), b, into);
         if wake {
             self.room.notify_waiters();
         }
         n
     }
 
-    /// Ready when something is queued (or the queue closed); otherwise remembers the
-    /// task to wake.
+    /// Takes what is queued into `into` and parks the connection's task on the queue, so
+    /// the next push wakes it, all under one lock: `Ready(Some(n))` when it took `n > 0`
+    /// items, `Ready(None)` when the queue is closed (nothing taken), `Pending` when it
+    /// was empty.
+    pub(crate) fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        b: &Bound,
+        into: &mut VecDeque<T>,
+    ) -> Poll<Option<usize>> {
+        let (n, wake) = {
+            let mut s = self.lock();
+            if s.closed {
+                return Poll::Ready(None);
+            }
+            Self::park_locked(&mut s, cx);
+            Self::take_locked(&mut s, b, into)
+        };
+        if wake {
+            self.room.notify_waiters();
+        }
+        match n {
+            0 => Poll::Pending,
+            n => Poll::Ready(Some(n)),
+        }
+    }
+
+    fn park_locked(s: &mut State<T>, cx: &Context<'_>) {
+        s.parked = true;
+        match &s.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => s.waker = Some(cx.waker().clone()),
+        }
+    }
+
+    /// Moves the items out; also says whether a sender waits for the room it made.
+    fn take_locked(s: &mut State<T>, b: &Bound, into: &mut VecDeque<T>) -> (usize, bool) {
+        let n = s.items.len();
+        if n == 0 {
+            return (0, false);
+        }
+        if into.is_empty() {
+            std::mem::swap(&mut s.items, into);
+        } else {
+            into.extend(s.items.drain(..));
+        }
+        s.bytes = 0;
+        if let Some(budget) = &b.budget {
+            s.share.release(budget);
+        }
+        (n, std::mem::take(&mut s.senders_waiting))
+    }
+
+    /// Ready when something is queued (or the queue closed); otherwise parks the
+    /// connection's task on the queue.
+    #[cfg(test)]
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = self.lock();
         if !s.items.is_empty() || s.closed {
             return Poll::Ready(());
         }
-        match &s.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => s.waker = Some(cx.waker().clone()),
-        }
+        Self::park_locked(&mut s, cx);
         Poll::Pending
     }
 
@@ -183,10 +225,10 @@ impl<T> Queue<T> {
         poll_fn(|cx| self.poll_ready(cx)).await;
     }
 
-    /// Forgets the parked task: the connection's task calls it while it runs its own
-    /// handlers, whose sends need not wake it.
+    /// The connection's task runs its own handlers: their sends need not wake it (it
+    /// takes what they queued when it next looks).
     pub(crate) fn unpark(&self) {
-        self.lock().waker = None;
+        self.lock().parked = false;
     }
 
     /// Refuses further pushes and wakes every waiting sender and the connection's task.
@@ -204,6 +246,10 @@ impl<T> Queue<T> {
 }
 
 impl<T> Queue<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Gives back what the queue holds of the budget (when its connection is dropped).
     pub(crate) fn release(&self, b: &Bound) {
         if let Some(budget) = &b.budget {
@@ -215,6 +261,7 @@ impl<T> Queue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     fn bound(cap: usize, max_bytes: usize, budget: Option<Arc<Budget>>) -> Bound {
         Bound {
@@ -222,6 +269,45 @@ mod tests {
             max_bytes,
             budget,
         }
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn only_a_push_to_a_parked_task_wakes_it() {
+        let q = Queue::new();
+        let b = bound(16, 1 << 20, None);
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || count.0.load(Ordering::SeqCst);
+        let mut out = VecDeque::new();
+        // parked on an empty queue: a push wakes it, once
+        assert!(q.poll_take(&mut cx, &b, &mut out).is_pending());
+        q.try_push(&b, 1, 1).unwrap();
+        q.try_push(&b, 2, 1).unwrap();
+        assert_eq!(wakes(), 1);
+        // taking parks it again in the same breath: the next push wakes it
+        assert_eq!(q.poll_take(&mut cx, &b, &mut out), Poll::Ready(Some(2)));
+        q.try_push(&b, 3, 1).unwrap();
+        assert_eq!(wakes(), 2);
+        // while the task runs its own handlers their pushes do not wake it, and it
+        // still finds them
+        q.unpark();
+        q.try_push(&b, 4, 1).unwrap();
+        assert_eq!(wakes(), 2);
+        assert_eq!(q.poll_take(&mut cx, &b, &mut out), Poll::Ready(Some(2)));
+        assert_eq!(out, [1, 2, 3, 4]);
+        // closed: said at once, and nothing more is taken
+        q.close();
+        assert_eq!(q.poll_take(&mut cx, &b, &mut out), Poll::Ready(None));
     }
 
     #[test]

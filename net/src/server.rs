@@ -426,6 +426,7 @@ where
         let stats = Arc::new(Stats::default());
         let budget = Arc::new(Budget::new(self.server.budget));
         let windows = Arc::new(IpWindows::new(Duration::from_secs(60)));
+        IpWindows::keep_time(&windows, now);
         let registry = Registry::new(encode.clone());
         let blocked = self.server.blocked.clone();
         let conn_cfg = self.conn;
