@@ -191,6 +191,16 @@ fn lines(c: &mut Criterion) {
                 black_box(dst.len())
             })
         });
+        g.bench_function(BenchmarkId::new("packwire unchecked", size), |b| {
+            let mut codec = ours();
+            b.iter(|| {
+                dst.clear();
+                for _ in 0..n {
+                    codec.encode_unchecked(line.as_bytes(), &mut dst);
+                }
+                black_box(dst.len())
+            })
+        });
         g.bench_function(BenchmarkId::new("tokio-util AnyDelimiter", size), |b| {
             let mut codec = any();
             b.iter(|| {

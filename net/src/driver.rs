@@ -216,12 +216,13 @@ where
         None
     }
 
-    /// Follows the read buffer's size in the server's budget; `false` when it grew past
+    /// Follows the read buffer's allocated size (its capacity: what a codec reserves
+    /// ahead for a frame counts too) in the server's budget; `false` when it grew past
     /// what the budget has left.
     fn charge_read(&mut self) -> bool {
         // the same budget the connection's queue is charged to
         match &self.conn.inner.set.bound.budget {
-            Some(b) => self.rshare.follow(b, self.rbuf.len(), false),
+            Some(b) => self.rshare.follow(b, self.rbuf.capacity(), false),
             None => true,
         }
     }

@@ -265,7 +265,9 @@ impl CmppCodec {
                 LengthFieldCodec::builder()
                     .frame_length()
                     .min_frame(Head::LEN)
-                    .max_frame(max.max(Head::LEN)),
+                    .max_frame(max.max(Head::LEN))
+                    // PDUs are small: room for a long SUBMIT ahead, never more
+                    .reserve_ahead(2048),
             )
         };
         let cfg = if max == Self::DEFAULT_MAX_PDU {

@@ -45,6 +45,9 @@ pub enum Oversize {
     Skip,
 }
 
+/// The default of [`Builder::reserve_ahead`]: 64 KiB.
+pub const DEFAULT_RESERVE_AHEAD: usize = 64 * 1024;
+
 /// Builds a [`LengthFieldCodec`]; [`Builder::build`] rejects impossible settings.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -55,6 +58,7 @@ pub struct Builder {
     pub(super) strip: Strip,
     pub(super) max_frame: usize,
     pub(super) min_frame: usize,
+    pub(super) reserve_ahead: usize,
     pub(super) magic: Vec<u8>,
     pub(super) prefix: Option<Vec<u8>>,
     pub(super) resync: Option<usize>,
@@ -72,6 +76,7 @@ impl Default for Builder {
             strip: Strip::Bytes(0),
             max_frame: Limits::DEFAULT_MAX_FRAME,
             min_frame: 0,
+            reserve_ahead: DEFAULT_RESERVE_AHEAD,
             magic: Vec::new(),
             prefix: None,
             resync: None,
@@ -146,6 +151,16 @@ impl Builder {
     /// The largest frame on the wire, header and checksum included. Default 8 MiB.
     pub fn max_frame(mut self, n: usize) -> Self {
         self.max_frame = n;
+        self
+    }
+
+    /// How much room the decoder reserves for a frame once its header has passed the
+    /// `max_frame` check: the rest of the frame, up to this many bytes. Frames up to this
+    /// size then land in one buffer without regrowing, and a header never makes the
+    /// decoder reserve more than this however much it claims (tokio-util's codec reserves
+    /// the whole claim). Default 64 KiB; 0 reserves nothing ahead.
+    pub fn reserve_ahead(mut self, n: usize) -> Self {
+        self.reserve_ahead = n;
         self
     }
 

@@ -414,6 +414,7 @@ impl LengthFieldCodec {
         Ok(header.freeze().chain(payload).chain(trailer))
     }
 
+    #[inline]
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
         if let Some(f) = self.fast {
             // the common layout: write the header straight into `dst`
@@ -476,6 +477,14 @@ impl Clone for LengthFieldCodec {
 }
 
 impl LengthFieldCodec {
+    /// Room for the rest of a frame whose header passed the checks, up to the builder's
+    /// `reserve_ahead`: a claim never reserves more than that.
+    #[inline]
+    fn reserve_ahead(&self, src: &mut BytesMut, frame: usize) {
+        let missing = frame.saturating_sub(src.len());
+        src.reserve(missing.min(self.cfg.reserve_ahead));
+    }
+
     /// The general decoder: every option, every state, every error.
     #[cold]
     #[inline(never)]
@@ -500,6 +509,7 @@ impl LengthFieldCodec {
                         }
                     }
                     self.state = State::Body { frame, header };
+                    self.reserve_ahead(src, frame);
                     return Ok(None);
                 }
                 State::Body { frame, header } => {
@@ -557,6 +567,7 @@ impl LengthFieldCodec {
                                 frame,
                                 header: f.header,
                             };
+                            self.reserve_ahead(src, frame);
                             return Ok(None);
                         }
                         (frame, f.strip)
@@ -611,6 +622,7 @@ impl Decoder for LengthFieldCodec {
 impl Encoder<Bytes> for LengthFieldCodec {
     type Error = EncodeError;
 
+    #[inline]
     fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), EncodeError> {
         self.encode_slice(&item, dst)
     }
@@ -619,6 +631,7 @@ impl Encoder<Bytes> for LengthFieldCodec {
 impl Encoder<&[u8]> for LengthFieldCodec {
     type Error = EncodeError;
 
+    #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
         self.encode_slice(item, dst)
     }

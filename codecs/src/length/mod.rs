@@ -78,6 +78,6 @@
 mod builder;
 mod codec;
 
-pub use builder::{Builder, Meaning, Oversize, Strip, Width};
+pub use builder::{Builder, DEFAULT_RESERVE_AHEAD, Meaning, Oversize, Strip, Width};
 pub use codec::LengthFieldCodec;
 pub use packwire_core::Recovered;

@@ -1,6 +1,6 @@
 use bytes::{Buf, Bytes, BytesMut};
 use packwire_codecs::LengthFieldCodec;
-use packwire_codecs::length::{Builder, Oversize};
+use packwire_codecs::length::{Builder, DEFAULT_RESERVE_AHEAD, Oversize};
 use packwire_core::testkit::Kit;
 use packwire_core::wire::Endian;
 use packwire_core::{Checksum, FrameError, FrameErrorKind};
@@ -158,6 +158,55 @@ fn every_configuration_decodes_a_sticky_stream_split_everywhere() {
             panic!("{name}: {f}");
         }
     }
+}
+
+#[test]
+fn an_accepted_large_claim_reserves_at_most_the_reserve_ahead() {
+    // 48 MiB claimed and allowed: the decoder reserves the next 64 KiB, not the claim
+    let kit = Kit::new(|| {
+        LengthFieldCodec::builder()
+            .max_frame(64 << 20)
+            .build()
+            .unwrap()
+    });
+    kit.bounded_memory(&[0x03, 0x00, 0x00, 0x00], DEFAULT_RESERVE_AHEAD + 4096);
+    let kit = Kit::new(|| {
+        LengthFieldCodec::builder()
+            .max_frame(64 << 20)
+            .reserve_ahead(0)
+            .build()
+            .unwrap()
+    });
+    kit.bounded_memory(&[0x03, 0x00, 0x00, 0x00], 4096);
+}
+
+#[test]
+fn a_frame_up_to_the_reserve_ahead_lands_without_regrowing_the_buffer() {
+    let payload = vec![0x5a; 60 * 1024];
+    let mut wire = BytesMut::new();
+    LengthFieldCodec::new()
+        .encode(Bytes::from(payload.clone()), &mut wire)
+        .unwrap();
+    let mut codec = LengthFieldCodec::new();
+    let mut buf = BytesMut::with_capacity(1500);
+    let mut grew = 0;
+    let mut frame = None;
+    for chunk in wire.chunks(1500) {
+        let cap = buf.capacity();
+        buf.extend_from_slice(chunk);
+        if buf.capacity() != cap {
+            grew += 1;
+        }
+        if let Some(f) = codec.decode(&mut buf).unwrap() {
+            frame = Some(f);
+        }
+    }
+    assert_eq!(frame.as_deref(), Some(&payload[..]));
+    // the header's chunk may grow the buffer once; the body never does
+    assert_eq!(
+        grew, 0,
+        "the first decode reserved the frame; appends never regrew"
+    );
 }
 
 #[test]
