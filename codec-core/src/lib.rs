@@ -50,7 +50,7 @@ pub use error::{
 pub use exchange::{Exchange, Role};
 pub use limits::Limits;
 pub use message::{ChecksumLayer, FrameLayer, MessageCodec, Protocol};
-pub use parse::{NomMessage, nom_result};
+pub use parse::{NomMessage, ZeroCopy, nom_result};
 
 /// What a `decode_eof` returns when its `decode` found no whole item: `Ok(None)` for a
 /// clean close (nothing buffered), otherwise [`FrameError::Truncated`] with the byte counts.

@@ -56,6 +56,38 @@ use crate::{EncodeError, FrameError, MessageCodec};
 ///
 /// Stack it on a framing with [`crate::Protocol::new`] to get a full
 /// `tokio_util::codec::{Decoder, Encoder}`.
+///
+/// # Zero-copy fields
+///
+/// [`NomMessage::zero_copy`] hands the parser the frame's `Bytes` instead of a slice, so a
+/// field can be cut out of it without a copy (`frame.slice_ref(part)`, where `part` is a
+/// slice the parser got from the frame):
+///
+/// ```
+/// use bytes::{BufMut, Bytes};
+/// use nom::{IResult, Parser, number::complete::u8, combinator::rest};
+/// use packwire_core::{MessageCodec, NomMessage};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Msg { kind: u8, payload: Bytes }
+///
+/// fn parse(frame: &Bytes) -> IResult<&[u8], Msg> {
+///     let (i, (kind, payload)) = (u8, rest).parse(&frame[..])?;
+///     Ok((i, Msg { kind, payload: frame.slice_ref(payload) }))
+/// }
+///
+/// let mut codec = NomMessage::zero_copy(parse, |m: Msg, dst: &mut bytes::BytesMut| {
+///     dst.put_u8(m.kind);
+///     dst.put_slice(&m.payload);
+///     Ok(())
+/// });
+/// let frame = Bytes::from_static(b"\x07hello");
+/// let msg = codec.load(frame.clone())?;
+/// assert_eq!(msg.payload, "hello");
+/// // the payload is the frame's own memory
+/// assert_eq!(msg.payload.as_ptr(), frame[1..].as_ptr());
+/// # Ok::<(), packwire_core::FrameError>(())
+/// ```
 pub struct NomMessage<M, P, E> {
     parse: P,
     encode: E,
@@ -74,6 +106,42 @@ where
             encode,
             _message: PhantomData,
         }
+    }
+}
+
+/// A parser over the frame's `Bytes` (see [`NomMessage::zero_copy`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroCopy<P>(P);
+
+impl<M, P, E> NomMessage<M, ZeroCopy<P>, E>
+where
+    P: FnMut(&Bytes) -> IResult<&[u8], M>,
+    E: FnMut(M, &mut BytesMut) -> Result<(), EncodeError>,
+{
+    /// A message codec whose parser gets the frame's `Bytes`, to slice fields out of it
+    /// without copying them. Errors map as for [`NomMessage::new`].
+    pub fn zero_copy(parse: P, encode: E) -> Self {
+        NomMessage {
+            parse: ZeroCopy(parse),
+            encode,
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<M, P, E> MessageCodec for NomMessage<M, ZeroCopy<P>, E>
+where
+    P: FnMut(&Bytes) -> IResult<&[u8], M>,
+    E: FnMut(M, &mut BytesMut) -> Result<(), EncodeError>,
+{
+    type Message = M;
+
+    fn load(&mut self, frame: Bytes) -> Result<M, FrameError> {
+        nom_result(&frame, (self.parse.0)(&frame))
+    }
+
+    fn encode(&mut self, msg: M, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        (self.encode)(msg, dst)
     }
 }
 

@@ -19,14 +19,15 @@ struct Msg {
     body: Bytes,
 }
 
-fn parse(i: &[u8]) -> IResult<&[u8], Msg> {
-    let (i, (kind, id, body)) = (u8, be_u16, rest).parse(i)?;
+/// The README's parser: zero-copy, `body` is a slice of the frame.
+fn parse(frame: &Bytes) -> IResult<&[u8], Msg> {
+    let (i, (kind, id, body)) = (u8, be_u16, rest).parse(&frame[..])?;
     Ok((
         i,
         Msg {
             kind,
             id,
-            body: Bytes::copy_from_slice(body),
+            body: frame.slice_ref(body),
         },
     ))
 }
@@ -58,11 +59,35 @@ fn codec() -> impl Decoder<Item = Msg, Error = FrameError> + Encoder<Msg, Error 
         .max_frame(1024)
         .build()
         .unwrap();
-    let message = NomMessage::new(parse, write);
+    let message = NomMessage::zero_copy(parse, write);
     // on the wire: length | xor(kind id body) | crc16 of the xored bytes
     Protocol::new(framing, message)
         .layer(ChecksumLayer::new(Checksum::Crc16Ccitt))
         .layer(Xor(0x5a))
+}
+
+#[test]
+fn a_zero_copy_parser_hands_out_the_read_buffer_itself() {
+    // the framing alone (no layers that rebuild the frame): the body is the bytes that
+    // were read, not a copy of them
+    let framing = LengthFieldCodec::builder()
+        .width(2)
+        .strip_header()
+        .build()
+        .unwrap();
+    let mut codec = Protocol::new(framing, NomMessage::zero_copy(parse, write));
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(b"\x00\x08\x01\x00\x02hello");
+    let body_at = buf[5..].as_ptr();
+    let msg = codec.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(msg.body, "hello");
+    assert_eq!(msg.body.as_ptr(), body_at);
+    // and a short frame is still a typed error
+    buf.extend_from_slice(b"\x00\x02\x01\x00");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::Malformed { .. })
+    ));
 }
 
 fn msgs() -> impl Strategy<Value = Vec<Msg>> {
