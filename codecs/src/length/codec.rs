@@ -9,18 +9,42 @@ use tokio_util::codec::{Decoder, Encoder};
 use super::builder::{Builder, Meaning, Oversize, Strip, Width};
 use crate::varint::{MAX_VARINT_LEN, put_varint, read_varint, varint_len};
 
-/// Precomputed constants of the common layout: a fixed-width field, no magic, no checksum.
+/// Precomputed constants of the common layout: a fixed-width field, no magic, no checksum
+/// (held in the codec itself, so the hot paths read no shared configuration; small, as
+/// every connection holds one).
 #[derive(Debug, Clone, Copy)]
 struct Fast {
-    offset: usize,
-    width: usize,
-    header: usize,
+    offset: u32,
+    header: u32,
+    strip: u32,
+    /// the builder's `min_frame`, which the encoder checks
+    min_frame: u32,
+    width: u8,
+    endian: Endian,
     /// frame length = field + add
     add: i64,
     /// the smallest valid frame: max(min_frame, header, strip)
     min: u64,
     max: u64,
-    strip: usize,
+}
+
+impl Fast {
+    #[inline]
+    fn offset(&self) -> usize {
+        self.offset as usize
+    }
+    #[inline]
+    fn header(&self) -> usize {
+        self.header as usize
+    }
+    #[inline]
+    fn strip(&self) -> usize {
+        self.strip as usize
+    }
+    #[inline]
+    fn width(&self) -> usize {
+        usize::from(self.width)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,15 +125,29 @@ impl LengthFieldCodec {
                     Meaning::Frame => Some(0),
                     Meaning::Adjusted(adj) => adj.checked_add(header as i64),
                 };
-                add.map(|add| Fast {
-                    offset: cfg.offset,
-                    width,
-                    header,
+                let small = |n: usize| u32::try_from(n).ok();
+                match (
                     add,
-                    min: cfg.min_frame.max(header).max(strip) as u64,
-                    max: cfg.max_frame as u64,
-                    strip,
-                })
+                    small(cfg.offset),
+                    small(header),
+                    small(strip),
+                    small(cfg.min_frame),
+                ) {
+                    (Some(add), Some(offset), Some(head), Some(strip32), Some(min_frame)) => {
+                        Some(Fast {
+                            offset,
+                            header: head,
+                            strip: strip32,
+                            min_frame,
+                            width: width as u8,
+                            endian: cfg.endian,
+                            add,
+                            min: cfg.min_frame.max(header).max(strip) as u64,
+                            max: cfg.max_frame as u64,
+                        })
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };
@@ -418,27 +456,27 @@ impl LengthFieldCodec {
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
         if let Some(f) = self.fast {
             // the common layout: write the header straight into `dst`
-            let frame = payload.len().saturating_add(f.header) as u64;
+            let frame = payload.len().saturating_add(f.header()) as u64;
             let raw = i64::try_from(frame)
                 .ok()
                 .and_then(|n| n.checked_sub(f.add))
                 .and_then(|r| u64::try_from(r).ok());
-            let fits = f.width == 8 || raw.is_some_and(|r| r >> (8 * f.width) == 0);
-            if let (Some(raw), true, true) = (
-                raw,
-                fits,
-                frame <= f.max && frame >= self.cfg.min_frame as u64,
-            ) {
-                dst.reserve(f.header + payload.len());
+            let fits = f.width == 8 || raw.is_some_and(|r| r >> (8 * f.width()) == 0);
+            if let (Some(raw), true, true) =
+                (raw, fits, frame <= f.max && frame >= u64::from(f.min_frame))
+            {
+                dst.reserve(f.header() + payload.len());
                 if f.offset > 0 {
                     match &self.cfg.prefix {
                         Some(p) => dst.put_slice(p),
-                        None => dst.put_bytes(0, f.offset),
+                        None => dst.put_bytes(0, f.offset()),
                     }
                 }
-                match self.cfg.endian {
-                    Endian::Big => dst.put_uint(raw, f.width),
-                    Endian::Little => dst.put_uint_le(raw, f.width),
+                match (f.endian, f.width) {
+                    // the common header, without put_uint's slicing
+                    (Endian::Big, 4) => dst.put_u32(raw as u32),
+                    (Endian::Big, w) => dst.put_uint(raw, usize::from(w)),
+                    (Endian::Little, w) => dst.put_uint_le(raw, usize::from(w)),
                 }
                 dst.put_slice(payload);
                 return Ok(());
@@ -547,16 +585,16 @@ impl LengthFieldCodec {
     #[inline]
     fn decode_fast(&mut self, f: Fast, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let (frame, strip) = match self.state {
-            State::Body { frame, .. } => (frame, f.strip),
+            State::Body { frame, .. } => (frame, f.strip()),
             State::Head => {
-                let Some(field) = src.get(f.offset..f.header) else {
+                let Some(field) = src.get(f.offset()..f.header()) else {
                     return Ok(None);
                 };
                 let raw = match field.first_chunk::<4>() {
-                    Some(b) if f.width == 4 && self.cfg.endian == Endian::Big => {
+                    Some(b) if f.width == 4 && f.endian == Endian::Big => {
                         u64::from(u32::from_be_bytes(*b))
                     }
-                    _ => read_uint(field, f.width, self.cfg.endian).unwrap_or(u64::MAX),
+                    _ => read_uint(field, f.width(), f.endian).unwrap_or(u64::MAX),
                 };
                 let frame = i64::try_from(raw).ok().and_then(|r| r.checked_add(f.add));
                 match frame.and_then(|n| u64::try_from(n).ok()) {
@@ -565,12 +603,12 @@ impl LengthFieldCodec {
                         if src.len() < frame {
                             self.state = State::Body {
                                 frame,
-                                header: f.header,
+                                header: f.header(),
                             };
                             self.reserve_ahead(src, frame);
                             return Ok(None);
                         }
-                        (frame, f.strip)
+                        (frame, f.strip())
                     }
                     _ => return self.decode_slow(src),
                 }
@@ -634,5 +672,14 @@ impl Encoder<&[u8]> for LengthFieldCodec {
     #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
         self.encode_slice(item, dst)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every connection holds one: the hot-path constants stay compact.
+    #[test]
+    fn the_codec_stays_small() {
+        assert!(std::mem::size_of::<super::LengthFieldCodec>() <= 96);
     }
 }
