@@ -121,6 +121,7 @@ impl Search for Newline {
         }
         None
     }
+    #[inline]
     fn refuses(&self, item: &[u8], _write: &[u8]) -> Option<&'static str> {
         let has_lf = if item.len() <= SHORT {
             has_lf_short(item)

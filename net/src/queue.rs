@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 #[cfg(test)]
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -35,8 +36,8 @@ struct State<T> {
     items: VecDeque<T>,
     /// the connection's task, woken by a push while it is parked
     waker: Option<Waker>,
-    /// the connection's task waits for a push. It is not while it runs its own handlers,
-    /// whose sends need not wake it (the waker is kept: parking again needs no clone).
+    /// the connection's task waits for a push (the waker is kept once it is not: parking
+    /// again needs no clone)
     parked: bool,
     closed: bool,
     /// a sender waits for room
@@ -60,6 +61,9 @@ pub(crate) struct Bound {
 #[derive(Debug)]
 pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
+    /// the connection's task runs its own handlers (set without the lock; cleared under
+    /// it when the task parks): a push then need not wake it
+    handling: AtomicBool,
     room: Notify,
 }
 
@@ -75,6 +79,7 @@ impl<T: 'static> Queue<T> {
                 bytes: 0,
                 share: Share::default(),
             }),
+            handling: AtomicBool::new(false),
             room: Notify::new(),
         }
     }
@@ -107,7 +112,8 @@ impl<T: 'static> Queue<T> {
                 s.items = crate::buffers::take_deque();
             }
             s.items.push_back(item);
-            if std::mem::take(&mut s.parked) {
+            if s.parked && !self.handling.load(Ordering::Acquire) {
+                s.parked = false;
                 s.waker.clone()
             } else {
                 None
@@ -169,7 +175,7 @@ impl<T: 'static> Queue<T> {
             if s.closed {
                 return Poll::Ready(None);
             }
-            Self::park_locked(&mut s, cx);
+            self.park_locked(&mut s, cx);
             Self::take_locked(&mut s, b, into)
         };
         if wake {
@@ -181,8 +187,9 @@ impl<T: 'static> Queue<T> {
         }
     }
 
-    fn park_locked(s: &mut State<T>, cx: &Context<'_>) {
+    fn park_locked(&self, s: &mut State<T>, cx: &Context<'_>) {
         s.parked = true;
+        self.handling.store(false, Ordering::Release);
         match &s.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => s.waker = Some(cx.waker().clone()),
@@ -215,7 +222,7 @@ impl<T: 'static> Queue<T> {
         if !s.items.is_empty() || s.closed {
             return Poll::Ready(());
         }
-        Self::park_locked(&mut s, cx);
+        self.park_locked(&mut s, cx);
         Poll::Pending
     }
 
@@ -228,7 +235,8 @@ impl<T: 'static> Queue<T> {
     /// The connection's task runs its own handlers: their sends need not wake it (it
     /// takes what they queued when it next looks).
     pub(crate) fn unpark(&self) {
-        self.lock().parked = false;
+        // no lock: a push that misses this store wakes the task once for nothing
+        self.handling.store(true, Ordering::Release);
     }
 
     /// Refuses further pushes and wakes every waiting sender and the connection's task.
@@ -261,7 +269,6 @@ impl<T> Queue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
 
     fn bound(cap: usize, max_bytes: usize, budget: Option<Arc<Budget>>) -> Bound {
         Bound {

@@ -19,8 +19,10 @@
 //! field, payload and checksum all count. (tokio-util compares its maximum to the raw field
 //! value before adjustment; Netty compares the adjusted frame length, header included, as
 //! packwire does.) A frame whose header claims more than `max` fails as soon as the header
-//! is read; nothing is reserved for the claimed length, and the buffer grows only with the
-//! bytes that actually arrive.
+//! is read. A header that passes reserves room for the rest of its frame up to
+//! [`Builder::reserve_ahead`] (64 KiB by default), so frames up to that size land without
+//! regrowing the buffer; beyond it the buffer grows only with the bytes that actually
+//! arrive, so a claim never reserves more than that.
 //!
 //! # What the length field counts
 //!
