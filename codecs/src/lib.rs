@@ -28,3 +28,10 @@ pub use delimiter::{DelimiterCodec, LineCodec};
 pub use fixed::FixedLengthCodec;
 pub use length::LengthFieldCodec;
 pub use varint::VarintCodec;
+
+// what the codecs' own API takes and returns, so a user of this crate alone can name it
+pub use packwire_core::wire::Endian;
+pub use packwire_core::{
+    Checksum, ChecksumLayer, EncodeError, FrameError, FrameErrorKind, FrameLayer, MessageCodec,
+    NomMessage, Protocol, Recovered,
+};

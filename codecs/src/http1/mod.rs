@@ -350,6 +350,14 @@ impl Default for ServerCodec {
     }
 }
 
+/// The same [`Config`] and a fresh state (no request in progress, nothing counted): what
+/// each new connection needs from a prototype, as in `move || codec.clone()`.
+impl Clone for ServerCodec {
+    fn clone(&self) -> Self {
+        Self::with_config(self.reader.cfg)
+    }
+}
+
 impl ServerCodec {
     /// A codec with the default [`Config`].
     pub fn new() -> Self {
@@ -463,6 +471,17 @@ pub struct ClientCodec {
 impl Default for ClientCodec {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The same [`Config`] and default method, and a fresh state (no response in progress,
+/// no request methods remembered).
+impl Clone for ClientCodec {
+    fn clone(&self) -> Self {
+        ClientCodec {
+            default_method: self.default_method,
+            ..Self::with_config(self.reader.cfg)
+        }
     }
 }
 
@@ -612,6 +631,14 @@ pub struct Collect<C, H> {
     inner: C,
     max_body: usize,
     partial: Option<(H, BytesMut, Headers)>,
+}
+
+/// A clone of the wrapped codec (fresh state) with the same body limit, and no message
+/// being collected.
+impl<C: Clone, H> Clone for Collect<C, H> {
+    fn clone(&self) -> Self {
+        Collect::new(self.inner.clone(), self.max_body)
+    }
 }
 
 impl<C, H> Collect<C, H> {

@@ -617,3 +617,31 @@ fn a_buffer_that_shrank_between_calls_starts_the_head_over() {
     assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::Trailers(t)) if t.len() == 1));
     assert!(matches!(c.decode(&mut buf).unwrap(), Some(Event::End)));
 }
+
+#[test]
+fn a_clone_keeps_the_config_and_starts_fresh() {
+    let mut cfg = Config::default();
+    cfg.allow_bare_lf = true;
+    let mut proto = ServerCodec::with_config(cfg);
+    // the prototype is in the middle of a request when it is cloned
+    let mut buf = BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: x\r\n"[..]);
+    assert!(proto.decode(&mut buf).unwrap().is_none());
+    let mut fresh = proto.clone();
+    // a whole request with bare LF line ends: the clone has the prototype's config and
+    // none of its half-read head
+    let mut other = BytesMut::from(&b"GET /b HTTP/1.1\nHost: y\n\n"[..]);
+    match fresh.decode(&mut other).unwrap() {
+        Some(Event::Head(h)) => assert_eq!(h.target(), b"/b"),
+        e => panic!("expected the head of /b, got {e:?}"),
+    }
+    // the default config refuses the same bytes
+    let mut strict = ServerCodec::new().clone();
+    let mut other = BytesMut::from(&b"GET /b HTTP/1.1\nHost: y\n\n"[..]);
+    assert!(strict.decode(&mut other).is_err());
+    // and the collected form clones too
+    let mut collect = Collect::new(ServerCodec::new(), 1024).clone();
+    let mut whole = BytesMut::from(&b"POST /c HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"[..]);
+    let msg = collect.decode(&mut whole).unwrap().unwrap();
+    assert_eq!(msg.body, "hi");
+    let _client = ClientCodec::new().with_default_method("HEAD").clone();
+}

@@ -157,3 +157,27 @@ fn a_corrupt_frame_fails_the_checksum_layer_and_a_short_one_the_parser() {
     Kit::new(codec).rejects(&short, &[], "malformed: frame ends before the message does");
     assert!(codec().decode(&mut short).is_err());
 }
+
+#[test]
+fn the_codecs_crate_alone_names_everything_its_api_takes() {
+    // only `packwire_codecs` paths: the layout, the checksum and the message half
+    use packwire_codecs::{Checksum, ChecksumLayer, Endian, NomMessage, Protocol};
+    let framing = packwire_codecs::LengthFieldCodec::builder()
+        .width(2)
+        .endian(Endian::Little)
+        .strip_header()
+        .build()
+        .unwrap();
+    let mut codec = Protocol::new(framing, NomMessage::zero_copy(parse, write))
+        .layer(ChecksumLayer::new(Checksum::Crc16Ccitt));
+    let msg = Msg {
+        kind: 1,
+        id: 2,
+        body: Bytes::from_static(b"hi"),
+    };
+    let mut wire = BytesMut::new();
+    codec.encode(msg.clone(), &mut wire).unwrap();
+    assert_eq!(wire[0], 7, "little-endian length: kind, id, body, crc16");
+    let back: Result<Option<Msg>, packwire_codecs::FrameError> = codec.decode(&mut wire);
+    assert_eq!(back.unwrap(), Some(msg));
+}
