@@ -12,7 +12,7 @@
 //! [`packwire_core`]: it gives the same frames however the stream is cut, never rescans what
 //! it has examined, never reserves memory for a length the peer merely claims (beyond a
 //! bounded reserve ahead), and fails
-//! with a typed [`FrameError`](packwire_core::FrameError) naming the rule broken.
+//! with a typed [`FrameError`] naming the rule broken.
 //!
 //! Stack a message codec on any of them with [`packwire_core::Protocol`].
 
