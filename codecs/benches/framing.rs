@@ -11,38 +11,18 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use packwire_codecs::{LengthFieldCodec, LineCodec};
-use tokio_util::codec::{AnyDelimiterCodec, Encoder, LengthDelimitedCodec, LinesCodec};
+use packwire_codecs::LineCodec;
+use tokio_util::codec::{AnyDelimiterCodec, Encoder, LinesCodec};
 
 mod common;
-use common::{SIZES, chunks, feed, frames_for};
+use common::{SIZES, chunks, feed, frames_for, length_input, length_ours, length_theirs};
 
 fn length_field(c: &mut Criterion) {
-    let ours = || {
-        LengthFieldCodec::builder()
-            .strip_header()
-            .max_frame(16 << 20)
-            .build()
-            .unwrap()
-    };
-    let theirs = || {
-        LengthDelimitedCodec::builder()
-            .max_frame_length(16 << 20)
-            .new_codec()
-    };
+    let (ours, theirs) = (length_ours, length_theirs);
     let mut g = c.benchmark_group("length_field_decode");
     for mode in ["sticky", "bytes", "random"] {
         for size in SIZES {
-            let n = frames_for(size, mode);
-            let mut wire = BytesMut::new();
-            let mut enc = theirs();
-            for _ in 0..n {
-                enc.encode(Bytes::from(vec![0xa5; size]), &mut wire)
-                    .unwrap();
-            }
-            let cuts = chunks(wire.len(), mode);
-            assert_eq!(feed(ours(), &wire, &cuts), n);
-            assert_eq!(feed(theirs(), &wire, &cuts), n);
+            let (wire, cuts, _) = length_input(size, mode);
             g.throughput(Throughput::Bytes(wire.len() as u64));
             let id = format!("{mode}/{size}");
             g.bench_with_input(BenchmarkId::new("packwire", &id), &wire, |b, w| {

@@ -13,11 +13,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use packwire_codecs::{LengthFieldCodec, LineCodec};
-use tokio_util::codec::{AnyDelimiterCodec, Encoder, LengthDelimitedCodec, LinesCodec};
+use packwire_codecs::LineCodec;
+use tokio_util::codec::{AnyDelimiterCodec, Encoder, LinesCodec};
 
 mod common;
-use common::{SIZES, chunks, feed, frames_for};
+use common::{SIZES, feed, frames_for, length_input, length_ours, length_theirs};
 
 const ROUNDS: usize = 101;
 /// Each timed run repeats its work until it has taken about this long.
@@ -80,32 +80,12 @@ fn row(name: &str, cells: &[[f64; 3]]) {
 }
 
 fn length_field() {
-    let ours = || {
-        LengthFieldCodec::builder()
-            .strip_header()
-            .max_frame(16 << 20)
-            .build()
-            .expect("valid layout")
-    };
-    let theirs = || {
-        LengthDelimitedCodec::builder()
-            .max_frame_length(16 << 20)
-            .new_codec()
-    };
+    let (ours, theirs) = (length_ours, length_theirs);
     println!("### length_field_decode (vs tokio-util LengthDelimitedCodec)\n");
     println!("| input | ratio, median round (quartiles) |\n|---|---|");
     for mode in ["sticky", "bytes", "random"] {
         for size in SIZES {
-            let n = frames_for(size, mode);
-            let mut wire = BytesMut::new();
-            let mut enc = theirs();
-            for _ in 0..n {
-                enc.encode(Bytes::from(vec![0xa5; size]), &mut wire)
-                    .expect("encodes");
-            }
-            let cuts = chunks(wire.len(), mode);
-            assert_eq!(feed(ours(), &wire, &cuts), n);
-            assert_eq!(feed(theirs(), &wire, &cuts), n);
+            let (wire, cuts, _) = length_input(size, mode);
             let r = paired(&mut |_| feed(ours(), &wire, &cuts), &mut |_| {
                 feed(theirs(), &wire, &cuts)
             });

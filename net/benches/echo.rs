@@ -13,21 +13,15 @@
 //! Rows: connections x frames in flight per connection. A client task per connection
 //! writes a batch of `in flight` frames and reads the batch's echo back, repeatedly.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 mod common;
-use common::{BATCHES, ROWS, forward, packwire_server, run};
+use common::{BATCHES, ROWS, forward, run, setup};
 
 fn echo(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt.block_on(packwire_server());
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let (rt, server, peer) = setup();
     let mut g = c.benchmark_group("echo 64 B over pipes");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));

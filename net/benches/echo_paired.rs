@@ -6,20 +6,13 @@
 //! `cargo bench -p packwire-net --bench echo_paired` prints, per row, the median round's
 //! `forward time / packwire time` (above 1.0: packwire's server is cheaper) and quartiles.
 
-use std::net::SocketAddr;
-
 mod common;
-use common::{ROWS, forward, packwire_server, run};
+use common::{ROWS, forward, run, setup};
 
 const ROUNDS: usize = 31;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt.block_on(packwire_server());
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let (rt, server, peer) = setup();
     println!("| conns x in flight | forward time / packwire time, median round (quartiles) |");
     println!("|---|---|");
     for (conns, inflight) in ROWS {

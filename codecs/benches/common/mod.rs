@@ -2,8 +2,9 @@
 
 use std::hint::black_box;
 
-use bytes::BytesMut;
-use tokio_util::codec::Decoder;
+use bytes::{Bytes, BytesMut};
+use packwire_codecs::LengthFieldCodec;
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 pub(crate) const SIZES: [usize; 4] = [16, 64, 1024, 64 * 1024];
 
@@ -60,4 +61,37 @@ pub(crate) fn frames_for(size: usize, mode: &str) -> usize {
         256 * 1024
     };
     (total / (size + 4)).max(1)
+}
+
+/// packwire's length codec with the benches' settings: a 4-byte big-endian length,
+/// stripped, frames up to 16 MiB.
+pub(crate) fn length_ours() -> LengthFieldCodec {
+    LengthFieldCodec::builder()
+        .strip_header()
+        .max_frame(16 << 20)
+        .build()
+        .expect("valid layout")
+}
+
+/// tokio-util's, with the same settings.
+pub(crate) fn length_theirs() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(16 << 20)
+        .new_codec()
+}
+
+/// The length-framed input of one row: the wire, its chunk sizes and the frame count
+/// (both decoders checked to find every frame).
+pub(crate) fn length_input(size: usize, mode: &str) -> (BytesMut, Vec<usize>, usize) {
+    let n = frames_for(size, mode);
+    let mut wire = BytesMut::new();
+    let mut enc = length_theirs();
+    for _ in 0..n {
+        enc.encode(Bytes::from(vec![0xa5; size]), &mut wire)
+            .expect("encodes");
+    }
+    let cuts = chunks(wire.len(), mode);
+    assert_eq!(feed(length_ours(), &wire, &cuts), n);
+    assert_eq!(feed(length_theirs(), &wire, &cuts), n);
+    (wire, cuts, n)
 }

@@ -1,5 +1,6 @@
 //! What the echo benches share: the pipes, the clients, and the two servers.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,4 +70,15 @@ pub(crate) async fn packwire_server() -> ServerHandle<Bytes> {
     .bind("127.0.0.1:0")
     .await
     .expect("bind")
+}
+
+/// A one-thread runtime, packwire's server on it, and the peer address adopted pipes
+/// claim (one address: the per-IP counters are on, as for a real peer).
+pub(crate) fn setup() -> (tokio::runtime::Runtime, ServerHandle<Bytes>, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(packwire_server());
+    (rt, server, "127.0.0.1:40000".parse().expect("addr"))
 }
