@@ -14,6 +14,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use packwire_codecs::LineCodec;
 use tokio_util::codec::{AnyDelimiterCodec, Encoder, LinesCodec};
 
+// each bench uses a part of what the benches share
+#[allow(dead_code)]
 mod common;
 use common::{SIZES, chunks, feed, frames_for, length_input, length_ours, length_theirs};
 

@@ -8,33 +8,16 @@
 //! buffer after every chunk; `gated` re-parses only once `\r\n\r\n` has been seen,
 //! searching only the new bytes (how hyper drives it since 2024).
 
-use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use packwire_codecs::http1::{Event, ServerCodec};
-use tokio_util::codec::Decoder;
+use packwire_codecs::http1::ServerCodec;
 
-const SMALL: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
-
-fn browser() -> Vec<u8> {
-    let r = b"GET /static/app/main.3f9a2c.js?v=20261124 HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0\r\n\
-Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: https://www.example.com/dashboard\r\n\
-Connection: keep-alive\r\n\
-Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark\r\n\
-Upgrade-Insecure-Requests: 1\r\n\
-Sec-Fetch-Dest: document\r\n\
-Sec-Fetch-Mode: navigate\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-Priority: u=0, i\r\n\r\n";
-    r.to_vec()
-}
+// each bench uses a part of what the benches share
+#[allow(dead_code)]
+mod common;
+use common::http::{SMALL, browser, gated, naive, ours_chunked};
 
 /// packwire's side of one connection: a codec and its read buffer, kept
 /// across requests as a server keeps them on a keep-alive connection.
@@ -57,75 +40,12 @@ fn ours_new_conn(input: &[u8]) -> usize {
     ours(&mut Conn::new(), input, usize::MAX)
 }
 
-/// packwire: feed the chunks, decode until the message's End.
 fn ours(conn: &mut Conn, input: &[u8], chunk: usize) -> usize {
-    let Conn { codec, buf } = conn;
-    buf.clear();
-    let mut headers = 0;
-    for c in input.chunks(chunk) {
-        buf.extend_from_slice(c);
-        while let Some(ev) = codec.decode(buf).expect("valid request") {
-            match ev {
-                Event::Head(h) => headers = h.headers().len(),
-                Event::End => return headers,
-                _ => {}
-            }
-        }
-    }
-    unreachable!("the request is complete")
-}
-
-/// httparse on the accumulated buffer, then the Content-Length framing.
-fn httparse_once(buf: &[u8]) -> Option<usize> {
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(buf).expect("valid request") {
-        httparse::Status::Complete(n) => {
-            let len = req
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| {
-                    std::str::from_utf8(h.value)
-                        .ok()?
-                        .trim()
-                        .parse::<usize>()
-                        .ok()
-                })
-                .unwrap_or(0);
-            black_box(n + len);
-            Some(req.headers.len())
-        }
-        httparse::Status::Partial => None,
-    }
+    ours_chunked(&mut conn.codec, &mut conn.buf, input, chunk)
 }
 
 fn naive_new_conn(input: &[u8]) -> usize {
     naive(&mut BytesMut::with_capacity(1024), input, usize::MAX)
-}
-
-fn naive(buf: &mut BytesMut, input: &[u8], chunk: usize) -> usize {
-    buf.clear();
-    for c in input.chunks(chunk) {
-        buf.extend_from_slice(c);
-        if let Some(n) = httparse_once(buf) {
-            return n;
-        }
-    }
-    unreachable!()
-}
-
-fn gated(buf: &mut BytesMut, input: &[u8], chunk: usize) -> usize {
-    let finder = memchr::memmem::Finder::new(b"\r\n\r\n");
-    buf.clear();
-    for c in input.chunks(chunk) {
-        let searched = buf.len().saturating_sub(3);
-        buf.extend_from_slice(c);
-        if finder.find(&buf[searched..]).is_some() {
-            return httparse_once(buf).expect("a whole head");
-        }
-    }
-    unreachable!()
 }
 
 fn bench(c: &mut Criterion) {

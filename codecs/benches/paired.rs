@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use packwire_codecs::LineCodec;
+use packwire_codecs::http1::ServerCodec;
 use tokio_util::codec::{AnyDelimiterCodec, Encoder, LinesCodec};
 
+// each bench uses a part of what the benches share
+#[allow(dead_code)]
 mod common;
-use common::{SIZES, feed, frames_for, length_input, length_ours, length_theirs};
+use common::{SIZES, feed, frames_for, http, length_input, length_ours, length_theirs};
 
 const ROUNDS: usize = 101;
 /// Each timed run repeats its work until it has taken about this long.
@@ -169,8 +172,65 @@ fn lines() {
     }
 }
 
+/// Request heads: `pipelined` holds as many copies of the request as fit in 16 KiB in one
+/// buffer (a request counts at its `End` event; httparse parses each in turn into a
+/// 32-field array and frames its body by Content-Length); `chunks-N`: one request arrives
+/// N bytes at a time (httparse is gated on `\r\n\r\n`: it parses once, when the head is
+/// complete).
+fn http() {
+    println!("\n### http1_request (vs httparse)\n");
+    println!("| request / feeding | ratio, median round (quartiles) |\n|---|---|");
+    let browser = http::browser();
+    for (name, req) in [("small", http::SMALL), ("browser", &browser[..])] {
+        let copies = (16 * 1024 / req.len()).max(1);
+        let wire = req.repeat(copies);
+        let mut codec = ServerCodec::new();
+        let mut check = BytesMut::from(&wire[..]);
+        let want = http::ours_pipelined(&mut codec, &mut check);
+        assert_eq!(want, http::httparse_pipelined(&wire));
+        assert_eq!(want.0, copies);
+        let r = paired(
+            &mut |buf| {
+                buf.clear();
+                buf.extend_from_slice(&wire);
+                http::ours_pipelined(&mut codec, buf).0
+            },
+            &mut |buf| {
+                buf.clear();
+                buf.extend_from_slice(&wire);
+                http::httparse_pipelined(buf).0
+            },
+        );
+        row(&format!("{name}/pipelined"), &[r]);
+        for chunk in [16, 1] {
+            let mut read = BytesMut::with_capacity(1024);
+            assert_eq!(
+                http::ours_chunked(&mut codec, &mut read, req, chunk),
+                http::gated(&mut read, req, chunk)
+            );
+            let r = paired(
+                &mut |buf| http::ours_chunked(&mut codec, buf, req, chunk),
+                &mut |buf| http::gated(buf, req, chunk),
+            );
+            row(&format!("{name}/chunks-{chunk}"), &[r]);
+        }
+    }
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; a filter is not supported (the run takes a minute)
-    length_field();
-    lines();
+    // `cargo bench` passes `--bench`; other arguments pick sections (length, lines, http)
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |s: &str| picked.is_empty() || picked.iter().any(|p| p == s);
+    if run("length") {
+        length_field();
+    }
+    if run("lines") {
+        lines();
+    }
+    if run("http") {
+        http();
+    }
 }

@@ -1,5 +1,7 @@
 //! What the framing benches share: payload sizes, chunkings and the decode harness.
 
+pub(crate) mod http;
+
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};

@@ -6,7 +6,8 @@ use bytes::{Buf, BytesMut};
 use packwire_core::{FrameError, Phase};
 
 use super::fields::Spans;
-use super::head::{Line, Role, Start, bad, field_line, is_tchar, trailer_lines};
+use super::head::{Line, Marks, Role, Start, bad, field_line, trailer_lines};
+use super::scan::is_tchar;
 use super::{BodyKind, Config, Event, Headers};
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,8 @@ struct HeadProgress {
     start: Option<Start>,
     /// the fields parsed so far
     spans: Spans,
+    /// which of them decide the framing
+    marks: Marks,
 }
 
 #[derive(Debug)]
@@ -112,6 +115,7 @@ impl Reader {
         r
     }
 
+    #[inline]
     fn step<R: Role>(
         &mut self,
         src: &mut BytesMut,
@@ -130,9 +134,10 @@ impl Reader {
                         .take()
                         .expect("a complete head has a start line");
                     let spans = std::mem::take(&mut self.head.spans);
+                    let marks = std::mem::take(&mut self.head.marks);
                     (self.head.scanned, self.head.parsed) = (0, 0);
                     let headers = Headers::from_spans(self.take(src, end), spans);
-                    let h = role.finish(headers, start, base, &self.cfg)?;
+                    let h = role.finish(headers, marks, start, base, &self.cfg)?;
                     let (body, upgrade) = R::framing(&h);
                     self.ext = 0;
                     self.state = match body {
@@ -258,6 +263,8 @@ impl Reader {
                     if self.head.spans.len() == self.cfg.max_headers {
                         return Err(bad("more header fields than the limit", base + pos as u64));
                     }
+                    let name = &h[span[0] as usize..span[1] as usize];
+                    self.head.marks.note(self.head.spans.len(), name);
                     self.head.spans.push(span);
                     pos = next;
                 }

@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use packwire_core::EncodeError;
 
-use super::head::{is_field_value_byte, is_tchar};
+use super::scan::{is_field_value_byte, is_tchar};
 use super::{BodyKind, Headers, Version};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -111,6 +111,13 @@ impl Headers {
         (headers, at)
     }
 
+    /// Field `i`: name and value.
+    #[inline]
+    pub(crate) fn field(&self, i: usize) -> (&[u8], &[u8]) {
+        let [ns, ne, vs, ve] = self.spans.get(i);
+        (&self.buf[ns..ne], &self.buf[vs..ve])
+    }
+
     /// How many fields.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -124,10 +131,7 @@ impl Headers {
     /// The fields in order, as sent (names keep their case; values without the whitespace
     /// around them).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        (0..self.spans.len()).map(|i| {
-            let [ns, ne, vs, ve] = self.spans.get(i);
-            (&self.buf[ns..ne], &self.buf[vs..ve])
-        })
+        (0..self.spans.len()).map(|i| self.field(i))
     }
 
     /// The first value of a field, by case-insensitive name.

@@ -5,79 +5,8 @@ use bytes::Bytes;
 use packwire_core::FrameError;
 
 use super::fields::Spans;
+use super::scan::{is_field_value_byte, is_tchar, skip_token, skip_value, skip_vchar};
 use super::{BodyKind, Config, Headers, RequestHead, ResponseHead, Version};
-
-macro_rules! table {
-    ($f:ident) => {{
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = $f(i as u8);
-            i += 1;
-        }
-        t
-    }};
-}
-
-const fn tchar(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'#'
-            | b'$'
-            | b'%'
-            | b'&'
-            | b'\''
-            | b'*'
-            | b'+'
-            | b'-'
-            | b'.'
-            | b'^'
-            | b'_'
-            | b'`'
-            | b'|'
-            | b'~'
-    ) || b.is_ascii_alphanumeric()
-}
-
-const fn value_byte(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (b >= 0x21 && b <= 0x7e) || b >= 0x80
-}
-
-/// Byte classes as lookup tables: one load per byte on the hot path.
-static TCHAR: [bool; 256] = table!(tchar);
-static VALUE: [bool; 256] = table!(value_byte);
-
-/// The index of the first byte at or after `pos` that is not a field-value byte. Eight
-/// bytes at a time while no byte is below 0x20 or equal to 0x7f (SWAR), then byte by byte.
-#[inline]
-fn skip_value(h: &[u8], mut pos: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = h.get(pos..pos + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let y = x ^ (ONES * 0x7f);
-        let del = y.wrapping_sub(ONES) & !y & HIGH;
-        if below_space | del != 0 {
-            break;
-        }
-        pos += 8;
-    }
-    while pos < h.len() && VALUE[usize::from(h[pos])] {
-        pos += 1;
-    }
-    pos
-}
-
-/// RFC 9110 §5.6.2: tchar.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    TCHAR[usize::from(b)]
-}
-
-/// RFC 9110 §5.5: field-value bytes (VCHAR, obs-text, SP, HTAB).
-pub(crate) fn is_field_value_byte(b: u8) -> bool {
-    VALUE[usize::from(b)]
-}
 
 /// A rule broken at `offset` bytes into the stream.
 pub(crate) fn bad(rule: &'static str, offset: u64) -> FrameError {
@@ -140,9 +69,7 @@ pub(crate) fn field_line(
         _ => {}
     }
     let ns = pos;
-    while pos < h.len() && TCHAR[usize::from(h[pos])] {
-        pos += 1;
-    }
+    pos = skip_token(h, pos);
     let ne = pos;
     match h.get(pos) {
         None => return Ok(Line::More),
@@ -240,12 +167,68 @@ fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|e| !e.is_empty())
 }
 
-pub(crate) fn facts(headers: &Headers, base: u64, request: bool) -> Result<Facts, FrameError> {
+/// A field name's length and lower-cased first letter, as `facts` compares them.
+const fn key(name: &[u8]) -> usize {
+    let first = if name.is_empty() { 0 } else { name[0] | 0x20 };
+    name.len() << 8 | first as usize
+}
+const CONTENT_LENGTH: usize = key(b"content-length");
+const TRANSFER_ENCODING: usize = key(b"transfer-encoding");
+const CONNECTION: usize = key(b"connection");
+const EXPECT: usize = key(b"expect");
+
+/// Whether a field with this name may be one `facts` reads: the length and first letter
+/// of one (a compare each; a `match` on the length became an indirect jump per field).
+#[inline]
+fn may_matter(name: &[u8]) -> bool {
+    let k = key(name);
+    k == CONTENT_LENGTH || k == TRANSFER_ENCODING || k == CONNECTION || k == EXPECT
+}
+
+/// The fields `facts` must read, marked while the head is parsed, so that deciding the
+/// framing does not walk every field again: bit `i` for field `i`, bit 63 for field 63
+/// and every later one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marks(u64);
+
+impl Marks {
+    /// Notes field `index` if its name may matter.
+    #[inline]
+    pub(crate) fn note(&mut self, index: usize, name: &[u8]) {
+        if may_matter(name) {
+            self.0 |= 1 << index.min(63);
+        }
+    }
+
+    /// The indices of the fields to read, in order, for a head of `len` fields.
+    fn fields(self, len: usize) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let i = bits.trailing_zeros() as usize;
+            (bits != 0).then(|| {
+                bits &= bits - 1;
+                if i == 63 { 63..len } else { i..i + 1 }
+            })
+        })
+        .flatten()
+    }
+}
+
+/// What the marked fields of a head decide.
+#[inline]
+pub(crate) fn facts(
+    headers: &Headers,
+    marks: Marks,
+    base: u64,
+    request: bool,
+) -> Result<Facts, FrameError> {
     let mut f = Facts::default();
+    if marks == Marks::default() {
+        return Ok(f);
+    }
     let mut chunked_count = 0;
-    for (name, value) in headers.iter() {
-        // most fields are none of these: compare lengths before bytes
-        if !matches!(name.len(), 6 | 10 | 14 | 17) {
+    for (name, value) in marks.fields(headers.len()).map(|i| headers.field(i)) {
+        if !may_matter(name) {
             continue;
         }
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -357,6 +340,7 @@ pub(crate) trait Role {
     fn finish(
         &self,
         headers: Headers,
+        marks: Marks,
         start: Start,
         base: u64,
         cfg: &Config,
@@ -404,26 +388,23 @@ fn span(r: std::ops::Range<usize>) -> [u32; 2] {
 /// sorts out.
 #[inline]
 fn request_line_fast(h: &[u8], cfg: &Config) -> Option<(Start, usize)> {
-    let mut i = 0;
-    while i < h.len() && TCHAR[usize::from(h[i])] {
-        i += 1;
-    }
+    let i = skip_token(h, 0);
     if i == 0 || h.get(i) != Some(&b' ') {
         return None;
     }
     let ts = i + 1;
-    let mut j = ts;
-    while j < h.len() && (0x21..=0x7e).contains(&h[j]) {
-        j += 1;
-    }
+    let j = skip_vchar(h, ts);
     if j == ts || h.get(j) != Some(&b' ') {
         return None;
     }
-    let v = h.get(j + 1..j + 9)?;
-    let version = match v {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
-        _ => return None,
+    // the version as one word: two compares instead of a byte-string match
+    let v = u64::from_le_bytes(h.get(j + 1..j + 9)?.try_into().ok()?);
+    let version = if v == u64::from_le_bytes(*b"HTTP/1.1") {
+        Version::Http11
+    } else if v == u64::from_le_bytes(*b"HTTP/1.0") {
+        Version::Http10
+    } else {
+        return None;
     };
     let e = j + 9;
     let next = match h.get(e..e + 2)? {
@@ -459,7 +440,7 @@ impl Role for Requests {
             return Ok(None);
         };
         let mut i = 0;
-        while i < e && TCHAR[usize::from(h[i])] {
+        while i < e && is_tchar(h[i]) {
             i += 1;
         }
         if i == 0 || h.get(i) != Some(&b' ') || i >= e {
@@ -501,11 +482,12 @@ impl Role for Requests {
     fn finish(
         &self,
         headers: Headers,
+        marks: Marks,
         s: Start,
         base: u64,
         cfg: &Config,
     ) -> Result<RequestHead, FrameError> {
-        let f = facts(&headers, base, true)?;
+        let f = facts(&headers, marks, base, true)?;
         if f.has_te && s.version == Version::Http10 {
             // RFC 9112 §6.1: the framing of an HTTP/1.0 request with Transfer-Encoding is
             // faulty (a 1.0 hop ignores the field and frames by Content-Length or nothing)
@@ -605,11 +587,12 @@ impl Role for Responses {
     fn finish(
         &self,
         headers: Headers,
+        marks: Marks,
         s: Start,
         base: u64,
         cfg: &Config,
     ) -> Result<ResponseHead, FrameError> {
-        let f = facts(&headers, base, false)?;
+        let f = facts(&headers, marks, base, false)?;
         let (mut body, keep_alive) = framing(&f, s.version, cfg, base)?;
         let status = s.status;
         let upgrade = status == 101 || (self.0 == Asked::Connect && (200..300).contains(&status));

@@ -65,6 +65,7 @@ mod conn;
 mod encode;
 mod fields;
 mod head;
+mod scan;
 
 pub use fields::Headers;
 
@@ -424,7 +425,7 @@ impl Encoder<Event<ResponseHead>> for ServerCodec {
     fn encode(&mut self, ev: Event<ResponseHead>, dst: &mut BytesMut) -> Result<(), EncodeError> {
         match ev {
             Event::Head(h) => {
-                if !h.reason().iter().all(|&b| head::is_field_value_byte(b)) {
+                if !h.reason().iter().all(|&b| scan::is_field_value_byte(b)) {
                     return Err(EncodeError::Invalid {
                         rule: "a reason phrase must not contain CR, LF or other control characters",
                     });
@@ -567,7 +568,7 @@ impl Encoder<Event<RequestHead>> for ClientCodec {
         match ev {
             Event::Head(h) => {
                 let (method, target) = (h.method(), h.target());
-                if method.is_empty() || !method.iter().all(|&b| head::is_tchar(b)) {
+                if method.is_empty() || !method.iter().all(|&b| scan::is_tchar(b)) {
                     return Err(EncodeError::Invalid {
                         rule: "the method must be a token",
                     });

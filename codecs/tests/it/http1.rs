@@ -645,3 +645,36 @@ fn a_clone_keeps_the_config_and_starts_fresh() {
     assert_eq!(msg.body, "hi");
     let _client = ClientCodec::new().with_default_method("HEAD").clone();
 }
+
+/// The fields that frame a message are found wherever they stand: among the first 63
+/// fields and after them, alone and with look-alikes (same length and first letter) around
+/// them, and a contradiction is caught at any position.
+#[test]
+fn framing_fields_count_at_any_position() {
+    for at in [0usize, 1, 5, 62, 63, 64, 90] {
+        let mut fields: Vec<String> = (0..95).map(|i| format!("X-{i}: v")).collect();
+        // same length and first letter as Content-Length and Connection
+        fields.insert(0, "Content-Lengtx: 9".into());
+        fields.insert(0, "Connectiox: close".into());
+        fields.insert(at, "Content-Length: 5".into());
+        let head = format!("POST / HTTP/1.1\r\n{}\r\n\r\nhello", fields.join("\r\n"));
+        let got = requests(head.as_bytes());
+        assert_eq!(got.len(), 1, "Content-Length at {at}");
+        assert_eq!(&got[0].body[..], b"hello", "Content-Length at {at}");
+        assert!(got[0].head.keep_alive, "the look-alike is not Connection");
+
+        let mut twice = fields.clone();
+        twice.insert(at.min(70) + 3, "Content-Length: 6".into());
+        let head = format!("POST / HTTP/1.1\r\n{}\r\n\r\nhello!", twice.join("\r\n"));
+        let e = reject(head.as_bytes());
+        assert_eq!(e.rule(), Some("differing Content-Length values"), "at {at}");
+
+        fields[at] = "Transfer-Encoding: chunked".into();
+        let head = format!(
+            "POST / HTTP/1.1\r\n{}\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            fields.join("\r\n")
+        );
+        let got = requests(head.as_bytes());
+        assert_eq!(&got[0].body[..], b"hello", "Transfer-Encoding at {at}");
+    }
+}
