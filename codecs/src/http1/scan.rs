@@ -170,7 +170,8 @@ mod tests {
     #[test]
     fn the_word_scans_stop_where_the_byte_rules_do() {
         type Scan = fn(&[u8], usize) -> usize;
-        let cases: [(Scan, fn(u8) -> bool, u8); 3] = [
+        type Class = fn(u8) -> bool;
+        let cases: [(Scan, Class, u8); 3] = [
             (skip_token, is_tchar, b'a'),
             (skip_value, is_field_value_byte, b'v'),
             (skip_vchar, |b| (0x21..=0x7e).contains(&b), b'/'),
