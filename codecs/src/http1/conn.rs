@@ -253,11 +253,10 @@ impl Reader {
             }
         }
         loop {
-            let line = match field_line(h, pos, base, false, self.cfg.allow_bare_lf) {
-                Ok(line) => line,
-                Err(e) => return self.line_error(h, len, pos, e),
-            };
-            match line {
+            match field_line(h, pos, false, self.cfg.allow_bare_lf) {
+                Line::Bad(rule, at) => {
+                    return self.line_error(h, len, pos, bad(rule, base + at as u64));
+                }
                 Line::Field(span, next) => {
                     self.within_head(next)?;
                     if self.head.spans.len() == self.cfg.max_headers {

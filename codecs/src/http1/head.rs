@@ -30,63 +30,36 @@ pub(crate) enum Line {
     Field([u32; 4], usize),
     /// The buffer ends inside this line.
     More,
+    /// The line breaks this rule at this index (the caller adds the stream offset).
+    Bad(&'static str, usize),
 }
 
-/// Parses the field line at `pos` in one pass that finds its end and checks every byte by
-/// table. Lines end in CRLF; head lines also in a bare LF when `bare_lf` (RFC 9112 §2.2,
-/// [`Config::allow_bare_lf`]), trailer lines (inside chunked framing) never. An error may be found before the line is complete; callers
-/// report it only once the line's LF has arrived, so the result does not depend on how
-/// the stream was cut.
+/// Parses the field line at `pos` in one pass that finds its end and checks every byte.
+/// Lines end in CRLF; head lines also in a bare LF when `bare_lf` (RFC 9112 §2.2,
+/// [`Config::allow_bare_lf`]), trailer lines (inside chunked framing) never. An error may
+/// be found before the line is complete; callers report it only once the line's LF has
+/// arrived, so the result does not depend on how the stream was cut.
 #[inline]
-pub(crate) fn field_line(
-    h: &[u8],
-    mut pos: usize,
-    base: u64,
-    trailers: bool,
-    bare_lf: bool,
-) -> Result<Line, FrameError> {
-    let at = base + pos as u64;
-    let bare_cr = if trailers {
-        "bare CR in chunked framing"
-    } else {
-        "bare CR in the message head"
-    };
-    match h.get(pos) {
-        None => return Ok(Line::More),
-        Some(b'\r') => {
-            return match h.get(pos + 1) {
-                Some(b'\n') => Ok(Line::End(pos + 2)),
-                None => Ok(Line::More),
-                Some(_) => Err(bad(bare_cr, at)),
-            };
-        }
-        Some(b'\n') if trailers => return Err(bad("bare LF in chunked framing", at)),
-        Some(b'\n') if !bare_lf => return Err(bad(BARE_LF_HEAD, at)),
-        Some(b'\n') => return Ok(Line::End(pos + 1)),
-        Some(b' ' | b'\t') => {
-            return Err(bad("obs-fold (a field line starting with whitespace)", at));
-        }
-        _ => {}
-    }
+pub(crate) fn field_line(h: &[u8], pos: usize, trailers: bool, bare_lf: bool) -> Line {
     let ns = pos;
-    pos = skip_token(h, pos);
-    let ne = pos;
     match h.get(pos) {
-        None => return Ok(Line::More),
-        Some(b':') if pos > ns => pos += 1,
-        Some(b' ' | b'\t') if pos > ns => {
-            return Err(bad(
-                "whitespace between the field name and the colon",
-                base + pos as u64,
-            ));
+        None => return Line::More,
+        Some(&b) if !is_tchar(b) => return not_a_field(h, pos, trailers, bare_lf),
+        Some(_) => {}
+    }
+    let ne = skip_token(h, pos + 1);
+    let mut pos = ne;
+    match h.get(pos) {
+        Some(b':') => pos += 1,
+        None => return Line::More,
+        Some(b' ' | b'\t') => {
+            return Line::Bad("whitespace between the field name and the colon", pos);
         }
-        _ if pos == ns => return Err(bad("a field name must be a token", at)),
-        _ => {
-            return Err(bad(
-                "a field name must be a token followed by a colon",
-                base + pos as u64,
-            ));
-        }
+        Some(_) => return Line::Bad("a field name must be a token followed by a colon", pos),
+    }
+    // one space after the colon is the rule; more, or a tab, the exception
+    if h.get(pos) == Some(&b' ') {
+        pos += 1;
     }
     while matches!(h.get(pos), Some(b' ' | b'\t')) {
         pos += 1;
@@ -97,26 +70,56 @@ pub(crate) fn field_line(
     while ve > vs && matches!(h[ve - 1], b' ' | b'\t') {
         ve -= 1;
     }
-    let next = match (h.get(pos), h.get(pos + 1)) {
-        (None, _) | (Some(b'\r'), None) => return Ok(Line::More),
-        (Some(b'\r'), Some(b'\n')) => pos + 2,
-        (Some(b'\r'), _) => return Err(bad(bare_cr, base + pos as u64)),
-        (Some(b'\n'), _) if trailers => {
-            return Err(bad("bare LF in chunked framing", base + pos as u64));
-        }
-        (Some(b'\n'), _) if !bare_lf => return Err(bad(BARE_LF_HEAD, base + pos as u64)),
-        (Some(b'\n'), _) => pos + 1,
-        _ => {
-            return Err(bad(
-                "a control character in a field value",
-                base + pos as u64,
-            ));
+    let next = if h.get(pos..pos + 2) == Some(b"\r\n") {
+        pos + 2
+    } else {
+        match line_end(h, pos, trailers, bare_lf) {
+            Ok(next) => next,
+            Err(line) => return line,
         }
     };
-    Ok(Line::Field(
-        [ns as u32, ne as u32, vs as u32, ve as u32],
-        next,
-    ))
+    Line::Field([ns as u32, ne as u32, vs as u32, ve as u32], next)
+}
+
+/// The rule a bare CR breaks, in a head or in chunked framing.
+fn bare_cr(trailers: bool) -> &'static str {
+    if trailers {
+        "bare CR in chunked framing"
+    } else {
+        "bare CR in the message head"
+    }
+}
+
+/// A line that does not start with a field name: the empty line, or a broken rule.
+fn not_a_field(h: &[u8], pos: usize, trailers: bool, bare_lf: bool) -> Line {
+    match h.get(pos) {
+        None => Line::More,
+        Some(b'\r') => match h.get(pos + 1) {
+            Some(b'\n') => Line::End(pos + 2),
+            None => Line::More,
+            Some(_) => Line::Bad(bare_cr(trailers), pos),
+        },
+        Some(b'\n') if trailers => Line::Bad("bare LF in chunked framing", pos),
+        Some(b'\n') if !bare_lf => Line::Bad(BARE_LF_HEAD, pos),
+        Some(b'\n') => Line::End(pos + 1),
+        Some(b' ' | b'\t') => Line::Bad("obs-fold (a field line starting with whitespace)", pos),
+        Some(_) => Line::Bad("a field name must be a token", pos),
+    }
+}
+
+/// A field value stopped at `pos` on something other than CRLF: the next line's start
+/// after a permitted bare LF, or what the line still needs or breaks.
+#[cold]
+fn line_end(h: &[u8], pos: usize, trailers: bool, bare_lf: bool) -> Result<usize, Line> {
+    match (h.get(pos), h.get(pos + 1)) {
+        (None, _) | (Some(b'\r'), None) => Err(Line::More),
+        (Some(b'\r'), Some(b'\n')) => Ok(pos + 2),
+        (Some(b'\r'), _) => Err(Line::Bad(bare_cr(trailers), pos)),
+        (Some(b'\n'), _) if trailers => Err(Line::Bad("bare LF in chunked framing", pos)),
+        (Some(b'\n'), _) if !bare_lf => Err(Line::Bad(BARE_LF_HEAD, pos)),
+        (Some(b'\n'), _) => Ok(pos + 1),
+        _ => Err(Line::Bad("a control character in a field value", pos)),
+    }
 }
 
 /// Parses a complete trailer section (it ends in its empty line).
@@ -124,7 +127,8 @@ pub(crate) fn trailer_lines(buf: Bytes, base: u64, max: usize) -> Result<Headers
     let mut spans = Spans::default();
     let mut pos = 0;
     loop {
-        match field_line(&buf, pos, base, true, false)? {
+        match field_line(&buf, pos, true, false) {
+            Line::Bad(rule, at) => return Err(bad(rule, base + at as u64)),
             Line::Field(span, next) => {
                 if spans.len() == max {
                     return Err(bad("more trailer fields than the limit", base + pos as u64));
@@ -181,6 +185,10 @@ const EXPECT: usize = key(b"expect");
 /// of one (a compare each; a `match` on the length became an indirect jump per field).
 #[inline]
 fn may_matter(name: &[u8]) -> bool {
+    const LENGTHS: u32 = 1 << 6 | 1 << 10 | 1 << 14 | 1 << 17;
+    if name.len() >= 32 || LENGTHS & (1 << name.len()) == 0 {
+        return false;
+    }
     let k = key(name);
     k == CONTENT_LENGTH || k == TRANSFER_ENCODING || k == CONNECTION || k == EXPECT
 }

@@ -69,14 +69,13 @@ fn equal(x: u64, b: u8) -> u64 {
     y.wrapping_sub(ONES) & !y & HIGH
 }
 
-/// The high bit of each byte of `x` strictly between `lo` and `hi` (`hi` ≤ 0x80). Exact
-/// for every byte (no carry or borrow crosses a byte); a byte ≥ 0x80 is never flagged.
+/// The high bit of each byte of `low7` (bytes below 0x80) strictly between `lo` and
+/// `hi` (`hi` ≤ 0x80). Exact for every byte: no carry or borrow crosses a byte.
 #[inline(always)]
-fn between(x: u64, lo: u8, hi: u8) -> u64 {
-    let low7 = x & (ONES * 0x7f);
+fn between(low7: u64, lo: u8, hi: u8) -> u64 {
     let under_hi = (ONES * (0x7f + u64::from(hi))).wrapping_sub(low7);
     let over_lo = low7.wrapping_add(ONES * (0x7f - u64::from(lo)));
-    under_hi & over_lo & !x & HIGH
+    under_hi & over_lo & HIGH
 }
 
 /// The byte index of a mask's lowest flag.
@@ -98,14 +97,16 @@ pub(crate) fn is_field_value_byte(b: u8) -> bool {
 }
 
 /// The index of the first byte at or after `pos` that is not a tchar (or `h.len()`).
-/// Letters, digits, `-` and `.` (what field names and methods are made of) are
-/// recognised eight at a time; any other byte is looked up.
+/// Letters and `-` (what field names and methods are made of) are recognised eight at
+/// a time; any other byte is looked up.
 #[inline]
 pub(crate) fn skip_token(h: &[u8], mut pos: usize) -> usize {
     while let Some(x) = word(h, pos) {
-        let letters = between(x | (ONES * 0x20), b'a' - 1, b'z' + 1);
-        let common = letters | between(x, b'0' - 1, b'9' + 1) | between(x, b'-' - 1, b'.' + 1);
-        let other = !common & HIGH;
+        // letters (case folded) and '-', from the low seven bits; a high byte is other
+        let low7 = x & (ONES * 0x7f);
+        let letters = between(low7 | (ONES * 0x20), b'a' - 1, b'z' + 1);
+        let dash = between(low7, b'-' - 1, b'-' + 1);
+        let other = !((letters | dash) & !x) & HIGH;
         if other == 0 {
             pos += 8;
             continue;
