@@ -127,24 +127,35 @@ const CHECK_CHUNK: usize = 4 * 1024;
 /// set-up costs more than the scan of a short item.
 const SHORT: usize = 128;
 
-/// Whether a short slice holds `\n`, 16 bytes per step in a shape the compiler turns into
-/// one vector compare each (no call, no byte-by-byte tail: a short item is padded, a
-/// longer one's tail is the last 16 bytes, looked at again).
+/// Whether a short slice holds `\n`: the 16-byte blocks are compared and OR-ed lane by
+/// lane (a vector compare and OR each, no early exit), and only the sum is looked at (no
+/// call, no byte-by-byte tail: a short item is padded, a longer one's tail is the last 16
+/// bytes, looked at again).
 #[inline]
 fn has_lf_short(item: &[u8]) -> bool {
-    let any = |block: &[u8; 16]| block.iter().fold(0u8, |acc, &b| acc | u8::from(b == b'\n')) != 0;
+    fn add(acc: &mut [u8; 16], block: &[u8; 16]) {
+        for i in 0..16 {
+            acc[i] |= u8::from(block[i] == b'\n');
+        }
+    }
+    let mut acc = [0u8; 16];
     if item.len() < 16 {
         let mut block = [0u8; 16];
         block[..item.len()].copy_from_slice(item);
-        return any(&block);
-    }
-    let mut blocks = item.chunks_exact(16);
-    for block in &mut blocks {
-        if any(block.try_into().expect("16 bytes")) {
-            return true;
+        add(&mut acc, &block);
+    } else {
+        let mut blocks = item.chunks_exact(16);
+        for block in &mut blocks {
+            add(&mut acc, block.try_into().expect("16 bytes"));
+        }
+        if !blocks.remainder().is_empty() {
+            add(
+                &mut acc,
+                item[item.len() - 16..].try_into().expect("16 bytes"),
+            );
         }
     }
-    !blocks.remainder().is_empty() && any(item[item.len() - 16..].try_into().expect("16 bytes"))
+    u128::from_ne_bytes(acc) != 0
 }
 
 /// Any of several delimiters; the earliest start wins, then the one listed first.
