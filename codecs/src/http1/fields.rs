@@ -119,22 +119,26 @@ impl Headers {
     }
 
     /// How many fields.
+    #[inline]
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.spans.len() == 0
     }
 
     /// The fields in order, as sent (names keep their case; values without the whitespace
     /// around them).
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         (0..self.spans.len()).map(|i| self.field(i))
     }
 
     /// The first value of a field, by case-insensitive name.
+    #[inline]
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
@@ -147,6 +151,7 @@ impl Headers {
     }
 
     /// Whether a field with this name is present.
+    #[inline]
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

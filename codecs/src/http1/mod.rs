@@ -147,11 +147,13 @@ impl RequestHead {
     }
 
     /// The method, as sent (methods are case-sensitive).
+    #[inline]
     pub fn method(&self) -> &[u8] {
         self.headers.raw(self.method)
     }
 
     /// The request target, as sent.
+    #[inline]
     pub fn target(&self) -> &[u8] {
         self.headers.raw(self.target)
     }
@@ -162,6 +164,7 @@ impl RequestHead {
     }
 
     /// The header fields.
+    #[inline]
     pub fn headers(&self) -> &Headers {
         &self.headers
     }
@@ -239,11 +242,13 @@ impl ResponseHead {
     }
 
     /// The reason phrase, as sent.
+    #[inline]
     pub fn reason(&self) -> &[u8] {
         self.headers.raw(self.reason)
     }
 
     /// The header fields.
+    #[inline]
     pub fn headers(&self) -> &Headers {
         &self.headers
     }
@@ -377,6 +382,7 @@ impl ServerCodec {
     }
 
     /// Whether the stream stopped being HTTP (after CONNECT or an upgrade request).
+    #[inline]
     pub fn is_upgraded(&self) -> bool {
         self.reader.is_upgraded()
     }
@@ -517,6 +523,7 @@ impl ClientCodec {
     }
 
     /// Whether the stream stopped being HTTP (after a 101 or a 2xx to CONNECT).
+    #[inline]
     pub fn is_upgraded(&self) -> bool {
         self.reader.is_upgraded()
     }
