@@ -258,7 +258,9 @@ impl Reader {
                     return self.line_error(h, len, pos, bad(rule, base + at as u64));
                 }
                 Line::Field(span, next) => {
-                    self.within_head(next)?;
+                    if next > self.cfg.max_head {
+                        return Err(self.head_too_large(next));
+                    }
                     if self.head.spans.len() == self.cfg.max_headers {
                         return Err(bad("more header fields than the limit", base + pos as u64));
                     }
@@ -280,12 +282,18 @@ impl Reader {
     #[inline]
     fn within_head(&self, next: usize) -> Result<(), FrameError> {
         if next > self.cfg.max_head {
-            return Err(FrameError::TooLarge {
-                declared: next as u64,
-                max: self.cfg.max_head as u64,
-            });
+            return Err(self.head_too_large(next));
         }
         Ok(())
+    }
+
+    /// The error for a head line that ends past the head limit, at `next`.
+    #[cold]
+    fn head_too_large(&self, next: usize) -> FrameError {
+        FrameError::TooLarge {
+            declared: next as u64,
+            max: self.cfg.max_head as u64,
+        }
     }
 
     /// The buffer (`len` bytes) ends inside the line at `pos`: wait for more, unless a

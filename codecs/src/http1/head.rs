@@ -5,7 +5,7 @@ use bytes::Bytes;
 use packwire_core::FrameError;
 
 use super::fields::Spans;
-use super::scan::{is_field_value_byte, is_tchar, skip_token, skip_value, skip_vchar};
+use super::scan::{eq_folded, is_field_value_byte, is_tchar, skip_token, skip_value, skip_vchar};
 use super::{BodyKind, Config, Headers, RequestHead, ResponseHead, Version};
 
 /// A rule broken at `offset` bytes into the stream.
@@ -239,7 +239,7 @@ pub(crate) fn facts(
         if !may_matter(name) {
             continue;
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if eq_folded(name, b"content-length") {
             for e in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 if e.is_empty() || !e.iter().all(u8::is_ascii_digit) {
                     return Err(bad("Content-Length is not a plain decimal number", base));
@@ -257,31 +257,31 @@ pub(crate) fn facts(
                     _ => f.content_length = Some(n),
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if eq_folded(name, b"transfer-encoding") {
             if list(value).next().is_none() {
                 // a recipient that skips it and one that fails on it frame differently
                 return Err(bad("an empty Transfer-Encoding", base));
             }
             for coding in list(value) {
                 f.has_te = true;
-                let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                let is_chunked = eq_folded(coding, b"chunked");
                 if is_chunked {
                     chunked_count += 1;
                 }
                 f.chunked_last = is_chunked;
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if eq_folded(name, b"connection") {
             for opt in list(value) {
-                if opt.eq_ignore_ascii_case(b"close") {
+                if eq_folded(opt, b"close") {
                     f.close = true;
-                } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                } else if eq_folded(opt, b"keep-alive") {
                     f.keep_alive = true;
-                } else if opt.eq_ignore_ascii_case(b"upgrade") {
+                } else if eq_folded(opt, b"upgrade") {
                     f.upgrade = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"expect") && request {
-            f.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if eq_folded(name, b"expect") && request {
+            f.expect_continue = eq_folded(value, b"100-continue");
         }
     }
     if chunked_count > 1 {

@@ -162,6 +162,36 @@ pub(crate) fn skip_vchar(h: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// Whether `a` equals `lit` ignoring ASCII case, for a lower-case literal made of
+/// letters, digits and `-` and an `a` of field-name or field-value bytes: then setting bit
+/// 0x20 of each byte of `a` (which folds only upper-case letters onto such bytes; the
+/// control characters it would also fold are not in names or values) makes them equal
+/// exactly when they match. Eight bytes per compare.
+#[inline]
+pub(crate) fn eq_folded(a: &[u8], lit: &[u8]) -> bool {
+    debug_assert!(
+        lit.iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    );
+    if a.len() != lit.len() {
+        return false;
+    }
+    let fold = ONES * 0x20;
+    let n = a.len();
+    if n < 8 {
+        return a.iter().zip(lit).all(|(&x, &y)| x | 0x20 == y);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i).map(|w| w | fold) != word(lit, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // the last, partial word, overlapping the one before
+    i == n || word(a, n - 8).map(|w| w | fold) == word(lit, n - 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +224,31 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn folded_compares_match_eq_ignore_ascii_case_on_names_and_values() {
+        let lits: [&[u8]; 6] = [
+            b"close",
+            b"expect",
+            b"keep-alive",
+            b"connection",
+            b"content-length",
+            b"transfer-encoding",
+        ];
+        for lit in lits {
+            let upper = lit.to_ascii_uppercase();
+            assert!(eq_folded(lit, lit) && eq_folded(&upper, lit));
+            // every single-byte change to a field-value byte
+            for i in 0..lit.len() {
+                for b in (0..=255u8).filter(|&b| is_field_value_byte(b)) {
+                    let mut a = lit.to_vec();
+                    a[i] = b;
+                    assert_eq!(eq_folded(&a, lit), a.eq_ignore_ascii_case(lit), "{a:?}");
+                }
+            }
+            assert!(!eq_folded(&lit[1..], lit));
         }
     }
 
