@@ -188,27 +188,35 @@ impl Reader {
         }
     }
 
-    /// The hot path of a trickling head: says whether the head is surely still incomplete
-    /// because no line ended among the bytes that arrived since the last call, without
-    /// building (and copying around) a decode result. Anything else is left to `decode`.
+    /// The hot path of a trickling head: says whether the head is surely still incomplete,
+    /// without building (and copying around) a decode result, from the bytes that arrived
+    /// since the last call. The start line is parsed as soon as it ends; the field lines
+    /// only once the empty line that ends the head (or a limit) has arrived, so a head
+    /// that comes in many pieces is parsed in one go, not line by line. Anything else is
+    /// left to `decode`.
     #[inline]
     pub(crate) fn head_pending(&mut self, src: &BytesMut) -> bool {
         let scanned = self.head.scanned;
         if !matches!(self.state, State::Head) || self.failed || scanned == 0 {
             return false;
         }
-        match src.get(scanned..) {
-            Some(new)
-                if find_lf(new).is_none()
-                    && src.len() <= self.cfg.max_head
-                    && (self.head.start.is_some()
-                        || src.len() <= self.cfg.max_request_line + 1) =>
-            {
-                self.head.scanned = src.len();
-                true
-            }
-            _ => false,
+        if src.len() > self.cfg.max_head
+            || (self.head.start.is_none() && src.len() > self.cfg.max_request_line + 1)
+        {
+            return false;
         }
+        let Some(new) = src.get(scanned..) else {
+            return false;
+        };
+        let pending = match find_lf(new) {
+            None => true,
+            Some(_) if self.head.start.is_none() => false,
+            Some(i) => !ends_head(src, scanned + i),
+        };
+        if pending {
+            self.head.scanned = src.len();
+        }
+        pending
     }
 
     /// Parses the lines of the head that have arrived, resuming at the first line not yet
@@ -235,11 +243,12 @@ impl Reader {
         let len = src.len();
         // Continuing a head: parse only up to the last line end that arrived, so a line
         // still arriving is not parsed in part only to be parsed again.
+        let parsed = self.head.parsed;
         let h = match self.head.scanned {
             0 => &src[..],
-            scanned => match memchr::memrchr(b'\n', &src[scanned..]) {
-                Some(i) => &src[..scanned + i + 1],
-                None => return self.more(len, self.head.parsed),
+            _ => match memchr::memrchr(b'\n', &src[parsed..]) {
+                Some(i) => &src[..parsed + i + 1],
+                None => return self.more(len, parsed),
             },
         };
         let mut pos = self.head.parsed;
@@ -514,6 +523,25 @@ impl Reader {
 
 /// `memchr` for `\n`, with a plain loop for the few bytes a trickling peer adds per read.
 #[inline]
+/// Whether an empty line ends among the bytes from `first_lf` (the first LF among those
+/// not searched before) on: the LF that ends it is one of them (it is what completes the
+/// line), so only their LFs are looked at, each with the one or two bytes before it.
+fn ends_head(src: &[u8], first_lf: usize) -> bool {
+    let mut at = first_lf;
+    while let Some(i) = src.get(at..).and_then(find_lf) {
+        let lf = at + i;
+        let empty = match src.get(..lf) {
+            Some([.., b'\n']) | Some([.., b'\n', b'\r']) => true,
+            _ => false,
+        };
+        if empty {
+            return true;
+        }
+        at = lf + 1;
+    }
+    false
+}
+
 fn find_lf(hay: &[u8]) -> Option<usize> {
     if hay.len() < 16 {
         hay.iter().position(|&b| b == b'\n')
@@ -624,5 +652,30 @@ mod tests {
         ] {
             assert!(!valid_extensions(bad), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ends_head;
+
+    /// The empty line is found from the first new LF whatever bytes came before it, with
+    /// CRLF or bare LF line ends, and nothing else counts as one.
+    #[test]
+    fn the_end_of_a_head_is_found_from_its_last_lf() {
+        let head = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
+        let lfs: Vec<usize> = (0..head.len()).filter(|&i| head[i] == b'\n').collect();
+        assert!(ends_head(head, lfs[0]), "from the first LF on");
+        assert!(ends_head(head, *lfs.last().unwrap()), "from the last");
+        assert!(
+            !ends_head(&head[..head.len() - 1], lfs[1]),
+            "its LF not arrived"
+        );
+        assert!(ends_head(b"A: b\n\n", 4) && ends_head(b"A: b\r\n\n", 5));
+        assert!(!ends_head(b"A: b\r\nC: d\r\n", 5));
+        assert!(
+            !ends_head(b"A: b\r\n \r\n", 5),
+            "a line of one space is not empty"
+        );
     }
 }
