@@ -634,7 +634,7 @@ fn valid_extensions(mut s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_extensions;
+    use super::{ends_head, valid_extensions};
 
     #[test]
     fn chunk_extension_grammar() {
@@ -653,11 +653,6 @@ mod tests {
             assert!(!valid_extensions(bad), "{:?}", String::from_utf8_lossy(bad));
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ends_head;
 
     /// The empty line is found from the first new LF whatever bytes came before it, with
     /// CRLF or bare LF line ends, and nothing else counts as one.
