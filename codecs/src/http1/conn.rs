@@ -530,10 +530,7 @@ fn ends_head(src: &[u8], first_lf: usize) -> bool {
     let mut at = first_lf;
     while let Some(i) = src.get(at..).and_then(find_lf) {
         let lf = at + i;
-        let empty = match src.get(..lf) {
-            Some([.., b'\n']) | Some([.., b'\n', b'\r']) => true,
-            _ => false,
-        };
+        let empty = matches!(src.get(..lf), Some([.., b'\n'] | [.., b'\n', b'\r']));
         if empty {
             return true;
         }
