@@ -188,6 +188,17 @@ impl Reader {
         }
     }
 
+    /// The hot path of a message without a body: its `End` right after its head. Says
+    /// whether it was due (and moves on to the next head).
+    #[inline]
+    pub(crate) fn end_due(&mut self) -> bool {
+        let due = matches!(self.state, State::End { upgrade: false });
+        if due {
+            self.state = State::Head;
+        }
+        due
+    }
+
     /// The hot path of a trickling head: says whether the head is surely still incomplete,
     /// without building (and copying around) a decode result, from the bytes that arrived
     /// since the last call. The start line is parsed as soon as it ends; the field lines

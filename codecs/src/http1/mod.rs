@@ -411,6 +411,9 @@ impl Decoder for ServerCodec {
 
     #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FrameError> {
+        if self.reader.end_due() {
+            return Ok(Some(Event::End));
+        }
         if self.reader.head_pending(src) {
             return Ok(None);
         }
