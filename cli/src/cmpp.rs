@@ -158,6 +158,8 @@ pub(crate) struct Serve {
     pub(crate) flow_limit: Option<u32>,
     pub(crate) trace: bool,
     pub(crate) seconds: Option<u64>,
+    /// where to serve `/metrics`, if anywhere
+    pub(crate) metrics: Option<String>,
     pub(crate) limits: packwire_net::Limits,
 }
 
@@ -196,6 +198,10 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         let stop = crate::stop::Stop::install(a.seconds);
         let mut ismg = Ismg::bind(a.listen.as_str(), cfg).await?;
         println!("CMPP ISMG listening on {}", ismg.local_addr());
+        let admin = match &a.metrics {
+            Some(addr) => Some(crate::net::serve_metrics(addr, "cmpp", ismg.server()).await?),
+            None => None,
+        };
         let stop = stop.requested();
         tokio::pin!(stop);
         let mut mo = a
@@ -225,6 +231,9 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         }
         while let Some(e) = ismg.try_event() {
             print_event(&e);
+        }
+        if let Some(admin) = admin {
+            admin.shutdown(Duration::from_secs(1)).await;
         }
         println!("{}", ismg.shutdown().await);
         Ok(())

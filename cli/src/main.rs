@@ -58,6 +58,9 @@ enum Command {
         /// Stop after this many seconds and print the statistics.
         #[arg(long)]
         seconds: Option<u64>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -159,6 +162,9 @@ enum CmppCommand {
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -285,10 +291,19 @@ fn main() -> ExitCode {
             echo,
             baseline,
             seconds,
+            metrics,
             limits,
         } => report(
             "serve",
-            net::serve(&codec, &listen, echo, baseline, seconds, limits.limits()),
+            net::serve(net::ServeArgs {
+                spec: &codec,
+                listen: &listen,
+                echo,
+                baseline,
+                seconds,
+                metrics: metrics.as_deref(),
+                limits: limits.limits(),
+            }),
         ),
         Command::Connect { codec, addr } => report("connect", net::connect(&codec, &addr)),
         Command::Bench {
@@ -340,11 +355,13 @@ fn main() -> ExitCode {
                     flow_limit,
                     trace,
                     seconds,
+                    metrics,
                     limits,
                 },
         } => report(
             "cmpp serve",
             cmpp::serve(cmpp::Serve {
+                metrics,
                 listen,
                 accounts: account,
                 version,

@@ -32,16 +32,54 @@ fn framing_factory(spec: &str) -> io::Result<impl Fn() -> Framing + Send + Sync 
     Ok(move || proto.clone())
 }
 
+/// What `packwire serve` was asked.
+#[derive(Debug)]
+pub(crate) struct ServeArgs<'a> {
+    pub(crate) spec: &'a str,
+    pub(crate) listen: &'a str,
+    pub(crate) echo: bool,
+    pub(crate) baseline: bool,
+    pub(crate) seconds: Option<u64>,
+    /// where to serve `/metrics`, if anywhere
+    pub(crate) metrics: Option<&'a str>,
+    pub(crate) limits: packwire_net::Limits,
+}
+
+/// Serves `/metrics` for `server` on `addr` (named `endpoint`), announcing where.
+pub(crate) async fn serve_metrics<M: Send + 'static>(
+    addr: &str,
+    endpoint: &str,
+    server: &packwire_net::ServerHandle<M>,
+) -> io::Result<
+    packwire_net::ServerHandle<packwire_codecs::http1::Event<packwire_codecs::http1::ResponseHead>>,
+> {
+    let metrics = packwire_net::metrics::Metrics::new();
+    metrics.add_server(endpoint, server);
+    let admin = metrics
+        .serve(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("--metrics {addr}: {e}")))?;
+    println!("metrics at http://{}/metrics", admin.local_addr());
+    Ok(admin)
+}
+
 /// `packwire serve`: the packwire server (or, with `baseline`, a minimal hand-written tokio
 /// echo server, for the benchmark) on `listen`, for `seconds` or until killed.
-pub(crate) fn serve(
-    spec: &str,
-    listen: &str,
-    echo: bool,
-    baseline: bool,
-    seconds: Option<u64>,
-    limits: packwire_net::Limits,
-) -> io::Result<()> {
+pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
+    let ServeArgs {
+        spec,
+        listen,
+        echo,
+        baseline,
+        seconds,
+        metrics,
+        limits,
+    } = a;
+    if baseline && metrics.is_some() {
+        return Err(io::Error::other(
+            "--metrics needs the packwire server, not --baseline",
+        ));
+    }
     let make = framing_factory(spec)?;
     runtime()?.block_on(async move {
         let stop = crate::stop::Stop::install(seconds);
@@ -71,7 +109,14 @@ pub(crate) fn serve(
         .bind(listen)
         .await?;
         println!("packwire server listening on {}", server.local_addr());
+        let admin = match metrics {
+            Some(addr) => Some(serve_metrics(addr, "serve", &server).await?),
+            None => None,
+        };
         stop.requested().await;
+        if let Some(admin) = admin {
+            admin.shutdown(Duration::from_secs(1)).await;
+        }
         // stop accepting, write every queue, close with FIN; then the final figures
         println!("{}", server.shutdown(Duration::from_secs(5)).await);
         Ok(())

@@ -188,6 +188,84 @@ fn serve_and_bench_echo_over_loopback() {
     }
 }
 
+/// One `GET path` over a fresh connection to `addr`: the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // read until the body has the length the head announced
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(": ")?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.parse().ok())?
+                })
+                .expect("a Content-Length");
+            if body.len() >= len || n == 0 {
+                return text;
+            }
+        }
+        assert!(n > 0, "closed early: {text}");
+    }
+}
+
+#[test]
+fn serve_exports_prometheus_metrics_when_asked() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["serve", "--codec", "length:strip=4", "--echo"])
+        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .args(["--seconds", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire serve");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let server = first.trim().rsplit(' ').next().unwrap().to_string();
+    let metrics = second
+        .trim()
+        .strip_prefix("metrics at http://")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {second:?}"))
+        .to_string();
+    // one echoed frame, then a scrape
+    let mut c = std::net::TcpStream::connect(&server).unwrap();
+    c.write_all(&[0, 0, 0, 2, b'h', b'i']).unwrap();
+    let mut echo = [0u8; 6];
+    std::io::Read::read_exact(&mut c, &mut echo).unwrap();
+    let got = http_get(&metrics, "/metrics");
+    let missing = http_get(&metrics, "/nope");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(
+        got.contains("packwire_connections_accepted_total{endpoint=\"serve\"} 1"),
+        "{got}"
+    );
+    assert!(
+        got.contains("packwire_messages_received_total{endpoint=\"serve\"} 1"),
+        "{got}"
+    );
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+}
+
 #[test]
 fn cmpp_send_through_cmpp_serve_gets_msg_ids_and_reports() {
     use std::io::{BufRead, Read};

@@ -18,7 +18,7 @@ use crate::conn::{Conn, EncodeFn, encoder_of};
 use crate::driver::{Driver, Env};
 use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
-use crate::stats::Stats;
+use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
 use crate::{CloseReason, Codec, ConnId, QueuePolicy, SendError};
 
@@ -117,6 +117,7 @@ impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
 /// A running client.
 pub struct ClientHandle<M> {
     current: Arc<Mutex<Option<Conn<M>>>>,
+    stats: Arc<Stats>,
     offline: Arc<Mutex<Offline<M>>>,
     events: mpsc::UnboundedReceiver<ClientEvent>,
     shutdown: watch::Sender<bool>,
@@ -129,7 +130,20 @@ impl<M> std::fmt::Debug for ClientHandle<M> {
     }
 }
 
+impl<M> ClientHandle<M> {
+    /// The live counters, for exporters that read them on their own schedule.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats_arc(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+}
+
 impl<M: Send + 'static> ClientHandle<M> {
+    /// The statistics of all its connections so far (`accepted` counts connections made).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
     /// The current connection, if connected.
     pub fn conn(&self) -> Option<Conn<M>> {
         self.current
@@ -224,15 +238,18 @@ where
         }));
         let (events_tx, events) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let stats = Arc::new(Stats::default());
         let task = tokio::spawn(supervise(
             self,
             current.clone(),
             offline.clone(),
+            stats.clone(),
             events_tx,
             shutdown_rx,
         ));
         ClientHandle {
             current,
+            stats,
             offline,
             events,
             shutdown,
@@ -245,6 +262,7 @@ async fn supervise<F, H, M, C, Fut>(
     cfg: ClientBuilder<F, H, M>,
     current: Arc<Mutex<Option<Conn<M>>>>,
     offline: Arc<Mutex<Offline<M>>>,
+    stats: Arc<Stats>,
     events: mpsc::UnboundedSender<ClientEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -273,7 +291,7 @@ async fn supervise<F, H, M, C, Fut>(
     let env = Env {
         handler,
         listener,
-        stats: Arc::new(Stats::default()),
+        stats,
         cfg: conn_cfg,
     };
     let settings = env.cfg.settings(&registry_any, None, &env.stats);

@@ -68,6 +68,8 @@ mod error;
 mod exchange;
 mod ip_stats;
 mod listener;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod queue;
 mod registry;
 mod server;

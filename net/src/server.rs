@@ -235,6 +235,14 @@ impl<M> std::fmt::Debug for ServerHandle<M> {
     }
 }
 
+impl<M> ServerHandle<M> {
+    /// The live counters, for exporters that read them on their own schedule.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats_arc(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+}
+
 impl<M: Send + 'static> ServerHandle<M> {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {

@@ -397,6 +397,11 @@ impl Ismg {
         self.server.stats()
     }
 
+    /// The runtime server the simulator runs on (its registry, statistics, block list).
+    pub fn server(&self) -> &ServerHandle<Pdu> {
+        &self.server
+    }
+
     /// Connections logged in as `account`.
     pub fn sessions(&self, account: &str) -> usize {
         self.server.registry().user(account).len()
