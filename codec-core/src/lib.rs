@@ -37,6 +37,7 @@ mod error;
 mod exchange;
 mod limits;
 mod message;
+#[cfg(feature = "nom")]
 mod parse;
 pub mod wire;
 
@@ -50,6 +51,7 @@ pub use error::{
 pub use exchange::{Exchange, Role};
 pub use limits::Limits;
 pub use message::{ChecksumLayer, FrameLayer, MessageCodec, Protocol};
+#[cfg(feature = "nom")]
 pub use parse::{NomMessage, ZeroCopy, nom_result};
 
 /// What a `decode_eof` returns when its `decode` found no whole item: `Ok(None)` for a

@@ -16,13 +16,16 @@
 //!
 //! Stack a message codec on any of them with [`packwire_core::Protocol`].
 
+#[cfg(feature = "cmpp")]
 pub mod cmpp;
 pub mod delimiter;
 mod fixed;
+#[cfg(feature = "http1")]
 pub mod http1;
 pub mod length;
 mod varint;
 
+#[cfg(feature = "cmpp")]
 pub use cmpp::CmppCodec;
 pub use delimiter::{DelimiterCodec, LineCodec};
 pub use fixed::FixedLengthCodec;
@@ -33,5 +36,7 @@ pub use varint::VarintCodec;
 pub use packwire_core::wire::Endian;
 pub use packwire_core::{
     Checksum, ChecksumLayer, EncodeError, FrameError, FrameErrorKind, FrameLayer, MessageCodec,
-    NomMessage, Protocol, Recovered,
+    Protocol, Recovered,
 };
+#[cfg(feature = "nom")]
+pub use packwire_core::{NomMessage, ZeroCopy};

@@ -1,10 +1,13 @@
 //! Integration tests of every codec through its public API and the test kit.
 
+#[cfg(feature = "cmpp")]
 mod cmpp;
 mod delimiter;
 mod fixed;
+#[cfg(feature = "http1")]
 mod http1;
 mod length;
+#[cfg(feature = "nom")]
 mod protocol;
 mod varint;
 
