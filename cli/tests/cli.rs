@@ -423,7 +423,7 @@ mod cmpp {
     use packwire_codecs::cmpp::{Body, CmppCodec, Deliver, MsgId, Pdu, Report, Version};
     use tokio_util::codec::Encoder;
 
-    const G4: &str = include_str!("../../codecs/tests/data/cmpp/G4.hex");
+    const G4: &str = include_str!("data/G4.hex");
 
     fn unhex(s: &str) -> Vec<u8> {
         let s = s.trim();
