@@ -56,3 +56,14 @@ pub use packwire_codecs as codecs;
 
 #[cfg(feature = "net")]
 pub use packwire_net as net;
+
+// nom, which `core::NomMessage` parsers are written with (feature `nom`)
+#[cfg(feature = "nom")]
+#[doc(no_inline)]
+pub use nom;
+
+// The README's Rust examples, compiled and run as doctests of this crate: what a user who
+// depends on `packwire` alone can write.
+#[cfg(all(doctest, feature = "net", feature = "nom", feature = "testkit"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -75,6 +75,8 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::BytesMut;
+/// proptest, whose strategies [`Kit::round_trip`] takes: a test needs no dependency of its own.
+pub use proptest;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use tokio_util::codec::{Decoder, Encoder};
