@@ -303,10 +303,6 @@ async fn supervise<F, H, M, C, Fut>(
         match tokio::time::timeout(cc.connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 cc.backoff.reset();
-                let _ = events.send(ClientEvent::Connected {
-                    node: addr,
-                    is_reconnect: connected_before,
-                });
                 let id = ConnId(ids.fetch_add(1, Ordering::Relaxed));
                 let is_reconnect = std::mem::replace(&mut connected_before, true);
                 let _ = stream.set_nodelay(true);
@@ -328,6 +324,11 @@ async fn supervise<F, H, M, C, Fut>(
                 }
                 env.stats.accepted();
                 registry.add(conn.clone());
+                // announced once published: whoever hears `Connected` can send right away
+                let _ = events.send(ClientEvent::Connected {
+                    node: addr,
+                    is_reconnect,
+                });
                 env.listener.on_connected(&conn, is_reconnect);
                 let make: &F = &make;
                 let driver = Driver::new(stream, &make, conn, &env.cfg, None);

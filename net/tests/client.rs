@@ -352,3 +352,27 @@ async fn a_server_that_stops_reading_is_found_dead_and_shutdown_still_returns() 
         .expect("shutdown hung on a blocked write");
     hold.abort();
 }
+
+/// `Connected` is announced once the connection is published, so a send right after it
+/// succeeds. (The event used to go out before the connection was stored: on a
+/// multi-threaded runtime the first send after it often failed with `NotConnected`. The
+/// order is now fixed in the code; the loop gives the old race many chances to show.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_right_after_connected_is_accepted() {
+    let server = echo_server("127.0.0.1:0").await;
+    for round in 0..50 {
+        let mut client =
+            Client::builder(LengthFieldCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+                .node(server.local_addr())
+                .start();
+        let ev = timeout(WAIT, client.next_event()).await.unwrap();
+        assert!(matches!(ev, Some(ClientEvent::Connected { .. })), "{ev:?}");
+        assert_eq!(
+            client.send(Bytes::from_static(b"x")),
+            Ok(()),
+            "round {round}: the connection was announced before it could send"
+        );
+        client.shutdown().await;
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}
