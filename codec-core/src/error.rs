@@ -174,18 +174,34 @@ impl RecoveryLog {
 
 /// What kind of [`FrameError`] this is, without its fields: for metrics labels and for
 /// comparing errors across different chunkings of the same stream.
+///
+/// Three kinds sound alike and are not: [`TooShort`](Self::TooShort) is a *header* that
+/// claims a frame shorter than the protocol allows (the claim is wrong); [`Short`](Self::Short)
+/// is a *frame* that arrived whole but is shorter than a field inside it needs (the
+/// message is wrong); [`Truncated`](Self::Truncated) is a *stream* that ended in the middle
+/// of a frame (nothing is wrong with the bytes, there are just not enough of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-#[allow(missing_docs)]
 pub enum FrameErrorKind {
+    /// [`FrameError::TooLarge`]: a header claimed more than the configured maximum.
     TooLarge,
+    /// [`FrameError::TooShort`]: a header claimed less than the protocol's minimum frame
+    /// (a CMPP Total_Length below its 12-byte header).
     TooShort,
+    /// [`FrameError::BadLength`]: a length field that is not a valid number (an overlong
+    /// varint, a negative length after adjustment, an overflow).
     BadLength,
+    /// [`FrameError::BadMagic`]: the bytes where a frame starts are not the magic.
     BadMagic,
+    /// [`FrameError::Checksum`]: a frame's checksum does not match its bytes.
     Checksum,
+    /// [`FrameError::Malformed`]: a grammar rule broken (the rule is named).
     Malformed,
+    /// [`FrameError::Short`]: a whole frame too short for a fixed-width field in it.
     Short,
+    /// [`FrameError::Truncated`]: the stream ended inside a frame (`decode_eof`).
     Truncated,
+    /// [`FrameError::Io`]: the transport failed while decoding.
     Io,
 }
 
