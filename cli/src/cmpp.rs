@@ -196,7 +196,9 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             cfg = cfg.flow_limit(n);
         }
         let stop = crate::stop::Stop::install(a.seconds);
-        let mut ismg = Ismg::bind(a.listen.as_str(), cfg).await?;
+        let mut ismg = Ismg::bind(a.listen.as_str(), cfg)
+            .await
+            .map_err(|e| crate::net::at(&a.listen, e))?;
         println!("CMPP ISMG listening on {}", ismg.local_addr());
         let admin = match &a.metrics {
             Some(addr) => Some(crate::net::serve_metrics(addr, "cmpp", ismg.server()).await?),

@@ -119,7 +119,9 @@ impl<W: Write> Feeder<'_, W> {
 /// not the input's length.
 pub(crate) fn run(dec: Box<dyn JsonDecoder>, split: Split, path: Option<&str>) -> io::Result<i32> {
     let mut reader: Box<dyn Read> = match path {
-        Some(p) if p != "-" => Box::new(std::fs::File::open(p)?),
+        Some(p) if p != "-" => Box::new(
+            std::fs::File::open(p).map_err(|e| io::Error::new(e.kind(), format!("{p}: {e}")))?,
+        ),
         _ => Box::new(io::stdin().lock()),
     };
     let stdout = io::stdout();
@@ -174,7 +176,7 @@ pub(crate) fn run(dec: Box<dyn JsonDecoder>, split: Split, path: Option<&str>) -
         Err(e) => {
             let line = json!({ "error": { "kind": e.kind().as_str(), "message": e.to_string(), "offset": start } });
             writeln!(out, "{line}")?;
-            2
+            crate::EXIT_UNDECODABLE
         }
     };
     out.flush()?;

@@ -11,13 +11,23 @@ mod stop;
 
 use std::process::ExitCode;
 
+/// Exit status: the command line itself is wrong (clap's usage errors use it too).
+const EXIT_USAGE: u8 = 2;
+/// Exit status of `decode` when the input breaks the codec's rules.
+pub(crate) const EXIT_UNDECODABLE: i32 = 3;
+
+/// How `packwire` exits, for `--help`.
+const EXIT_CODES: &str = "Exit status: 0 done; 1 failed at run time (a file, an address, a peer); \
+2 usage (a bad option or SPEC); 3 decode found input that breaks the codec's rules.";
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "packwire",
     version,
-    about = "A codec and protocol toolkit for TCP: inspect, demo, serve"
+    about = "A codec and protocol toolkit for TCP: inspect, demo, serve",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -244,12 +254,18 @@ fn split_unit(s: &str) -> (&str, &str) {
     s.split_at(at)
 }
 
+/// Exit status 0, or the error said on stderr: 2 for a usage error (`InvalidInput`: a
+/// bad SPEC or option), 1 for anything that failed at run time.
 fn report(cmd: &str, r: std::io::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("packwire {cmd}: {e}");
-            ExitCode::FAILURE
+            if e.kind() == std::io::ErrorKind::InvalidInput {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -274,14 +290,14 @@ fn main() -> ExitCode {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("packwire decode: --codec {codec}: {e}");
-                    return ExitCode::from(2);
+                    return ExitCode::from(EXIT_USAGE);
                 }
             };
             match decode::run(dec, split, file.as_deref()) {
                 Ok(code) => ExitCode::from(code as u8),
                 Err(e) => {
                     eprintln!("packwire decode: {e}");
-                    ExitCode::from(2)
+                    ExitCode::FAILURE
                 }
             }
         }

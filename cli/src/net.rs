@@ -21,12 +21,24 @@ pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// A bad SPEC or option found at run time: reported as a usage error (exit 2).
+pub(crate) fn usage(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.into())
+}
+
+/// `e` with the address it concerns in front (`127.0.0.1:7000: Address already in use`).
+pub(crate) fn at(addr: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{addr}: {e}"))
+}
+
 fn framing_factory(spec: &str) -> io::Result<impl Fn() -> Framing + Send + Sync + 'static> {
-    let proto = framing(spec).map_err(io::Error::other)?.ok_or_else(|| {
-        io::Error::other(format!(
-            "{spec}: serve and connect take a framing (length, lines, delimiter, fixed, varint)"
-        ))
-    })?;
+    let proto = framing(spec)
+        .map_err(|e| usage(format!("--codec {spec}: {e}")))?
+        .ok_or_else(|| {
+            usage(format!(
+                "{spec}: serve and connect take a framing (length, lines, delimiter, fixed, varint)"
+            ))
+        })?;
     // a clone has the parsed options and a fresh state (a length codec's layout is
     // shared, not copied): parsed once per server, not once per connection
     Ok(move || proto.clone())
@@ -84,7 +96,7 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
     runtime()?.block_on(async move {
         let stop = crate::stop::Stop::install(seconds);
         if baseline {
-            let l = TcpListener::bind(listen).await?;
+            let l = TcpListener::bind(listen).await.map_err(|e| at(listen, e))?;
             println!("baseline echo server listening on {}", l.local_addr()?);
             let make = Arc::new(make);
             let run = async {
@@ -102,12 +114,18 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
             if echo {
                 let _ = conn.send(frame).await;
             } else {
-                println!("{} {}: {}", conn.id(), conn.peer_addr(), hex(&frame));
+                crate::stop::say(&format!(
+                    "{} {}: {}",
+                    conn.id(),
+                    conn.peer_addr(),
+                    hex(&frame)
+                ));
             }
         })
         .limits(&limits)
         .bind(listen)
-        .await?;
+        .await
+        .map_err(|e| at(listen, e))?;
         println!("packwire server listening on {}", server.local_addr());
         let admin = match metrics {
             Some(addr) => Some(serve_metrics(addr, "serve", &server).await?),
@@ -143,41 +161,84 @@ async fn baseline_echo(mut s: TcpStream, mut codec: Framing) -> io::Result<()> {
     }
 }
 
-/// `packwire connect`: sends each stdin line as a frame, prints what comes back.
+/// The addresses `addr` (`host:port` or `ip:port`) names.
+pub(crate) fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let found: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e} (write host:port)")))?
+        .collect();
+    if found.is_empty() {
+        return Err(io::Error::other(format!("{addr}: no address found")));
+    }
+    Ok(found)
+}
+
+/// `packwire connect`: sends each stdin line (its bytes as they are, UTF-8 or not) as a
+/// frame, prints what comes back.
 pub(crate) fn connect(spec: &str, addr: &str) -> io::Result<()> {
     let make = framing_factory(spec)?;
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|_| io::Error::other(format!("{addr} is not ip:port")))?;
+    let nodes = resolve(addr)?;
     runtime()?.block_on(async move {
-        let mut client = Client::builder(make, |_: Conn<Bytes>, frame: Bytes| async move {
-            match std::str::from_utf8(&frame) {
-                Ok(t) => println!("< {t}"),
-                Err(_) => println!("< hex {}", hex(&frame)),
-            }
-        })
-        .node(addr)
-        .start();
-        match client.next_event().await {
-            Some(ClientEvent::Connected { .. }) => {}
-            other => return Err(io::Error::other(format!("could not connect: {other:?}"))),
+        let mut builder = Client::builder(make, |_: Conn<Bytes>, frame: Bytes| async move {
+            let line = match std::str::from_utf8(&frame) {
+                Ok(t) => format!("< {t}"),
+                Err(_) => format!("< hex {}", hex(&frame)),
+            };
+            crate::stop::say(&line);
+        });
+        for n in &nodes {
+            builder = builder.node(*n);
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+        let mut client = builder.start();
+        // one attempt per address: a refused connection is an error, not a retry loop
+        let mut failures = Vec::new();
+        loop {
+            match client.next_event().await {
+                Some(ClientEvent::Connected { .. }) => break,
+                Some(e @ ClientEvent::ConnectFailed { .. }) => {
+                    failures.push(e.to_string());
+                    if failures.len() == nodes.len() {
+                        client.shutdown().await;
+                        return Err(io::Error::other(failures.join("; ")));
+                    }
+                }
+                Some(e) => return Err(io::Error::other(e.to_string())),
+                None => return Err(io::Error::other(format!("could not connect to {addr}"))),
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(16);
         std::thread::spawn(move || {
-            for line in io::stdin().lock().lines().map_while(Result::ok) {
-                if tx.blocking_send(line).is_err() {
+            for line in io::stdin().lock().split(b'\n') {
+                let line = line.map(|mut l| {
+                    if l.last() == Some(&b'\r') {
+                        l.pop();
+                    }
+                    l
+                });
+                let failed = line.is_err();
+                if tx.blocking_send(line).is_err() || failed {
                     break;
                 }
             }
         });
+        let mut result = Ok(());
         while let Some(line) = rx.recv().await {
-            if let Err(e) = client.send(Bytes::from(line)) {
-                eprintln!("packwire connect: {e}");
+            match line {
+                Ok(line) => {
+                    if let Err(e) = client.send(Bytes::from(line)) {
+                        eprintln!("packwire connect: {e}");
+                    }
+                }
+                Err(e) => {
+                    result = Err(io::Error::new(e.kind(), format!("reading stdin: {e}")));
+                    break;
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         client.shutdown().await;
-        Ok(())
+        result
     })
 }
 

@@ -55,3 +55,18 @@ async fn after(seconds: Option<u64>) {
         None => std::future::pending().await,
     }
 }
+
+/// Prints `line` on stdout; when stdout is a pipe whose reader has gone (`packwire serve |
+/// head`), ends the process quietly instead of panicking as `println!` does, the way a
+/// Unix tool ends on SIGPIPE.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("packwire: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}

@@ -81,9 +81,9 @@ fn decode_lines_delimiters_fixed_and_varint() {
 }
 
 #[test]
-fn a_decode_error_is_the_last_line_and_exits_2() {
+fn a_decode_error_is_the_last_line_and_exits_3() {
     let (out, code) = decode_everywhere("length:size=1,strip=1,max=4", b"\x01a\x09abcdefghi");
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert_eq!(out.len(), 2);
     assert_eq!(out[0], frame("61"));
     let err = &out[1]["error"];
@@ -97,7 +97,7 @@ fn a_decode_error_is_the_last_line_and_exits_2() {
     );
 
     let (out, code) = decode_everywhere("lines", b"ok\npartial");
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert_eq!(out[1]["error"]["kind"], "truncated");
     assert_eq!(out[1]["error"]["offset"], 3);
 }
@@ -372,6 +372,129 @@ fn connect_sends_stdin_lines_and_prints_the_replies() {
 }
 
 #[test]
+fn connect_takes_host_names_and_sends_non_utf8_lines_as_they_are() {
+    let (mut child, addr) = serve(&["--codec", "lines", "--echo"]);
+    let port = addr.rsplit(':').next().unwrap();
+    let o = packwire(
+        &["connect", "--codec", "lines", &format!("localhost:{port}")],
+        b"caf\xe9\nplain\n",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // the Latin-1 byte went out and came back unchanged; the next line too
+    assert!(
+        out.contains("< hex 636166e9") && out.contains("< plain"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failures_say_what_failed_and_exit_1() {
+    // a refused connection, in words
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = packwire(
+        &["connect", "--codec", "lines", &format!("127.0.0.1:{port}")],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("could not connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("ConnectFailed"), "{err}");
+    // a missing file, by its path
+    let o = packwire(&["decode", "--codec", "lines", "/no/such/file.bin"], b"");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/no/such/file.bin"), "{err}");
+    // an address in use, by the address
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = packwire(
+        &[
+            "serve",
+            "--codec",
+            "lines",
+            "--listen",
+            &addr,
+            "--seconds",
+            "1",
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&addr), "{err}");
+    // usage errors are 2
+    let o = packwire(&["connect", "--codec", "nonsense", "127.0.0.1:1"], b"");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = packwire(&["serve", "--no-such-flag"], b"");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn serve_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    // `packwire serve --codec lines | head -1`: the reader goes after one line
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["serve", "--codec", "lines", "--listen", "127.0.0.1:0"])
+        .args(["--seconds", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while first.last() != Some(&b'\n') {
+        assert_eq!(stdout.read(&mut byte).unwrap(), 1);
+        first.push(byte[0]);
+    }
+    let first = String::from_utf8(first).unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    drop(stdout);
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    // enough lines that printing them must hit the closed pipe
+    for _ in 0..200 {
+        c.write_all(b"line\n").unwrap();
+    }
+    let mut deadline = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        deadline += 1;
+        assert!(deadline < 200, "serve kept running after its reader went");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+}
+
+#[test]
 fn serve_refuses_a_protocol_spec() {
     let o = packwire(
         &[
@@ -498,7 +621,7 @@ mod cmpp {
         let mut wire = unhex("0000000c0000000800000001");
         wire.extend(unhex("0000000b00000008000000"));
         let (out, code) = decode_everywhere("cmpp3", &wire);
-        assert_eq!(code, 2);
+        assert_eq!(code, 3);
         assert_eq!(out[0]["command"], "CMPP_ACTIVE_TEST");
         assert_eq!(out[1]["error"]["kind"], "too_short");
         assert_eq!(out[1]["error"]["offset"], 12);
@@ -530,7 +653,7 @@ mod http {
             "http-request",
             b"POST /b HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
         );
-        assert_eq!(code, 2);
+        assert_eq!(code, 3);
         assert!(
             out[0]["error"]["message"]
                 .as_str()
@@ -599,7 +722,7 @@ mod http {
             "http-request",
             b"GET / HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc",
         );
-        assert_eq!(code, 2);
+        assert_eq!(code, 3);
         assert_eq!(out[0]["method"], "GET");
         assert_eq!(out[1]["error"]["kind"], "truncated");
         assert_eq!(
@@ -607,7 +730,7 @@ mod http {
             "the body bytes were consumed; the stream ends there"
         );
         let (out, code) = decode_everywhere("http-request", b"GET /a b HTTP/1.1\r\n\r\n");
-        assert_eq!(code, 2);
+        assert_eq!(code, 3);
         assert_eq!(out[0]["error"]["kind"], "malformed");
         let (out, code) = decode_everywhere(
             "http-response:methods=GET",

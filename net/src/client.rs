@@ -51,6 +51,25 @@ pub enum ClientEvent {
     GaveUp,
 }
 
+impl std::fmt::Display for ClientEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientEvent::Connected {
+                node,
+                is_reconnect: false,
+            } => write!(f, "connected to {node}"),
+            ClientEvent::Connected { node, .. } => write!(f, "reconnected to {node}"),
+            ClientEvent::Disconnected { node, reason } => {
+                write!(f, "disconnected from {node}: {}", reason.name())
+            }
+            ClientEvent::ConnectFailed { node, error } => {
+                write!(f, "could not connect to {node}: {error}")
+            }
+            ClientEvent::GaveUp => f.write_str("gave up connecting"),
+        }
+    }
+}
+
 /// Messages sent while disconnected, kept (up to a bound) for the next connection.
 struct Offline<M> {
     bound: usize,
