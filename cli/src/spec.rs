@@ -16,10 +16,12 @@ use crate::http_json::{Requests, Responses};
 /// The SPEC grammar, for `--help`.
 pub(crate) const SPEC_HELP: &str = "\
 SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
-  length:offset=0,size=4,adjust=0,strip=0,endian=be,max=8388608,min=0
+  length:offset=0,size=4,adjust=0,strip=header,endian=be,max=8388608,min=0
       size is 1, 2, 3, 4, 8 or varint; endian is be or le; adjust is Netty's
       lengthAdjustment (frame = field + adjust + offset + size); max and min are
       compared to the whole frame on the wire; strip leading bytes from each item
+      (header: up to the end of the length field, as LengthFieldCodec::new(); 0 keeps
+      the whole frame)
   lines | lines:max=8192,keep=false
       lines ending in \\n or \\r\\n; max excludes the delimiter
   delimiter:hex=0d0a/2c2c,max=8192,keep=false
@@ -221,9 +223,15 @@ pub(crate) fn framing(spec: &str) -> Result<Option<Framing>, String> {
             let mut b = LengthFieldCodec::builder()
                 .offset(o.num("offset", 0)?)
                 .length_adjustment(o.num("adjust", 0)?)
-                .strip(o.num("strip", 0)?)
+                .strip_header()
                 .max_frame(o.num("max", Limits::DEFAULT_MAX_FRAME)?)
                 .min_frame(o.num("min", 0)?);
+            b = match o.take("strip") {
+                None | Some("header") => b,
+                Some(n) => b.strip(n.parse().map_err(|_| {
+                    format!("length: strip={n} must be a number of bytes or header")
+                })?),
+            };
             b = match o.take("size") {
                 Some("varint") => b.varint(),
                 Some(n) => b

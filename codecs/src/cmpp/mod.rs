@@ -264,6 +264,8 @@ impl CmppCodec {
             std::sync::Arc::new(
                 LengthFieldCodec::builder()
                     .frame_length()
+                    // the message parser reads the whole PDU, its head included
+                    .strip(0)
                     .min_frame(Head::LEN)
                     .max_frame(max.max(Head::LEN))
                     // PDUs are small: room for a long SUBMIT ahead, never more

@@ -73,7 +73,7 @@ impl Default for Builder {
             width: Width::Fixed(4),
             endian: Endian::Big,
             meaning: Meaning::Payload,
-            strip: Strip::Bytes(0),
+            strip: Strip::Header,
             max_frame: Limits::DEFAULT_MAX_FRAME,
             min_frame: 0,
             reserve_ahead: DEFAULT_RESERVE_AHEAD,
@@ -136,13 +136,17 @@ impl Builder {
     }
 
     /// Leaves the first `n` bytes of each frame out of the decoded item (Netty's
-    /// `initialBytesToStrip`). Default 0: the whole frame is kept.
+    /// `initialBytesToStrip`); `strip(0)` keeps the whole frame. Default: the header
+    /// ([`Builder::strip_header`]), as tokio-util's `LengthDelimitedCodec` and
+    /// [`LengthFieldCodec::new`](crate::LengthFieldCodec::new) do, so a default codec
+    /// round-trips its own items.
     pub fn strip(mut self, n: usize) -> Self {
         self.strip = Strip::Bytes(n);
         self
     }
 
-    /// Leaves everything up to the end of the length field out of the decoded item.
+    /// Leaves everything up to the end of the length field out of the decoded item (the
+    /// default).
     pub fn strip_header(mut self) -> Self {
         self.strip = Strip::Header;
         self

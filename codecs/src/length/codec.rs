@@ -87,7 +87,8 @@ struct Recovery {
 
 impl LengthFieldCodec {
     /// A builder with the defaults: a 4-byte big-endian field at offset 0 counting the
-    /// payload, nothing stripped, frames of at most 8 MiB.
+    /// payload, the header stripped from decoded items (as tokio-util's builder; `strip(0)`
+    /// keeps it), frames of at most 8 MiB.
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -432,7 +433,7 @@ impl LengthFieldCodec {
     /// use bytes::{Buf, Bytes};
     /// use packwire_codecs::LengthFieldCodec;
     ///
-    /// let codec = LengthFieldCodec::builder().width(2).build()?;
+    /// let codec = LengthFieldCodec::builder().strip(0).width(2).build()?;
     /// let payload = Bytes::from(vec![1u8; 1000]);
     /// let mut parts = codec.encode_parts(payload.clone())?;
     /// assert_eq!(parts.remaining(), 1002);

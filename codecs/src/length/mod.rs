@@ -40,7 +40,7 @@
 //! - [`Builder::frame_length`] — the field counts the whole frame (CMPP, SMPP, SGIP):
 //!
 //!   ```text
-//!   INPUT (16 bytes)                          DECODED (nothing stripped)
+//!   INPUT (16 bytes)                          DECODED with strip(0)
 //!   +------------+------------+-------+       +------------+------------+-------+
 //!   | 0x00000010 | 0x00000008 | "abc" ... |   | 0x00000010 | 0x00000008 | "abc" ... |
 //!   +------------+------------+-------+       +------------+------------+-------+

@@ -16,7 +16,8 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 
 /// Netty's seven `LengthFieldBasedFrameDecoder` javadoc layouts, as (builder, input, output).
 fn netty_examples() -> Vec<(&'static str, Builder, Vec<u8>, Vec<u8>)> {
-    let b = LengthFieldCodec::builder;
+    // Netty strips nothing unless told (`initialBytesToStrip` 0)
+    let b = || LengthFieldCodec::builder().strip(0);
     vec![
         (
             "2-byte length, nothing stripped",
@@ -79,11 +80,18 @@ fn netty_javadoc_layouts_decode_in_every_chunking() {
 fn named_meanings_need_no_arithmetic() {
     // CMPP: 4-byte whole-PDU length, then command id and sequence id
     let pdu = b"\x00\x00\x00\x0c\x00\x00\x00\x08\x00\x00\x00\x01";
-    let kit = Kit::new(|| LengthFieldCodec::builder().frame_length().build().unwrap());
+    let kit = Kit::new(|| {
+        LengthFieldCodec::builder()
+            .strip(0)
+            .frame_length()
+            .build()
+            .unwrap()
+    });
     kit.decodes(pdu, &[b(pdu)]);
     // the same layout with Netty's numbers
     let kit = Kit::new(|| {
         LengthFieldCodec::builder()
+            .strip(0)
             .length_adjustment(-4)
             .build()
             .unwrap()
@@ -165,6 +173,7 @@ fn an_accepted_large_claim_reserves_at_most_the_reserve_ahead() {
     // 48 MiB claimed and allowed: the decoder reserves the next 64 KiB, not the claim
     let kit = Kit::new(|| {
         LengthFieldCodec::builder()
+            .strip(0)
             .max_frame(64 << 20)
             .build()
             .unwrap()
@@ -172,6 +181,7 @@ fn an_accepted_large_claim_reserves_at_most_the_reserve_ahead() {
     kit.bounded_memory(&[0x03, 0x00, 0x00, 0x00], DEFAULT_RESERVE_AHEAD + 4096);
     let kit = Kit::new(|| {
         LengthFieldCodec::builder()
+            .strip(0)
             .max_frame(64 << 20)
             .reserve_ahead(0)
             .build()
@@ -213,6 +223,7 @@ fn a_frame_up_to_the_reserve_ahead_lands_without_regrowing_the_buffer() {
 fn a_claimed_huge_frame_reserves_nothing() {
     let kit = Kit::new(|| {
         LengthFieldCodec::builder()
+            .strip(0)
             .max_frame(64 << 20)
             .build()
             .unwrap()
@@ -220,6 +231,7 @@ fn a_claimed_huge_frame_reserves_nothing() {
     kit.bounded_memory(&[0x03, 0xff, 0xff, 0xff], 4096);
     let kit = Kit::new(|| {
         LengthFieldCodec::builder()
+            .strip(0)
             .varint()
             .max_frame(64 << 20)
             .build()
@@ -231,7 +243,13 @@ fn a_claimed_huge_frame_reserves_nothing() {
 #[test]
 fn reject_a_frame_over_the_maximum_counting_the_header() {
     // max 10 on the wire: a 6-byte payload behind a 4-byte header fits, 7 does not
-    let mk = || LengthFieldCodec::builder().max_frame(10).build().unwrap();
+    let mk = || {
+        LengthFieldCodec::builder()
+            .strip(0)
+            .max_frame(10)
+            .build()
+            .unwrap()
+    };
     Kit::new(mk).decodes(b"\0\0\0\x06abcdef", &[b(b"\0\0\0\x06abcdef")]);
     let mut input = b"\0\0\0\x01z".to_vec();
     input.extend_from_slice(b"\0\0\0\x07abcdefg");
@@ -256,6 +274,7 @@ fn reject_a_whole_frame_length_below_the_header() {
     // a CMPP-style Total_Length of 0 is an error, not an endless run of empty frames
     let mk = || {
         LengthFieldCodec::builder()
+            .strip(0)
             .frame_length()
             .min_frame(12)
             .build()
@@ -278,6 +297,7 @@ fn reject_a_whole_frame_length_below_the_header() {
     // a negative frame length after adjustment is too short as well
     let mk = || {
         LengthFieldCodec::builder()
+            .strip(0)
             .width(1)
             .length_adjustment(-9)
             .build()
@@ -416,6 +436,7 @@ fn resync_hunts_for_the_next_magic_and_reports_what_it_skipped() {
 fn resync_gives_up_after_its_scan_bound() {
     let mk = || {
         LengthFieldCodec::builder()
+            .strip(0)
             .magic(*b"MG")
             .offset(2)
             .width(1)
@@ -431,6 +452,7 @@ fn resync_gives_up_after_its_scan_bound() {
 #[test]
 fn the_encoder_writes_the_whole_header() {
     let mut codec = LengthFieldCodec::builder()
+        .strip(0)
         .magic(*b"\xca")
         .offset(2)
         .prefix(*b"\x07")
@@ -460,7 +482,11 @@ fn the_encoder_writes_the_whole_header() {
 
 #[test]
 fn the_encoder_refuses_what_the_field_or_the_maximum_cannot_hold() {
-    let mut codec = LengthFieldCodec::builder().width(1).build().unwrap();
+    let mut codec = LengthFieldCodec::builder()
+        .strip(0)
+        .width(1)
+        .build()
+        .unwrap();
     let err = codec
         .encode(Bytes::from(vec![0u8; 256]), &mut BytesMut::new())
         .unwrap_err();
@@ -471,11 +497,16 @@ fn the_encoder_refuses_what_the_field_or_the_maximum_cannot_hold() {
         ),
         "{err}"
     );
-    let mut codec = LengthFieldCodec::builder().max_frame(10).build().unwrap();
+    let mut codec = LengthFieldCodec::builder()
+        .strip(0)
+        .max_frame(10)
+        .build()
+        .unwrap();
     let mut dst = BytesMut::new();
     assert!(codec.encode(Bytes::from(vec![0u8; 7]), &mut dst).is_err());
     assert!(dst.is_empty(), "nothing is written on error");
     let mut codec = LengthFieldCodec::builder()
+        .strip(0)
         .length_adjustment(10)
         .build()
         .unwrap();
