@@ -30,8 +30,33 @@ use clap::{Parser, Subcommand};
     after_help = EXIT_CODES
 )]
 struct Cli {
+    /// Log more on stderr: -v the connections evicted and refused (info), -vv every
+    /// connection (debug). RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Log only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Installs the log subscriber: RUST_LOG if set, else warnings (`-q` errors, `-v` info,
+/// `-vv` debug), to stderr.
+fn init_logs(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +297,7 @@ fn report(cmd: &str, r: std::io::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.verbose, cli.quiet);
     // servers size their connection limit from the open-files limit: take the hard one
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     match cli.command {

@@ -464,6 +464,65 @@ fn failures_say_what_failed_and_exit_1() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Runs `packwire serve` with `flags`, sends one frame that breaks the length limit, and
+/// returns what the server wrote on stderr once stopped.
+fn serve_log_of_a_bad_frame(flags: &[&str]) -> String {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args([
+            "serve",
+            "--codec",
+            "length:max=8",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--seconds", "20"])
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(&[0, 0, 0, 100]).unwrap();
+    // the server closes the connection: its EOF says the close (and its log line) is done
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+#[test]
+fn a_failed_connection_logs_one_line_saying_why() {
+    let err = serve_log_of_a_bad_frame(&[]);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("connection failed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("frame too large"),
+        "{err}"
+    );
+    assert!(lines[0].contains("peer=127.0.0.1:"), "{err}");
+    // -q keeps only errors
+    let err = serve_log_of_a_bad_frame(&["-q"]);
+    assert!(!err.contains("connection failed"), "{err}");
+}
+
 #[test]
 fn serve_into_a_closed_pipe_ends_quietly() {
     use std::io::Read;

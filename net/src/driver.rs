@@ -144,9 +144,9 @@ where
         }
         // counted as closed now; the flush and drain below only tidy the transport
         env.stats.closed(&reason);
+        log_close(&self.conn, &reason);
         Box::pin(self.finish()).await;
         self.count_sent(env);
-        tracing::debug!(id = %self.conn.id(), %reason, "closed");
         reason
     }
 
@@ -762,4 +762,21 @@ enum Fill {
 /// Polls a future once: `Ready` if it finished.
 async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
     poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// One line per close, with the connection's id and peer: the ordinary ends (the peer
+/// left, the application or a shutdown closed it) at debug level, an eviction (a limit, a
+/// timeout, a slow or silent peer) at info, a failure (a malformed frame, a write error)
+/// at warn.
+fn log_close<M: Send + 'static>(conn: &Conn<M>, reason: &CloseReason) {
+    let (id, peer) = (conn.id(), conn.peer_addr());
+    match reason {
+        CloseReason::PeerClosed | CloseReason::Kicked | CloseReason::ServerShutdown => {
+            tracing::debug!(%id, %peer, %reason, "closed");
+        }
+        CloseReason::Decode(_) | CloseReason::Write(_) => {
+            tracing::warn!(%id, %peer, %reason, "connection failed");
+        }
+        _ => tracing::info!(%id, %peer, %reason, "connection evicted"),
+    }
 }
