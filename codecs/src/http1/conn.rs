@@ -192,7 +192,8 @@ impl Reader {
     /// whether it was due (and moves on to the next head).
     #[inline]
     pub(crate) fn end_due(&mut self) -> bool {
-        let due = matches!(self.state, State::End { upgrade: false });
+        // (a failed stream yields nothing more, whatever state it stopped in)
+        let due = !self.failed && matches!(self.state, State::End { upgrade: false });
         if due {
             self.state = State::Head;
         }

@@ -678,3 +678,29 @@ fn framing_fields_count_at_any_position() {
         assert_eq!(&got[0].body[..], b"hello", "Transfer-Encoding at {at}");
     }
 }
+
+/// A bad trailer fails the stream for good: the End that would have followed the message
+/// is not handed out on the next call (the fuzzer found it coming after the error).
+#[test]
+fn nothing_follows_a_bad_trailer() {
+    let mut c = ServerCodec::new();
+    let mut buf = BytesMut::from(
+        &b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX\xb7: 1\r\n\r\n"
+            [..],
+    );
+    let mut saw_error = false;
+    for _ in 0..8 {
+        match c.decode(&mut buf) {
+            Ok(Some(ev)) => assert!(!saw_error, "{ev:?} after the error"),
+            Ok(None) => break,
+            Err(e) => {
+                let first = "a field name must be a token followed by a colon";
+                let again = "the stream already failed";
+                let want = if saw_error { again } else { first };
+                assert_eq!(e.rule(), Some(want));
+                saw_error = true;
+            }
+        }
+    }
+    assert!(saw_error);
+}
