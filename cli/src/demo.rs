@@ -232,7 +232,7 @@ async fn runtime_demo() -> io::Result<()> {
     .start();
     let event = |e: Option<ClientEvent>| -> io::Result<ClientEvent> {
         let e = e.ok_or_else(|| io::Error::other("the client stopped"))?;
-        println!("  [client] {e:?}");
+        println!("  [client] {e}");
         Ok(e)
     };
     event(next(&mut client).await?)?;
@@ -247,7 +247,15 @@ async fn runtime_demo() -> io::Result<()> {
     println!("\nstopping the server");
     server.shutdown(Duration::from_secs(2)).await;
     event(next(&mut client).await?)?;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // the server stays down for 600 ms: what the client does meanwhile is printed as it
+    // happens (its attempts to reconnect fail)
+    let back_at = tokio::time::Instant::now() + Duration::from_millis(600);
+    loop {
+        tokio::select! {
+            e = client.next_event() => { event(e)?; }
+            () = tokio::time::sleep_until(back_at) => break,
+        }
+    }
     println!("\nstarting the server again on {addr}");
     let server = make_server(addr.to_string(), pings.clone()).await?;
     loop {
@@ -262,12 +270,11 @@ async fn runtime_demo() -> io::Result<()> {
         .send(Bytes::from_static(b"back again"))
         .map_err(io::Error::other)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    client.shutdown().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     println!(
-        "\nserver statistics (after the restart):\n{}",
+        "\nserver statistics (after the restart, the client still connected):\n{}",
         server.stats()
     );
+    client.shutdown().await;
     server.shutdown(Duration::from_secs(2)).await;
     if pings.load(Ordering::SeqCst) == 0 {
         return Err(io::Error::other("no heartbeat arrived"));
