@@ -252,10 +252,20 @@ pub(crate) fn bench(
     size: usize,
     seconds: u64,
 ) -> io::Result<()> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|_| io::Error::other(format!("{addr} is not ip:port")))?;
-    let size = size.max(8);
+    if conns == 0 || inflight == 0 || seconds == 0 {
+        return Err(usage(
+            "--conns, --inflight and --seconds must be at least 1",
+        ));
+    }
+    if size < 8 {
+        // each frame carries its send time (8 bytes) to measure the round trip
+        return Err(usage(format!(
+            "--size {size}: at least 8 (the payload carries its send time)"
+        )));
+    }
+    let addr = *resolve(addr)?
+        .first()
+        .expect("resolve gives at least one address");
     runtime()?.block_on(async move {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(seconds);

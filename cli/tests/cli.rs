@@ -462,6 +462,14 @@ fn failures_say_what_failed_and_exit_1() {
     );
     let o = packwire(&["serve", "--no-such-flag"], b"");
     assert_eq!(o.status.code(), Some(2));
+    for bad in [["--conns", "0"], ["--size", "4"]] {
+        let mut args = vec!["bench", "--connect", "127.0.0.1:1", "--seconds", "1"];
+        args.extend_from_slice(&bad);
+        let o = packwire(&args, b"");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains(bad[0]), "{err}");
+    }
 }
 
 /// Runs `packwire serve` with `flags`, sends one frame that breaks the length limit, and
