@@ -363,14 +363,26 @@ fn cmpp_send_through_cmpp_serve_gets_msg_ids_and_reports() {
     assert!(log.contains("<- {") && log.contains("-> {"), "{log}");
 }
 
-#[test]
-fn connect_sends_stdin_lines_and_prints_the_replies() {
-    let (mut child, addr) = serve(&["--codec", "lines", "--echo"]);
-    let o = packwire(&["connect", "--codec", "lines", &addr], b"hello\nworld\n");
+/// `packwire connect --codec CODEC` to an echoing `packwire serve --codec CODEC`, with
+/// `stdin`; `host` turns the address into `host:port`. What connect printed.
+fn echo_through(codec: &str, host: Option<&str>, stdin: &[u8]) -> String {
+    let (mut child, addr) = serve(&["--codec", codec, "--echo"]);
+    let target = match host {
+        Some(h) => format!("{h}:{}", addr.rsplit(':').next().unwrap()),
+        None => addr,
+    };
+    let o = packwire(&["connect", "--codec", codec, &target], stdin);
     let _ = child.kill();
     let _ = child.wait();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out} {err}");
+    out
+}
+
+#[test]
+fn connect_sends_stdin_lines_and_prints_the_replies() {
+    let out = echo_through("lines", None, b"hello\nworld\n");
     assert!(out.contains("< hello") && out.contains("< world"), "{out}");
 }
 
@@ -378,31 +390,13 @@ fn connect_sends_stdin_lines_and_prints_the_replies() {
 fn serve_and_connect_with_the_default_length_spec_round_trip() {
     // one default for strip (the header) in the SPEC, new() and builder(): the echo comes
     // back framed once
-    let (mut child, addr) = serve(&["--codec", "length", "--echo"]);
-    let o = packwire(&["connect", "--codec", "length", &addr], b"hello\n");
-    let _ = child.kill();
-    let _ = child.wait();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}");
+    let out = echo_through("length", None, b"hello\n");
     assert!(out.lines().any(|l| l == "< hello"), "{out}");
 }
 
 #[test]
 fn connect_takes_host_names_and_sends_non_utf8_lines_as_they_are() {
-    let (mut child, addr) = serve(&["--codec", "lines", "--echo"]);
-    let port = addr.rsplit(':').next().unwrap();
-    let o = packwire(
-        &["connect", "--codec", "lines", &format!("localhost:{port}")],
-        b"caf\xe9\nplain\n",
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = echo_through("lines", Some("localhost"), b"caf\xe9\nplain\n");
     // the Latin-1 byte went out and came back unchanged; the next line too
     assert!(
         out.contains("< hex 636166e9") && out.contains("< plain"),
