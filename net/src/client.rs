@@ -116,6 +116,26 @@ struct ClientConfig {
 }
 
 /// Options for a client; [`ClientBuilder::start`] runs it.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use bytes::Bytes;
+/// use packwire_codecs::LengthFieldCodec;
+/// use packwire_net::{Backoff, Client, Conn};
+///
+/// # fn run() {
+/// let client = Client::builder(LengthFieldCodec::new, |_: Conn<Bytes>, frame: Bytes| async move {
+///     println!("got {frame:?}");
+/// })
+/// .node("10.0.0.1:7000".parse().unwrap()) // tried in turn: fail-over
+/// .node("10.0.0.2:7000".parse().unwrap())
+/// .backoff(Backoff::new(Duration::from_millis(200), Duration::from_secs(30)))
+/// .heartbeat(Duration::from_secs(20), Duration::from_secs(60), || Bytes::from_static(b"ping"))
+/// .queue_while_disconnected(100)
+/// .start();
+/// # }
+/// ```
 pub struct ClientBuilder<F, H, M> {
     make_codec: F,
     handler: H,
@@ -134,6 +154,22 @@ impl<F, H, M> std::fmt::Debug for ClientBuilder<F, H, M> {
 }
 
 /// A running client.
+///
+/// ```no_run
+/// # use bytes::Bytes;
+/// # use packwire_net::{ClientEvent, ClientHandle};
+/// # async fn run(mut client: ClientHandle<Bytes>) {
+/// while let Some(event) = client.next_event().await {
+///     println!("{event}"); // connected to ..., could not connect to ...: ...
+///     if let ClientEvent::Connected { .. } = event {
+///         let _ = client.send(Bytes::from_static(b"hello"));
+///         break;
+///     }
+/// }
+/// println!("{}", client.stats());
+/// client.shutdown().await;
+/// # }
+/// ```
 pub struct ClientHandle<M> {
     current: Arc<Mutex<Option<Conn<M>>>>,
     stats: Arc<Stats>,

@@ -113,6 +113,26 @@ pub(crate) struct Settings<M> {
 
 /// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
 /// typed attributes on it. `M` is what its codec encodes.
+///
+/// ```no_run
+/// # use bytes::Bytes;
+/// # use packwire_net::{CloseReason, Conn};
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// # async fn handle(conn: Conn<Bytes>, frame: Bytes) {
+/// if let Some(name) = frame.strip_prefix(b"LOGIN ") {
+///     conn.set_attr(User(String::from_utf8_lossy(name).into_owned()));
+///     conn.authenticate(); // lets it past the server's auth gate
+/// }
+/// match conn.attr::<User>() {
+///     Some(User(name)) => {
+///         let _ = conn.send(Bytes::from(format!("hello {name}"))).await; // waits for room
+///     }
+///     None => conn.close(CloseReason::Kicked),
+/// }
+/// # }
+/// ```
 pub struct Conn<M> {
     pub(crate) inner: Arc<Inner<M>>,
 }

@@ -7,6 +7,26 @@ use crate::{CloseReason, ConnId, IdleKind};
 
 /// Lifecycle hooks, all with no-op defaults, for servers and clients alike. Called from
 /// the connection's task: keep them quick.
+///
+/// ```
+/// use bytes::Bytes;
+/// use packwire_net::{CloseReason, Conn, ConnId, IdleKind, Listener};
+///
+/// struct Audit;
+///
+/// impl Listener<Bytes> for Audit {
+///     fn on_connected(&self, conn: &Conn<Bytes>, _is_reconnect: bool) {
+///         println!("{} from {}", conn.id(), conn.peer_addr());
+///     }
+///     fn on_idle(&self, conn: &Conn<Bytes>, kind: IdleKind) {
+///         println!("{} idle: {kind:?}", conn.id());
+///     }
+///     fn on_after_close(&self, id: ConnId, reason: &CloseReason) {
+///         println!("{id} closed: {reason}");
+///     }
+/// }
+/// // Server::builder(..).listener(Audit)
+/// ```
 pub trait Listener<M>: Send + Sync + 'static {
     /// A connection was accepted (server) or established (client; `is_reconnect` after the
     /// first time).

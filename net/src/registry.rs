@@ -36,6 +36,19 @@ struct Maps<M> {
 /// The `send_to_*` methods queue without waiting: a connection whose queue is full is
 /// skipped (and counted in the statistics); each returns how many connections the
 /// message was queued for. A message sent to several connections is encoded once.
+///
+/// ```no_run
+/// # use bytes::Bytes;
+/// # use packwire_net::Conn;
+/// // in a handler: t-io's bindUser / bindGroup / sendToGroup
+/// # async fn handle(conn: Conn<Bytes>, line: Bytes) {
+/// let registry = conn.registry().expect("a server's or client's connection");
+/// registry.bind_user(&conn, "alice");
+/// registry.join_group(&conn, "room-1");
+/// let reached = registry.send_to_group("room-1", Bytes::from_static(b"alice joined"));
+/// println!("{reached} connections in room-1");
+/// # }
+/// ```
 pub struct Registry<M> {
     maps: Arc<Mutex<Maps<M>>>,
     encode: EncodeFn<M>,

@@ -124,6 +124,24 @@ impl Default for ServerConfig {
 }
 
 /// Options for a server; [`ServerBuilder::bind`] starts it.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use bytes::Bytes;
+/// use packwire_codecs::LineCodec;
+/// use packwire_net::{Conn, Server};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let server = Server::builder(LineCodec::new, |conn: Conn<Bytes>, line: Bytes| async move {
+///     let _ = conn.send(line).await;
+/// })
+/// .idle_timeout(Duration::from_secs(60)) // a silent peer goes after a minute
+/// .max_connections_per_ip(64)
+/// .bind("0.0.0.0:7000")
+/// .await?;
+/// # Ok(()) }
+/// ```
 pub struct ServerBuilder<F, H, M> {
     make_codec: F,
     handler: H,
@@ -212,6 +230,20 @@ impl<F, H, M: Send + 'static> Shared<F, H, M> {
 }
 
 /// A running server.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use bytes::Bytes;
+/// # use packwire_net::ServerHandle;
+/// # async fn run(server: ServerHandle<Bytes>) {
+/// println!("listening on {}", server.local_addr());
+/// server.block_list().block("192.0.2.7".parse().unwrap());
+/// server.registry().send_to_all(Bytes::from_static(b"maintenance in 5 minutes"));
+/// println!("{}", server.stats());
+/// let last = server.shutdown(Duration::from_secs(5)).await; // graceful: queues written
+/// println!("served {} connections", last.accepted);
+/// # }
+/// ```
 pub struct ServerHandle<M> {
     local_addr: SocketAddr,
     blocked: BlockList,

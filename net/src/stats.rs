@@ -94,7 +94,18 @@ impl Stats {
     }
 }
 
-/// The counters at one moment.
+/// The counters at one moment ([`crate::ServerHandle::stats`],
+/// [`crate::ClientHandle::stats`], and what `shutdown` returns). `Display` prints them as
+/// a tree.
+///
+/// ```no_run
+/// # use bytes::Bytes;
+/// # fn show(server: &packwire_net::ServerHandle<Bytes>) {
+/// let s = server.stats();
+/// println!("{} open, {} in, {} out", s.current, s.messages_in, s.messages_out);
+/// println!("idle evictions: {}", s.closed_for("idle_timeout"));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
