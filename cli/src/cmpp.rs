@@ -329,7 +329,8 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
                     (sp.clone(), done.clone(), failed.clone(), why.clone());
                 tasks.spawn(async move {
                     let msg = Outgoing::text("13800138000", "packwire cmpp bench");
-                    while Instant::now() < deadline {
+                    // a connection that is gone stops its senders (no retry storm)
+                    while Instant::now() < deadline && sp.is_logged_in() {
                         match sp.submit(&msg).await {
                             Ok(_) => done.fetch_add(1, Ordering::Relaxed),
                             Err(e) => {
@@ -344,9 +345,13 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
                 });
             }
         }
-        while tasks.join_next().await.is_some() {}
+        // submits still waiting a little after the end are given up, not waited for
+        let grace = tokio::time::Instant::from_std(deadline) + Duration::from_secs(2);
+        while let Ok(Some(_)) = tokio::time::timeout_at(grace, tasks.join_next()).await {}
+        tasks.abort_all();
         let secs = start.elapsed().as_secs_f64();
         let n = done.load(Ordering::Relaxed);
+        let lost = sps.iter().filter(|sp| !sp.is_logged_in()).count();
         println!(
             "{}",
             serde_json::json!({
@@ -357,12 +362,19 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
                 "failures": *why.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
                 "seconds": secs,
                 "submits_per_sec": n as f64 / secs,
+                "lost_connections": lost,
             })
         );
         for sp in sps {
             if let Ok(sp) = Arc::try_unwrap(sp) {
                 sp.terminate().await;
             }
+        }
+        if lost > 0 {
+            return Err(io::Error::other(format!(
+                "{lost} of {} connections to the ISMG were lost before the end (the result above is partial)",
+                conns.max(1)
+            )));
         }
         Ok(())
     })

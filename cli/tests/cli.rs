@@ -270,6 +270,49 @@ fn serve_exports_prometheus_metrics_when_asked() {
 }
 
 #[test]
+fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
+    use std::io::BufRead;
+    // the ISMG stops after one second; the bench would run for three
+    let mut ismg = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["cmpp", "serve", "--listen", "127.0.0.1:0", "--seconds", "1"])
+        .args(["--account", "901234:s3cret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire cmpp serve");
+    let mut out = std::io::BufReader::new(ismg.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    // keep reading what it prints (a full pipe would stall its event loop)
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let o = packwire(
+        &[
+            "cmpp",
+            "bench",
+            "--port",
+            &port,
+            "--account",
+            "901234",
+            "--secret",
+            "s3cret",
+            "--seconds",
+            "3",
+        ],
+        b"",
+    );
+    let _ = ismg.kill();
+    let _ = ismg.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let got = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{err} {got}");
+    assert!(err.contains("lost before the end"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["lost_connections"], 1, "{report}");
+    assert!(report["submits"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
 fn cmpp_send_through_cmpp_serve_gets_msg_ids_and_reports() {
     use std::io::{BufRead, Read};
     let mut ismg = Command::new(env!("CARGO_BIN_EXE_packwire"))
