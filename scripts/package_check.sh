@@ -6,11 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo package --workspace --locked "$@"
+# `cargo package` verifies each crate against the others through a local registry, and
+# cargo keeps what it unpacked from it under CARGO_HOME by name and version: a second run
+# on the same machine would verify against the first run's sources. Those copies (in the
+# local registries' `-<hash>` folders, never crates.io's) go first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$cargo_home"/registry/src/-*/packwire-* "$cargo_home"/registry/cache/-*/packwire-* \
+  "$cargo_home"/registry/index/-*
 
-pkg=target/package
+# a fresh target directory too: cargo takes a crate built from an earlier run's local
+# registry (same name, version and source) as up to date
+verify_target=$(mktemp -d)
+trap 'rm -rf "$verify_target"' EXIT
+CARGO_TARGET_DIR="$verify_target" cargo package --workspace --locked "$@"
+
+pkg=$verify_target/package
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$verify_target"' EXIT
 members=()
 patches=()
 for dir in "$pkg"/*-[0-9]*.[0-9]*.[0-9]*/; do
