@@ -269,13 +269,19 @@ fn serve_exports_prometheus_metrics_when_asked() {
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
 
-#[test]
-fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
+/// Starts `packwire cmpp serve` with `args` on an ephemeral port: the child, its stdout
+/// after the "listening" line, and its address.
+fn spawn_ismg(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
     use std::io::BufRead;
-    // the ISMG stops after one second; the bench would run for three
     let mut ismg = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args(["cmpp", "serve", "--listen", "127.0.0.1:0", "--seconds", "1"])
-        .args(["--account", "901234:s3cret"])
+        .args(["cmpp", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -283,7 +289,15 @@ fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
     let mut out = std::io::BufReader::new(ismg.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    (ismg, out, addr)
+}
+
+#[test]
+fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
+    // the ISMG stops after one second; the bench would run for three
+    let (mut ismg, mut out, addr) = spawn_ismg(&["--seconds", "1", "--account", "901234:s3cret"]);
+    let port = addr.rsplit(':').next().unwrap().to_string();
     // keep reading what it prints (a full pipe would stall its event loop)
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let o = packwire(
@@ -315,17 +329,14 @@ fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
 #[test]
 fn cmpp_send_through_cmpp_serve_gets_msg_ids_and_reports() {
     use std::io::{BufRead, Read};
-    let mut ismg = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args(["cmpp", "serve", "--listen", "127.0.0.1:0", "--seconds", "8"])
-        .args(["--account", "901234:s3cret", "--reports", "--trace"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn packwire cmpp serve");
-    let mut out = std::io::BufReader::new(ismg.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let (mut ismg, mut out, addr) = spawn_ismg(&[
+        "--seconds",
+        "8",
+        "--account",
+        "901234:s3cret",
+        "--reports",
+        "--trace",
+    ]);
     let port = addr.rsplit(':').next().unwrap();
     for version in ["2", "3"] {
         let o = packwire(
