@@ -32,8 +32,28 @@ const DEQUE_POOL: usize = 16;
 /// Queues that grew past this many items are freed rather than pooled.
 const MAX_POOLED_ITEMS: usize = 64;
 
+#[cfg(test)]
+thread_local! {
+    /// buffers and queue storage lent out on this thread and not given back
+    static LENT: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a loan (`+1`) or a return (`-1`) in test builds.
+#[inline(always)]
+fn lend(_n: isize) {
+    #[cfg(test)]
+    LENT.with(|l| l.set(l.get() + _n));
+}
+
+/// Buffers and queue storage taken on this thread and not given back (test builds).
+#[cfg(test)]
+pub(crate) fn lent() -> isize {
+    LENT.with(std::cell::Cell::get)
+}
+
 /// A buffer with at least [`CHUNK`] bytes of room.
 pub(crate) fn take() -> BytesMut {
+    lend(1);
     FREE.with(|f| f.borrow_mut().pop())
         .unwrap_or_else(|| BytesMut::with_capacity(CHUNK))
 }
@@ -41,6 +61,7 @@ pub(crate) fn take() -> BytesMut {
 /// Gives an empty buffer back (a non-empty one is kept by the caller).
 pub(crate) fn give(buf: &mut BytesMut) {
     debug_assert!(buf.is_empty());
+    lend(-1);
     let mut b = std::mem::take(buf);
     if b.capacity() > MAX_POOLED {
         return; // grew for a large frame
@@ -71,6 +92,7 @@ pub(crate) fn room_for_read(buf: &mut BytesMut) {
 
 /// An empty queue with the storage of one given back earlier on this thread, if any.
 pub(crate) fn take_deque<T: 'static>() -> VecDeque<T> {
+    lend(1);
     DEQUES
         .with(|d| {
             d.borrow_mut()
@@ -83,6 +105,7 @@ pub(crate) fn take_deque<T: 'static>() -> VecDeque<T> {
 
 /// Gives a queue's storage back (its items, if any, are dropped).
 pub(crate) fn give_deque<T: 'static>(mut q: VecDeque<T>) {
+    lend(-1);
     if q.capacity() == 0 || q.capacity() > MAX_POOLED_ITEMS {
         return;
     }

@@ -24,6 +24,7 @@ use crate::config::ConnConfig;
 use crate::conn::{Conn, Outbound};
 use crate::ip_stats::IpCounter;
 use crate::listener::Listener;
+use crate::queue::Took;
 use crate::state::{Action, ConnState};
 use crate::stats::Stats;
 use crate::transport::{self, Transport};
@@ -286,10 +287,10 @@ where
                 Fill::Done => break,
             }
         }
-        match self.poll_read(cx) {
-            Poll::Ready(w) => return Poll::Ready(w),
-            Poll::Pending => {}
+        if let Poll::Ready(w) = self.poll_read(cx) {
+            return Poll::Ready(w);
         }
+        self.release_write();
         // what was just taken from the queue (a call) may have moved the deadline
         self.poll_timer(cx).map(|()| Wake::Timer)
     }
@@ -317,8 +318,8 @@ where
             .poll_take(cx, bound, &mut self.pending)
         {
             Poll::Ready(None) => Fill::Closed,
-            Poll::Ready(Some(_)) => {
-                self.encode_pending();
+            Poll::Ready(Some(took)) => {
+                self.encode_taken(took);
                 Fill::More
             }
             Poll::Pending => Fill::Done,
@@ -332,6 +333,10 @@ where
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => return Poll::Ready(Wake::ReadFailed),
                 Poll::Pending => return Poll::Pending,
+            }
+            if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+                // what was just written leaves its buffer free: read into it
+                self.rbuf = std::mem::take(&mut self.wbuf);
             }
         }
         buffers::room_for_read(&mut self.rbuf);
@@ -364,7 +369,7 @@ where
         if self.sent.1 > 0 {
             let (msgs, bytes) = std::mem::take(&mut self.sent);
             let (msgs, bytes) = (msgs as usize, bytes as usize);
-            env.stats.sent(msgs, bytes);
+            env.stats.sent(self.conn.id(), msgs, bytes);
             env.listener.on_sent(&self.conn, msgs, bytes);
         }
     }
@@ -374,15 +379,19 @@ where
     fn poll_flush<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<io::Result<()>> {
         ready!(self.poll_write_buf(cx))?;
         self.count_sent(env);
-        if self.wbuf.capacity() > 0 {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Gives back the write buffer and the taken queue's storage once all is written
+    /// and nothing more is queued, so a quiet connection keeps neither.
+    fn release_write(&mut self) {
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
             buffers::give(&mut self.wbuf);
         }
         if self.pending.is_empty() && self.pending.capacity() > 0 {
-            // the queue swaps its items out whole: give the emptied storage back too, so
-            // a quiet connection keeps none
+            // the queue swaps its items out whole: give the emptied storage back too
             buffers::give_deque(std::mem::take(&mut self.pending));
         }
-        Poll::Ready(Ok(()))
     }
 
     /// Encodes one outbound item into the write buffer.
@@ -433,19 +442,30 @@ where
     fn fill(&mut self) -> usize {
         let mut n = 0;
         while self.wbuf.len() < MAX_UNWRITTEN {
-            if self.pending.is_empty()
-                && self
-                    .conn
-                    .inner
-                    .queue
-                    .take_all(&self.conn.inner.set.bound, &mut self.pending)
-                    == 0
-            {
-                break;
+            if self.pending.is_empty() {
+                let bound = &self.conn.inner.set.bound;
+                match self.conn.inner.queue.take_all(bound, &mut self.pending) {
+                    Took::Nothing => break,
+                    took => n += self.encode_taken(took),
+                }
+            } else {
+                n += self.encode_pending();
             }
-            n += self.encode_pending();
         }
         n
+    }
+
+    /// Encodes what a take found (the rest waits in `pending` past [`MAX_UNWRITTEN`]);
+    /// how many items.
+    fn encode_taken(&mut self, took: Took<Outbound<M>>) -> usize {
+        match took {
+            Took::Nothing => 0,
+            Took::One(out) => {
+                self.encode(out);
+                1
+            }
+            Took::Many(_) => self.encode_pending(),
+        }
     }
 
     /// Encodes what was taken from the queue, up to [`MAX_UNWRITTEN`]; how many items.
@@ -605,9 +625,14 @@ where
         };
         self.state.on_frames(msgs > 0, !self.rbuf.is_empty());
         if msgs > 0 {
-            env.stats.received(msgs, bytes);
+            env.stats.received(self.conn.id(), msgs, bytes);
             if let Some(ring) = &self.ring {
                 ring.received(msgs, bytes);
+            }
+            if self.rbuf.is_empty() && self.wbuf.capacity() == 0 {
+                // the answers to what was read go into the buffer it was read into: one
+                // buffer per wake, not one taken for reading and another for writing
+                self.wbuf = std::mem::take(&mut self.rbuf);
             }
         }
         self.release_read();
@@ -646,6 +671,7 @@ where
                     }
                     continue;
                 }
+                self.release_write();
                 return Poll::Pending;
             }
         })
@@ -778,5 +804,64 @@ fn log_close<M: Send + 'static>(conn: &Conn<M>, reason: &CloseReason) {
             tracing::warn!(%id, %peer, %reason, "connection failed");
         }
         _ => tracing::info!(%id, %peer, %reason, "connection evicted"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use packwire_codecs::LengthFieldCodec;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::{Conn, Server, buffers};
+
+    /// Frames of `payload` bytes behind a 4-byte length.
+    fn frames(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in payloads {
+            out.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// After every exchange, a connection that waits for its peer again holds no read
+    /// buffer, no write buffer and no queue storage (what the idle-memory figure rests
+    /// on), however the buffers moved between reading and writing on the way.
+    #[test]
+    fn a_quiet_connection_holds_no_buffer_after_each_exchange() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = Server::builder(
+                LengthFieldCodec::new,
+                |conn: Conn<Bytes>, f: Bytes| async move {
+                    let _ = conn.send(f).await;
+                },
+            )
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+            let (mut client, theirs) = tokio::io::duplex(64 * 1024);
+            server
+                .adopt(theirs, "127.0.0.1:40000".parse().unwrap())
+                .unwrap();
+            let before = buffers::lent();
+            // one frame (its answer goes out alone), then three in one write (a list)
+            for batch in [&[&b"ping"[..]][..], &[b"a", b"bb", b"ccc"]] {
+                let bytes = frames(batch);
+                client.write_all(&bytes).await.unwrap();
+                let mut back = vec![0; bytes.len()];
+                client.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, bytes);
+                // the server wrote the echo and looked for more input in one poll: it
+                // is parked now, and gave everything back before parking
+                assert_eq!(buffers::lent(), before, "after {batch:?}");
+            }
+            drop(client);
+            server.shutdown(std::time::Duration::from_secs(1)).await;
+        });
     }
 }

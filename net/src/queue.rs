@@ -7,6 +7,9 @@
 //! uncontended lock, and the connection's task swaps the whole queue out at once, which
 //! is also the batch it encodes into one write.
 //!
+//! The first item waits in a slot of its own, so a connection that sends one message at a
+//! time (a request answered, a push) never takes storage for a list of them.
+//!
 //! The queue is bounded in messages and in bytes (each push says what its item weighs):
 //! a push that would pass either bound is refused, except into an empty queue — a
 //! message larger than the byte bound goes out alone. Bytes beyond the connection's free
@@ -31,8 +34,22 @@ pub(crate) enum PushError<T> {
     Closed(T),
 }
 
+/// What a take found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Took<T> {
+    /// nothing queued
+    Nothing,
+    /// one item, handed over without storage for a list
+    One(T),
+    /// this many items, moved to the end of the caller's list
+    Many(usize),
+}
+
 #[derive(Debug)]
 struct State<T> {
+    /// the oldest item (`None` only while `items` is empty too)
+    first: Option<T>,
+    /// the items after the first
     items: VecDeque<T>,
     /// the connection's task, woken by a push while it is parked
     waker: Option<Waker>,
@@ -71,6 +88,7 @@ impl<T: 'static> Queue<T> {
     pub(crate) fn new() -> Self {
         Queue {
             state: Mutex::new(State {
+                first: None,
                 items: VecDeque::new(),
                 waker: None,
                 parked: false,
@@ -97,8 +115,8 @@ impl<T: 'static> Queue<T> {
                 return Err(PushError::Closed(item));
             }
             let bytes = s.bytes.saturating_add(weight);
-            let empty = s.items.is_empty();
-            let fits = empty || (s.items.len() < b.cap.max(1) && bytes <= b.max_bytes);
+            let empty = s.first.is_none();
+            let fits = empty || (1 + s.items.len() < b.cap.max(1) && bytes <= b.max_bytes);
             let budgeted = match &b.budget {
                 Some(budget) if fits => s.share.follow(budget, bytes, empty),
                 _ => fits,
@@ -108,10 +126,14 @@ impl<T: 'static> Queue<T> {
                 return Err(PushError::Full(item));
             }
             s.bytes = bytes;
-            if s.items.capacity() == 0 {
-                s.items = crate::buffers::take_deque();
+            if empty {
+                s.first = Some(item);
+            } else {
+                if s.items.capacity() == 0 {
+                    s.items = crate::buffers::take_deque();
+                }
+                s.items.push_back(item);
             }
-            s.items.push_back(item);
             if s.parked && !self.handling.load(Ordering::Acquire) {
                 s.parked = false;
                 s.waker.clone()
@@ -151,26 +173,26 @@ impl<T: 'static> Queue<T> {
         }
     }
 
-    /// Moves everything queued to the end of `into`; returns how many items moved.
-    pub(crate) fn take_all(&self, b: &Bound, into: &mut VecDeque<T>) -> usize {
-        let (n, wake) = Self::take_locked(&mut self.lock(), b, into);
+    /// Takes everything queued: one item alone, or more moved to the end of `into`.
+    pub(crate) fn take_all(&self, b: &Bound, into: &mut VecDeque<T>) -> Took<T> {
+        let (took, wake) = Self::take_locked(&mut self.lock(), b, into);
         if wake {
             self.room.notify_waiters();
         }
-        n
+        took
     }
 
-    /// Takes what is queued into `into` and parks the connection's task on the queue, so
-    /// the next push wakes it, all under one lock: `Ready(Some(n))` when it took `n > 0`
-    /// items, `Ready(None)` when the queue is closed (nothing taken), `Pending` when it
-    /// was empty.
+    /// Takes what is queued (as [`Queue::take_all`]) and parks the connection's task on
+    /// the queue, so the next push wakes it, all under one lock: `Ready(Some(took))` when
+    /// it took something, `Ready(None)` when the queue is closed (nothing taken), `Pending`
+    /// when it was empty.
     pub(crate) fn poll_take(
         &self,
         cx: &mut Context<'_>,
         b: &Bound,
         into: &mut VecDeque<T>,
-    ) -> Poll<Option<usize>> {
-        let (n, wake) = {
+    ) -> Poll<Option<Took<T>>> {
+        let (took, wake) = {
             let mut s = self.lock();
             if s.closed {
                 return Poll::Ready(None);
@@ -181,9 +203,9 @@ impl<T: 'static> Queue<T> {
         if wake {
             self.room.notify_waiters();
         }
-        match n {
-            0 => Poll::Pending,
-            n => Poll::Ready(Some(n)),
+        match took {
+            Took::Nothing => Poll::Pending,
+            took => Poll::Ready(Some(took)),
         }
     }
 
@@ -197,21 +219,28 @@ impl<T: 'static> Queue<T> {
     }
 
     /// Moves the items out; also says whether a sender waits for the room it made.
-    fn take_locked(s: &mut State<T>, b: &Bound, into: &mut VecDeque<T>) -> (usize, bool) {
-        let n = s.items.len();
-        if n == 0 {
-            return (0, false);
-        }
-        if into.is_empty() {
-            std::mem::swap(&mut s.items, into);
+    fn take_locked(s: &mut State<T>, b: &Bound, into: &mut VecDeque<T>) -> (Took<T>, bool) {
+        let Some(first) = s.first.take() else {
+            return (Took::Nothing, false);
+        };
+        let took = if s.items.is_empty() {
+            Took::One(first)
         } else {
-            into.extend(s.items.drain(..));
-        }
+            let n = 1 + s.items.len();
+            if into.is_empty() {
+                std::mem::swap(&mut s.items, into);
+                into.push_front(first);
+            } else {
+                into.push_back(first);
+                into.extend(s.items.drain(..));
+            }
+            Took::Many(n)
+        };
         s.bytes = 0;
         if let Some(budget) = &b.budget {
             s.share.release(budget);
         }
-        (n, std::mem::take(&mut s.senders_waiting))
+        (took, std::mem::take(&mut s.senders_waiting))
     }
 
     /// Ready when something is queued (or the queue closed); otherwise parks the
@@ -219,7 +248,7 @@ impl<T: 'static> Queue<T> {
     #[cfg(test)]
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = self.lock();
-        if !s.items.is_empty() || s.closed {
+        if s.first.is_some() || s.closed {
             return Poll::Ready(());
         }
         self.park_locked(&mut s, cx);
@@ -278,6 +307,37 @@ mod tests {
         }
     }
 
+    /// Takes everything into `out`, the lone item too; how many.
+    fn take_into<T: 'static>(q: &Queue<T>, b: &Bound, out: &mut VecDeque<T>) -> usize {
+        match q.take_all(b, out) {
+            Took::Nothing => 0,
+            Took::One(t) => {
+                out.push_back(t);
+                1
+            }
+            Took::Many(n) => n,
+        }
+    }
+
+    #[test]
+    fn one_item_is_handed_over_without_list_storage() {
+        let (q, b) = (Queue::new(), bound(16, 1 << 20, None));
+        let mut out = VecDeque::new();
+        assert_eq!(q.take_all(&b, &mut out), Took::Nothing);
+        q.try_push(&b, 1, 1).unwrap();
+        assert_eq!(q.take_all(&b, &mut out), Took::One(1));
+        assert_eq!(out.capacity(), 0, "no list was needed");
+        assert_eq!(q.lock().items.capacity(), 0, "nor in the queue");
+        // two: the first from its slot, then the rest, in order
+        q.try_push(&b, 2, 1).unwrap();
+        q.try_push(&b, 3, 1).unwrap();
+        assert_eq!(q.take_all(&b, &mut out), Took::Many(2));
+        q.try_push(&b, 4, 1).unwrap();
+        q.try_push(&b, 5, 1).unwrap();
+        assert_eq!(q.take_all(&b, &mut out), Took::Many(2));
+        assert_eq!(out, [2, 3, 4, 5]);
+    }
+
     /// A waker that counts its wakes.
     struct Count(std::sync::atomic::AtomicUsize);
 
@@ -302,7 +362,10 @@ mod tests {
         q.try_push(&b, 2, 1).unwrap();
         assert_eq!(wakes(), 1);
         // taking parks it again in the same breath: the next push wakes it
-        assert_eq!(q.poll_take(&mut cx, &b, &mut out), Poll::Ready(Some(2)));
+        assert_eq!(
+            q.poll_take(&mut cx, &b, &mut out),
+            Poll::Ready(Some(Took::Many(2)))
+        );
         q.try_push(&b, 3, 1).unwrap();
         assert_eq!(wakes(), 2);
         // while the task runs its own handlers their pushes do not wake it, and it
@@ -310,7 +373,10 @@ mod tests {
         q.unpark();
         q.try_push(&b, 4, 1).unwrap();
         assert_eq!(wakes(), 2);
-        assert_eq!(q.poll_take(&mut cx, &b, &mut out), Poll::Ready(Some(2)));
+        assert_eq!(
+            q.poll_take(&mut cx, &b, &mut out),
+            Poll::Ready(Some(Took::Many(2)))
+        );
         assert_eq!(out, [1, 2, 3, 4]);
         // closed: said at once, and nothing more is taken
         q.close();
@@ -324,12 +390,12 @@ mod tests {
         q.try_push(&b, 2, 1).unwrap();
         assert!(matches!(q.try_push(&b, 3, 1), Err(PushError::Full(3))));
         let mut out = VecDeque::new();
-        assert_eq!(q.take_all(&b, &mut out), 2);
+        assert_eq!(take_into(&q, &b, &mut out), 2);
         assert_eq!(out, [1, 2]);
         q.try_push(&b, 3, 1).unwrap();
         q.close();
         assert!(matches!(q.try_push(&b, 4, 1), Err(PushError::Closed(4))));
-        assert_eq!(q.take_all(&b, &mut out), 1);
+        assert_eq!(take_into(&q, &b, &mut out), 1);
         assert_eq!(out, [1, 2, 3]);
     }
 
@@ -346,7 +412,7 @@ mod tests {
         let mut got = VecDeque::new();
         while got.len() < 100 {
             q.ready().await;
-            q.take_all(&b, &mut got);
+            take_into(&q, &b, &mut got);
         }
         sender.await.unwrap();
         assert_eq!(got, (0..100).collect::<VecDeque<_>>());
@@ -372,11 +438,11 @@ mod tests {
             Err(PushError::Full(_))
         ));
         let mut out = VecDeque::new();
-        q.take_all(&b, &mut out);
+        take_into(&q, &b, &mut out);
         q.try_push(&b, "a", 600).unwrap();
         q.try_push(&b, "b", 400).unwrap();
         assert!(matches!(q.try_push(&b, "c", 1), Err(PushError::Full(_))));
-        q.take_all(&b, &mut out);
+        take_into(&q, &b, &mut out);
         assert_eq!(out, ["big", "a", "b"]);
     }
 
@@ -395,7 +461,7 @@ mod tests {
             "another queue cannot take what the budget no longer has"
         );
         let mut out = VecDeque::new();
-        one.take_all(&b, &mut out);
+        take_into(&one, &b, &mut out);
         assert_eq!(budget.used(), 0);
         two.try_push(&b, 1, 5_000).unwrap();
         two.release(&b);

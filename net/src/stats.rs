@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::CloseReason;
+use crate::{CloseReason, ConnId};
 
 /// The counters every read and every write touches, one set per shard: the worker threads
 /// of a runtime then do not pull one cache line back and forth for each (the idea of
@@ -19,14 +19,10 @@ struct Traffic {
 
 const SHARDS: usize = 8;
 
-/// This thread's shard.
-fn shard() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
+/// A connection's shard: connections spread over the shards by id, so two worker
+/// threads rarely update one shard at once, and no per-thread lookup is needed.
+fn shard(conn: ConnId) -> usize {
+    (conn.0 % SHARDS as u64) as usize
 }
 
 /// Live counters (atomics; cheap to update from every connection task).
@@ -54,14 +50,14 @@ impl Stats {
         }
     }
 
-    pub(crate) fn received(&self, messages: u64, bytes: u64) {
-        let t = &self.traffic[shard()];
+    pub(crate) fn received(&self, conn: ConnId, messages: u64, bytes: u64) {
+        let t = &self.traffic[shard(conn)];
         t.messages_in.fetch_add(messages, Relaxed);
         t.bytes_in.fetch_add(bytes, Relaxed);
     }
 
-    pub(crate) fn sent(&self, messages: usize, bytes: usize) {
-        let t = &self.traffic[shard()];
+    pub(crate) fn sent(&self, conn: ConnId, messages: usize, bytes: usize) {
+        let t = &self.traffic[shard(conn)];
         t.messages_out.fetch_add(messages as u64, Relaxed);
         t.bytes_out.fetch_add(bytes as u64, Relaxed);
     }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 pub(crate) const PAYLOAD: usize = 64;
+#[allow(dead_code)] // not every bench walks the rows
 pub(crate) const ROWS: [(usize, usize); 4] = [(1, 1), (1, 32), (16, 1), (16, 32)];
 /// batches per connection in one timed run
 pub(crate) const BATCHES: usize = 1000;
