@@ -112,15 +112,15 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
         }
         let server = Server::builder(make, move |conn: Conn<Bytes>, frame: Bytes| async move {
             if echo {
-                let _ = conn.send(frame).await;
-            } else {
-                crate::stop::say(&format!(
-                    "{} {}: {}",
-                    conn.id(),
-                    conn.peer_addr(),
-                    hex(&frame)
-                ));
+                return Some(frame); // the answer, written by the connection's own task
             }
+            crate::stop::say(&format!(
+                "{} {}: {}",
+                conn.id(),
+                conn.peer_addr(),
+                hex(&frame)
+            ));
+            None
         })
         .limits(&limits)
         .bind(listen)

@@ -7,8 +7,9 @@
 //! kernel's loopback, which dominates (and blurs) the socket benchmarks of
 //! `net/BENCHMARKS.md`. The peer is what `../shared/bench`'s `echo-server --mode forward`
 //! runs: `FramedRead<_, LengthDelimitedCodec>` forwarded into `FramedWrite`. packwire's
-//! side is a full `Server` with its defaults (idle, frame and write timeouts, byte-bounded
-//! queues, the memory budget, per-IP counters), each pipe adopted as a connection.
+//! side is a full `Server` with its defaults (idle, frame and write timeouts, byte-bounded queues, the memory
+//! budget, per-IP counters), each pipe adopted as a connection, once answering by
+//! returning each frame and once sending it with `conn.send`.
 //!
 //! Rows: connections x frames in flight per connection. A client task per connection
 //! writes a batch of `in flight` frames and reads the batch's echo back, repeatedly.
@@ -21,27 +22,32 @@ mod common;
 use common::{BATCHES, ROWS, forward, run, setup};
 
 fn echo(c: &mut Criterion) {
-    let (rt, server, peer) = setup();
+    let (rt, servers, peer) = setup();
     let mut g = c.benchmark_group("echo 64 B over pipes");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));
     for (conns, inflight) in ROWS {
         let row = format!("{conns} conns x {inflight} in flight");
         g.throughput(Throughput::Elements((conns * inflight * BATCHES) as u64));
-        g.bench_function(BenchmarkId::new("packwire Server", &row), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut t = Duration::ZERO;
-                    for _ in 0..iters {
-                        t += run(conns, inflight, &|io| {
-                            server.adopt(io, peer).expect("server runs");
-                        })
-                        .await;
-                    }
-                    t
-                })
+        for (name, server) in [
+            ("packwire Server, answer returned", &servers.reply),
+            ("packwire Server, conn.send", &servers.send),
+        ] {
+            g.bench_function(BenchmarkId::new(name, &row), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut t = Duration::ZERO;
+                        for _ in 0..iters {
+                            t += run(conns, inflight, &|io| {
+                                server.adopt(io, peer).expect("server runs");
+                            })
+                            .await;
+                        }
+                        t
+                    })
+                });
             });
-        });
+        }
         g.bench_function(BenchmarkId::new("tokio-util forward", &row), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {

@@ -1,6 +1,7 @@
 //! One row of the in-memory echo, one server, for a profiler: no timing of its own, just
-//! the work, so `perf record` or `valgrind --tool=callgrind` sees packwire's server (or
-//! the forward echo, `WHICH=fwd`) and the clients and nothing else.
+//! the work, so `perf record` or `valgrind --tool=callgrind` sees packwire's server
+//! answering by returning each frame (`WHICH=send`: sending it with `conn.send`;
+//! `WHICH=fwd`: the forward echo) and the clients and nothing else.
 //!
 //! ```text
 //! cargo bench -p packwire-net --bench echo_one --no-run     # prints the binary's path
@@ -18,8 +19,14 @@ fn var(name: &str) -> Option<usize> {
 }
 
 fn main() {
-    let (rt, server, peer) = setup();
-    let fwd = std::env::var("WHICH").is_ok_and(|w| w == "fwd");
+    let (rt, servers, peer) = setup();
+    let which = std::env::var("WHICH").unwrap_or_default();
+    let fwd = which == "fwd";
+    let server = if which == "send" {
+        &servers.send
+    } else {
+        &servers.reply
+    };
     let conns = var("CONNS").unwrap_or(1);
     let inflight = var("INFLIGHT").unwrap_or(1);
     let runs = var("RUNS").unwrap_or(2000 / (conns * inflight).max(1) + 10);

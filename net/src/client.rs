@@ -20,7 +20,7 @@ use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
-use crate::{CloseReason, Codec, ConnId, QueuePolicy, SendError};
+use crate::{CloseReason, Codec, ConnId, QueuePolicy, Reply, SendError};
 
 /// What happened to a client's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ impl Client {
         F: Fn() -> C + Send + Sync + 'static,
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output: Reply<M>> + Send + 'static,
         M: Send + 'static,
     {
         ClientBuilder {
@@ -252,7 +252,7 @@ where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: Reply<M>> + Send + 'static,
     M: Send + 'static,
 {
     conn_options!();
@@ -324,7 +324,7 @@ async fn supervise<F, H, M, C, Fut>(
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: Reply<M>> + Send + 'static,
     M: Send + 'static,
 {
     let ClientBuilder {

@@ -28,7 +28,7 @@ use crate::queue::Took;
 use crate::state::{Action, ConnState};
 use crate::stats::Stats;
 use crate::transport::{self, Transport};
-use crate::{CloseReason, Codec};
+use crate::{CloseReason, Codec, Reply};
 
 /// The most one read takes from the transport.
 const READ_STEP: usize = 64 * 1024;
@@ -130,7 +130,7 @@ where
     ) -> CloseReason
     where
         H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output: Reply<M>>,
     {
         let reason = self.serve(env).await;
         if let Some(b) = &self.conn.inner.set.bound.budget {
@@ -161,7 +161,7 @@ where
     async fn serve<H, Fut>(&mut self, env: &Env<M, H>) -> CloseReason
     where
         H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output: Reply<M>>,
     {
         loop {
             if self.conn.is_closed() {
@@ -567,7 +567,7 @@ where
     async fn on_read<H, Fut>(&mut self, env: &Env<M, H>, eof: bool) -> Option<CloseReason>
     where
         H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output: Reply<M>>,
     {
         if self.state.uses_clock() {
             self.state.on_read(now());
@@ -597,9 +597,23 @@ where
                     };
                     let fut = (env.handler)(self.conn.clone(), item);
                     let mut fut = std::pin::pin!(fut);
-                    if poll_once(fut.as_mut()).await.is_pending() {
-                        if let Err(e) = self.drive(fut, env).await {
-                            break Some(CloseReason::Write(Arc::new(e)));
+                    let out = match poll_once(fut.as_mut()).await {
+                        Poll::Ready(out) => out,
+                        Poll::Pending => match self.drive(fut, env).await {
+                            Ok(out) => out,
+                            Err(e) => break Some(CloseReason::Write(Arc::new(e))),
+                        },
+                    };
+                    if let Some(m) = out.into_reply() {
+                        self.reply(m);
+                        if self.wbuf.len() >= MAX_UNWRITTEN {
+                            // answers pile up for a peer that reads slowly: no more
+                            // decoding until they are written (as a send waits for room
+                            // in the queue; the write timeout closes a peer that takes
+                            // none)
+                            if let Err(e) = self.make_room(env).await {
+                                break Some(CloseReason::Write(Arc::new(e)));
+                            }
                         }
                     }
                     if self.conn.is_closed() {
@@ -646,14 +660,14 @@ where
     ///
     /// The caller pins the future where it was made and polls it once first (most handlers
     /// finish on that poll: no select, and no move of the future into this one's state).
-    async fn drive<F: Future<Output = ()>, H>(
+    async fn drive<F: Future, H>(
         &mut self,
         mut fut: Pin<&mut F>,
         env: &Env<M, H>,
-    ) -> io::Result<()> {
+    ) -> io::Result<F::Output> {
         poll_fn(|cx| {
-            if fut.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Ok(()));
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
             }
             let mut took = false;
             loop {
@@ -672,6 +686,49 @@ where
                     continue;
                 }
                 self.release_write();
+                return Poll::Pending;
+            }
+        })
+        .await
+    }
+
+    /// Encodes a handler's returned message: straight into the write buffer, unless
+    /// something sent earlier still waits (what the handler itself queued before it
+    /// returned must go first).
+    fn reply(&mut self, m: M) {
+        if self.pending.is_empty() && !self.conn.inner.queue.maybe_queued() {
+            self.encode(Outbound::Msg(m));
+            return;
+        }
+        let bound = &self.conn.inner.set.bound;
+        if let Took::One(out) = self.conn.inner.queue.take_all(bound, &mut self.pending) {
+            self.pending.push_back(out);
+        }
+        self.pending.push_back(Outbound::Msg(m));
+        // up to the unwritten bound; the rest goes out with the next fill
+        self.encode_pending();
+    }
+
+    /// Writes until the write buffer is below [`MAX_UNWRITTEN`] (the timer runs: a peer
+    /// that takes nothing is closed at the write timeout, which ends the wait).
+    async fn make_room<H>(&mut self, env: &Env<M, H>) -> io::Result<()> {
+        poll_fn(|cx| {
+            loop {
+                let p = self.poll_write_buf(cx);
+                if let Poll::Ready(r) = p {
+                    self.count_sent(env);
+                    return Poll::Ready(r);
+                }
+                if self.wbuf.len() < MAX_UNWRITTEN {
+                    return Poll::Ready(Ok(()));
+                }
+                if self.poll_timer(cx).is_ready() {
+                    if let Some(reason) = self.on_timer(env) {
+                        self.conn.close(reason);
+                        return Poll::Ready(Ok(()));
+                    }
+                    continue;
+                }
                 return Poll::Pending;
             }
         })

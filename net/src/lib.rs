@@ -72,6 +72,7 @@ mod listener;
 pub mod metrics;
 mod queue;
 mod registry;
+mod reply;
 mod server;
 pub mod state;
 mod stats;
@@ -90,6 +91,7 @@ pub use ip_stats::IpStats;
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
+pub use reply::Reply;
 pub use server::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
     DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, Server, ServerBuilder, ServerHandle,

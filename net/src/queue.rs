@@ -81,6 +81,9 @@ pub(crate) struct Queue<T> {
     /// the connection's task runs its own handlers (set without the lock; cleared under
     /// it when the task parks): a push then need not wake it
     handling: AtomicBool,
+    /// something was pushed since the last take (read without the lock by the
+    /// connection's task, to know whether a handler's returned answer may go first)
+    queued: AtomicBool,
     room: Notify,
 }
 
@@ -98,6 +101,7 @@ impl<T: 'static> Queue<T> {
                 share: Share::default(),
             }),
             handling: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
             room: Notify::new(),
         }
     }
@@ -126,6 +130,7 @@ impl<T: 'static> Queue<T> {
                 return Err(PushError::Full(item));
             }
             s.bytes = bytes;
+            self.queued.store(true, Ordering::Release);
             if empty {
                 s.first = Some(item);
             } else {
@@ -175,7 +180,7 @@ impl<T: 'static> Queue<T> {
 
     /// Takes everything queued: one item alone, or more moved to the end of `into`.
     pub(crate) fn take_all(&self, b: &Bound, into: &mut VecDeque<T>) -> Took<T> {
-        let (took, wake) = Self::take_locked(&mut self.lock(), b, into);
+        let (took, wake) = self.take_locked(&mut self.lock(), b, into);
         if wake {
             self.room.notify_waiters();
         }
@@ -198,7 +203,7 @@ impl<T: 'static> Queue<T> {
                 return Poll::Ready(None);
             }
             self.park_locked(&mut s, cx);
-            Self::take_locked(&mut s, b, into)
+            self.take_locked(&mut s, b, into)
         };
         if wake {
             self.room.notify_waiters();
@@ -219,10 +224,12 @@ impl<T: 'static> Queue<T> {
     }
 
     /// Moves the items out; also says whether a sender waits for the room it made.
-    fn take_locked(s: &mut State<T>, b: &Bound, into: &mut VecDeque<T>) -> (Took<T>, bool) {
+    fn take_locked(&self, s: &mut State<T>, b: &Bound, into: &mut VecDeque<T>) -> (Took<T>, bool) {
         let Some(first) = s.first.take() else {
             return (Took::Nothing, false);
         };
+        // under the lock, as the store of a push is
+        self.queued.store(false, Ordering::Release);
         let took = if s.items.is_empty() {
             Took::One(first)
         } else {
@@ -259,6 +266,12 @@ impl<T: 'static> Queue<T> {
     #[cfg(test)]
     pub(crate) async fn ready(&self) {
         poll_fn(|cx| self.poll_ready(cx)).await;
+    }
+
+    /// Whether something may be queued: `false` only when every push so far was taken
+    /// (pushes from the reading thread itself are always seen).
+    pub(crate) fn maybe_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// The connection's task runs its own handlers: their sends need not wake it (it

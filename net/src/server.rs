@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::Reply;
 use crate::blocklist::BlockList;
 use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
@@ -40,7 +41,7 @@ impl Server {
         F: Fn() -> C + Send + Sync + 'static,
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output: Reply<M>> + Send + 'static,
         M: Send + 'static,
     {
         let mut conn = ConnConfig::new(QueuePolicy::Wait);
@@ -339,7 +340,7 @@ where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: Reply<M>> + Send + 'static,
     M: Send + 'static,
 {
     conn_options!();
@@ -530,7 +531,7 @@ async fn accept_loop<F, H, M, C, Fut>(
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: Reply<M>> + Send + 'static,
     M: Send + 'static,
 {
     let mut conns = JoinSet::new();
@@ -587,7 +588,7 @@ where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
     H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: Reply<M>> + Send + 'static,
     M: Send + 'static,
 {
     let local = Transport::local_addr(&stream).unwrap_or(peer);

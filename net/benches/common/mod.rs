@@ -61,7 +61,21 @@ pub(crate) fn forward(io: DuplexStream) {
     });
 }
 
+/// packwire's echo as a handler answers: it returns the frame, which the connection's
+/// task encodes straight into its write buffer.
 pub(crate) async fn packwire_server() -> ServerHandle<Bytes> {
+    Server::builder(
+        LengthFieldCodec::new,
+        |_conn: Conn<Bytes>, frame: Bytes| async move { Some(frame) },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .expect("bind")
+}
+
+/// packwire's echo through the connection's queue (`conn.send`), as a handler that
+/// sends to other connections too would write it.
+pub(crate) async fn packwire_send_server() -> ServerHandle<Bytes> {
     Server::builder(
         LengthFieldCodec::new,
         |conn: Conn<Bytes>, frame: Bytes| async move {
@@ -73,13 +87,26 @@ pub(crate) async fn packwire_server() -> ServerHandle<Bytes> {
     .expect("bind")
 }
 
-/// A one-thread runtime, packwire's server on it, and the peer address adopted pipes
+/// The servers under test.
+pub(crate) struct Servers {
+    /// answers returned by the handler
+    pub(crate) reply: ServerHandle<Bytes>,
+    /// answers sent with `conn.send`
+    pub(crate) send: ServerHandle<Bytes>,
+}
+
+/// A one-thread runtime, packwire's servers on it, and the peer address adopted pipes
 /// claim (one address: the per-IP counters are on, as for a real peer).
-pub(crate) fn setup() -> (tokio::runtime::Runtime, ServerHandle<Bytes>, SocketAddr) {
+pub(crate) fn setup() -> (tokio::runtime::Runtime, Servers, SocketAddr) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let server = rt.block_on(packwire_server());
-    (rt, server, "127.0.0.1:40000".parse().expect("addr"))
+    let servers = rt.block_on(async {
+        Servers {
+            reply: packwire_server().await,
+            send: packwire_send_server().await,
+        }
+    });
+    (rt, servers, "127.0.0.1:40000".parse().expect("addr"))
 }

@@ -1,0 +1,177 @@
+//! Handlers that return their answer (`Some(message)`) instead of sending it: in order
+//! with what they sent first, back-pressured like a send, on the server and the client.
+//! Pipes adopted by the server and a paused clock: nothing depends on the machine's speed.
+
+mod common;
+use common::frame;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use packwire_codecs::LengthFieldCodec;
+use packwire_net::{Conn, Server, ServerHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::time::{Instant, timeout};
+use tokio_util::codec::Decoder;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn peer() -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 40_000))
+}
+
+async fn adopt(server: &ServerHandle<Bytes>, capacity: usize) -> DuplexStream {
+    let (ours, theirs) = tokio::io::duplex(capacity);
+    assert!(server.adopt(theirs, peer()).is_ok());
+    ours
+}
+
+/// Reads `n` frames' payloads.
+async fn read_frames(io: &mut DuplexStream, n: usize) -> Vec<Bytes> {
+    let (mut codec, mut buf, mut out) = (LengthFieldCodec::new(), BytesMut::new(), Vec::new());
+    while out.len() < n {
+        while let Some(f) = codec.decode(&mut buf).unwrap() {
+            out.push(f);
+        }
+        if out.len() < n {
+            let r = timeout(WAIT, io.read_buf(&mut buf)).await.expect("frames");
+            assert!(r.unwrap() > 0, "closed early");
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_returned_answer_follows_what_the_handler_sent_before_returning() {
+    let server = Server::builder(
+        LengthFieldCodec::new,
+        |conn: Conn<Bytes>, f: Bytes| async move {
+            if f.as_ref() == b"plain" {
+                return Some(f); // nothing sent first: straight into the write buffer
+            }
+            let mut note = b"note:".to_vec();
+            note.extend_from_slice(&f);
+            conn.send(Bytes::from(note)).await.unwrap();
+            Some(f)
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut io = adopt(&server, 64 * 1024).await;
+    // sticky: four requests in one write
+    let mut bytes = Vec::new();
+    for p in [&b"a"[..], b"plain", b"b", b"plain"] {
+        bytes.extend(frame(p));
+    }
+    io.write_all(&bytes).await.unwrap();
+    let got = read_frames(&mut io, 6).await;
+    let want: [&[u8]; 6] = [b"note:a", b"a", b"plain", b"note:b", b"b", b"plain"];
+    assert_eq!(got, want.map(Bytes::from_static));
+    let s = server.stats();
+    assert_eq!((s.messages_in, s.messages_out), (4, 6));
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_reads_its_answers_stops_being_read_then_is_closed() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let a = answered.clone();
+    let server = Server::builder(LengthFieldCodec::new, move |_c: Conn<Bytes>, f: Bytes| {
+        a.fetch_add(1, Ordering::SeqCst);
+        async move { Some(f) }
+    })
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut hostile = adopt(&server, 64 * 1024).await;
+    let written = Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    // 256 KiB requests answered with themselves, never a byte read back
+    let big = frame(&vec![7u8; 256 * 1024]);
+    let writer = tokio::spawn(async move {
+        for _ in 0..400 {
+            if hostile.write_all(&big).await.is_err() {
+                break;
+            }
+            w.fetch_add(1, Ordering::SeqCst);
+        }
+        hostile
+    });
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // one answer in the write buffer past the bound, one in the pipe: then the server
+    // reads no more, so the writer stalls too
+    let n = answered.load(Ordering::SeqCst);
+    assert!(
+        n <= 3,
+        "{n} requests answered for a peer that reads nothing"
+    );
+    let taken = written.load(Ordering::SeqCst);
+    assert!(
+        taken <= 6,
+        "the server kept reading: {taken} requests taken in"
+    );
+    // no byte taken for the write timeout (30 s, checked every 7.5 s): closed
+    common::wait_until_within(Duration::from_secs(120), || {
+        server.stats().closed_for("slow_consumer") == 1
+    })
+    .await;
+    let after = start.elapsed();
+    assert!(
+        after >= Duration::from_secs(30) && after <= Duration::from_secs(40),
+        "closed after {after:?}"
+    );
+    let _ = writer.await.unwrap();
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_client_handler_answers_by_returning_too() {
+    use packwire_net::{Client, ClientEvent};
+    // a server that asks once the client speaks; the client answers each question by
+    // returning it reversed (over loopback TCP, on the real clock)
+    let server = Server::builder(
+        LengthFieldCodec::new,
+        |c: Conn<Bytes>, f: Bytes| async move {
+            if f.as_ref() == b"ready" {
+                c.send(Bytes::from_static(b"olleh")).await.unwrap();
+            } else {
+                c.set_attr(f);
+            }
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut client = Client::builder(
+        LengthFieldCodec::new,
+        |_c: Conn<Bytes>, f: Bytes| async move {
+            let mut v = f.to_vec();
+            v.reverse();
+            Some(Bytes::from(v))
+        },
+    )
+    .node(server.local_addr())
+    .start();
+    let first = timeout(WAIT, client.next_event()).await.expect("an event");
+    assert!(
+        matches!(first, Some(ClientEvent::Connected { .. })),
+        "{first:?}"
+    );
+    client.send(Bytes::from_static(b"ready")).unwrap();
+    common::wait_until(|| {
+        server
+            .registry()
+            .all()
+            .iter()
+            .any(|c| c.attr::<Bytes>().is_some_and(|b| b.as_ref() == b"hello"))
+    })
+    .await;
+    assert_eq!(client.stats().messages_out, 2, "ready, then the answer");
+    client.shutdown().await;
+    server.shutdown(WAIT).await;
+}
