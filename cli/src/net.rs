@@ -147,7 +147,7 @@ where
         + 'static,
     <C as tokio_util::codec::Encoder<Bytes>>::Error: std::fmt::Display,
 {
-    Server::builder(make, move |conn: Conn<Bytes>, frame: Bytes| async move {
+    Server::builder_sync(make, move |conn: &Conn<Bytes>, frame: Bytes| {
         if echo {
             return Some(frame); // the answer, written by the connection's own task
         }

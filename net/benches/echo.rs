@@ -30,6 +30,7 @@ fn echo(c: &mut Criterion) {
         let row = format!("{conns} conns x {inflight} in flight");
         g.throughput(Throughput::Elements((conns * inflight * BATCHES) as u64));
         for (name, server) in [
+            ("packwire Server, plain handler", &servers.plain),
             ("packwire Server, answer returned", &servers.reply),
             ("packwire Server, conn.send", &servers.send),
         ] {

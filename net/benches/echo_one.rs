@@ -1,6 +1,7 @@
 //! One row of the in-memory echo, one server, for a profiler: no timing of its own, just
 //! the work, so `perf record` or `valgrind --tool=callgrind` sees packwire's server
-//! answering by returning each frame (`WHICH=send`: sending it with `conn.send`;
+//! answering by returning each frame from an async handler (`WHICH=plain`: from a plain
+//! handler; `WHICH=send`: sending it with `conn.send`;
 //! `WHICH=fwd`: the forward echo) and the clients and nothing else.
 //!
 //! ```text
@@ -22,10 +23,10 @@ fn main() {
     let (rt, servers, peer) = setup();
     let which = std::env::var("WHICH").unwrap_or_default();
     let fwd = which == "fwd";
-    let server = if which == "send" {
-        &servers.send
-    } else {
-        &servers.reply
+    let server = match which.as_str() {
+        "send" => &servers.send,
+        "plain" => &servers.plain,
+        _ => &servers.reply,
     };
     let conns = var("CONNS").unwrap_or(1);
     let inflight = var("INFLIGHT").unwrap_or(1);

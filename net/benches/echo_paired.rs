@@ -1,5 +1,5 @@
-//! The echo over pipes of `echo.rs`, timed in rounds: packwire's two `Server`s (answer
-//! returned, `conn.send`) and the tokio forward echo alternately, round after round (the
+//! The echo over pipes of `echo.rs`, timed in rounds: packwire's three `Server`s (answer
+//! returned by a plain handler, by an async one, `conn.send`) and the tokio forward echo alternately, round after round (the
 //! forward echo first on even rounds, last on odd ones), so all see the same machine; criterion's one-function-after-the-other sampling let this
 //! machine's drift move the one-in-flight ratios by 1.5x between runs.
 //!
@@ -17,14 +17,15 @@ const ROUNDS: usize = 31;
 fn main() {
     let (rt, servers, peer) = setup();
     println!(
-        "| conns x in flight | forward / packwire, answer returned | forward / packwire, conn.send |"
+        "| conns x in flight | forward / packwire, plain handler | forward / packwire, async, answer returned | forward / packwire, conn.send |"
     );
-    println!("|---|---|---|");
+    println!("|---|---|---|---|");
     for (conns, inflight) in ROWS {
+        let plain = |io| servers.plain.adopt(io, peer).expect("server runs");
         let reply = |io| servers.reply.adopt(io, peer).expect("server runs");
         let send = |io| servers.send.adopt(io, peer).expect("server runs");
-        let ours: [&dyn Fn(tokio::io::DuplexStream); 2] = [&reply, &send];
-        let rounds: Vec<[f64; 2]> = rt.block_on(async {
+        let ours: [&dyn Fn(tokio::io::DuplexStream); 3] = [&plain, &reply, &send];
+        let rounds: Vec<[f64; 3]> = rt.block_on(async {
             // warm-up: every server, a few runs each
             for _ in 0..3 {
                 for s in ours {
@@ -39,7 +40,7 @@ fn main() {
                 if round % 2 == 0 {
                     t = Some(run(conns, inflight, &forward).await);
                 }
-                let mut o = [Duration::ZERO; 2];
+                let mut o = [Duration::ZERO; 3];
                 for (i, s) in ours.iter().enumerate() {
                     o[i] = run(conns, inflight, s).await;
                 }
@@ -57,6 +58,11 @@ fn main() {
             let q = |f: usize| r[f * (ROUNDS - 1) / 4];
             format!("**{:.2}** ({:.2}-{:.2})", q(2), q(1), q(3))
         };
-        println!("| {conns} x {inflight} | {} | {} |", cell(0), cell(1));
+        println!(
+            "| {conns} x {inflight} | {} | {} | {} |",
+            cell(0),
+            cell(1),
+            cell(2)
+        );
     }
 }

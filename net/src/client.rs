@@ -20,7 +20,9 @@ use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
-use crate::{CloseReason, Codec, ConnId, QueuePolicy, Reply, SendError};
+use crate::{
+    AsyncHandler, CloseReason, Codec, ConnId, Handler, QueuePolicy, Reply, SendError, SyncHandler,
+};
 
 /// What happened to a client's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,13 +84,44 @@ pub struct Client;
 
 impl Client {
     /// A client whose connections each get a codec from `make_codec` and whose decoded
-    /// messages go to `handler`.
-    pub fn builder<C, F, H, Fut, M>(make_codec: F, handler: H) -> ClientBuilder<F, H, M>
+    /// messages go to the async `handler`; its future returns nothing or the answer
+    /// ([`Reply`]).
+    pub fn builder<C, F, H, Fut, M>(
+        make_codec: F,
+        handler: H,
+    ) -> ClientBuilder<F, AsyncHandler<H>, M>
     where
         F: Fn() -> C + Send + Sync + 'static,
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: Reply<M>> + Send + 'static,
+        M: Send + 'static,
+    {
+        Client::builder_with(make_codec, AsyncHandler(handler))
+    }
+
+    /// As [`builder`](Self::builder), with a plain handler that finishes on the
+    /// connection's task and returns nothing or the answer (see [`Handler`]).
+    pub fn builder_sync<C, F, H, R, M>(
+        make_codec: F,
+        handler: H,
+    ) -> ClientBuilder<F, SyncHandler<H>, M>
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: Decoder + Encoder<M> + Send + 'static,
+        H: Fn(&Conn<M>, C::Item) -> R + Send + Sync + 'static,
+        R: Reply<M>,
+        M: Send + 'static,
+    {
+        Client::builder_with(make_codec, SyncHandler(handler))
+    }
+
+    /// As [`builder`](Self::builder), with any [`Handler`].
+    pub fn builder_with<C, F, H, M>(make_codec: F, handler: H) -> ClientBuilder<F, H, M>
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: Decoder + Encoder<M> + Send + 'static,
+        H: Handler<M, C::Item>,
         M: Send + 'static,
     {
         ClientBuilder {
@@ -247,12 +280,11 @@ impl<M: Send + 'static> ClientHandle<M> {
     }
 }
 
-impl<F, H, M, C, Fut> ClientBuilder<F, H, M>
+impl<F, H, M, C> ClientBuilder<F, H, M>
 where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
-    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: Reply<M>> + Send + 'static,
+    H: Handler<M, C::Item>,
     M: Send + 'static,
 {
     conn_options!();
@@ -313,7 +345,7 @@ where
     }
 }
 
-async fn supervise<F, H, M, C, Fut>(
+async fn supervise<F, H, M, C>(
     cfg: ClientBuilder<F, H, M>,
     current: Arc<Mutex<Option<Conn<M>>>>,
     offline: Arc<Mutex<Offline<M>>>,
@@ -323,8 +355,7 @@ async fn supervise<F, H, M, C, Fut>(
 ) where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
-    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: Reply<M>> + Send + 'static,
+    H: Handler<M, C::Item>,
     M: Send + 'static,
 {
     let ClientBuilder {

@@ -28,7 +28,7 @@ use crate::queue::Took;
 use crate::state::{Action, ConnState};
 use crate::stats::Stats;
 use crate::transport::{self, Transport};
-use crate::{CloseReason, Codec, Reply};
+use crate::{CloseReason, Codec, Handled, Handler, Reply};
 
 /// The most one read takes from the transport.
 const READ_STEP: usize = 64 * 1024;
@@ -123,14 +123,13 @@ where
     /// Runs the connection to its end: the main loop, then the close (flush, FIN, drain
     /// the peer's input until its EOF or the linger deadline). `unregister` runs once the
     /// connection is closing, before the flush.
-    pub(crate) async fn run<H, Fut>(
+    pub(crate) async fn run<H>(
         mut self: Box<Self>,
         env: &Env<M, H>,
         unregister: impl FnOnce(),
     ) -> CloseReason
     where
-        H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output: Reply<M>>,
+        H: Handler<M, C::Item>,
     {
         let reason = self.serve(env).await;
         if let Some(b) = &self.conn.inner.set.bound.budget {
@@ -158,10 +157,9 @@ where
     }
 
     /// The main loop, until the connection must close.
-    async fn serve<H, Fut>(&mut self, env: &Env<M, H>) -> CloseReason
+    async fn serve<H>(&mut self, env: &Env<M, H>) -> CloseReason
     where
-        H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output: Reply<M>>,
+        H: Handler<M, C::Item>,
     {
         loop {
             if self.conn.is_closed() {
@@ -564,10 +562,9 @@ where
 {
     /// Decodes and handles every whole message in the read buffer; `Some(reason)` when
     /// the connection must close.
-    async fn on_read<H, Fut>(&mut self, env: &Env<M, H>, eof: bool) -> Option<CloseReason>
+    async fn on_read<H>(&mut self, env: &Env<M, H>, eof: bool) -> Option<CloseReason>
     where
-        H: Fn(Conn<M>, C::Item) -> Fut,
-        Fut: Future<Output: Reply<M>>,
+        H: Handler<M, C::Item>,
     {
         if self.state.uses_clock() {
             self.state.on_read(now());
@@ -595,25 +592,35 @@ where
                     let Some(item) = self.route(item, env) else {
                         continue;
                     };
-                    let fut = (env.handler)(self.conn.clone(), item);
-                    let mut fut = std::pin::pin!(fut);
-                    let out = match poll_once(fut.as_mut()).await {
-                        Poll::Ready(out) => out,
-                        Poll::Pending => match self.drive(fut, env).await {
-                            Ok(out) => out,
-                            Err(e) => break Some(CloseReason::Write(Arc::new(e))),
-                        },
-                    };
-                    if let Some(m) = out.into_reply() {
-                        self.reply(m);
-                        if self.wbuf.len() >= MAX_UNWRITTEN {
-                            // answers pile up for a peer that reads slowly: no more
-                            // decoding until they are written (as a send waits for room
-                            // in the queue; the write timeout closes a peer that takes
-                            // none)
-                            if let Err(e) = self.make_room(env).await {
-                                break Some(CloseReason::Write(Arc::new(e)));
+                    let replied = match env.handler.call(&self.conn, item) {
+                        Handled::Done(out) => self.reply(out),
+                        Handled::Later(fut) => {
+                            let mut fut = std::pin::pin!(fut);
+                            // the answer is taken where the poll returns it: carried out
+                            // of the poll through this future's state, it cost two
+                            // store-forwarding stalls per message
+                            let first = poll_fn(|cx| {
+                                Poll::Ready(match fut.as_mut().poll(cx) {
+                                    Poll::Ready(out) => Some(self.reply(out)),
+                                    Poll::Pending => None,
+                                })
+                            })
+                            .await;
+                            match first {
+                                Some(replied) => replied,
+                                None => match self.drive(fut, env).await {
+                                    Ok(replied) => replied,
+                                    Err(e) => break Some(CloseReason::Write(Arc::new(e))),
+                                },
                             }
+                        }
+                    };
+                    if replied && self.wbuf.len() >= MAX_UNWRITTEN {
+                        // answers pile up for a peer that reads slowly: no more decoding
+                        // until they are written (as a send waits for room in the queue;
+                        // the write timeout closes a peer that takes none)
+                        if let Err(e) = self.make_room(env).await {
+                            break Some(CloseReason::Write(Arc::new(e)));
                         }
                     }
                     if self.conn.is_closed() {
@@ -659,15 +666,16 @@ where
     /// timeout, which fails the handler's send.
     ///
     /// The caller pins the future where it was made and polls it once first (most handlers
-    /// finish on that poll: no select, and no move of the future into this one's state).
-    async fn drive<F: Future, H>(
+    /// finish on that poll: no select, and no move of the future into this one's state);
+    /// `true` when the handler returned an answer (encoded by now).
+    async fn drive<F: Future<Output: Reply<M>>, H>(
         &mut self,
         mut fut: Pin<&mut F>,
         env: &Env<M, H>,
-    ) -> io::Result<F::Output> {
+    ) -> io::Result<bool> {
         poll_fn(|cx| {
             if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Ok(out));
+                return Poll::Ready(Ok(self.reply(out)));
             }
             let mut took = false;
             loop {
@@ -692,10 +700,21 @@ where
         .await
     }
 
-    /// Encodes a handler's returned message: straight into the write buffer, unless
-    /// something sent earlier still waits (what the handler itself queued before it
-    /// returned must go first).
-    fn reply(&mut self, m: M) {
+    /// Encodes a handler's returned message, if any (`true` then): straight into the
+    /// write buffer, unless something sent earlier still waits (what the handler itself
+    /// queued before it returned must go first).
+    #[inline(always)]
+    fn reply(&mut self, out: impl Reply<M>) -> bool {
+        match out.into_reply() {
+            Some(m) => {
+                self.answer(m);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn answer(&mut self, m: M) {
         if self.pending.is_empty() && !self.conn.inner.queue.maybe_queued() {
             self.encode(Outbound::Msg(m));
             return;
@@ -840,11 +859,6 @@ enum Fill {
     Done,
     /// the queue is closed
     Closed,
-}
-
-/// Polls a future once: `Ready` if it finished.
-async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
-    poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
 /// One line per close, with the connection's id and peer: the ordinary ends (the peer

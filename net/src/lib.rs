@@ -66,13 +66,13 @@ pub mod correlate;
 mod driver;
 mod error;
 mod exchange;
+mod handler;
 mod ip_stats;
 mod listener;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod queue;
 mod registry;
-mod reply;
 mod server;
 pub mod state;
 mod stats;
@@ -87,11 +87,11 @@ pub use config::{DEFAULT_MAX_QUEUED_BYTES, default_message_size};
 pub use conn::{Conn, QueuePolicy};
 pub use error::{CloseReason, SendError};
 pub use exchange::{CallConfig, CallError};
+pub use handler::{AsyncHandler, Handled, Handler, Reply, SyncHandler};
 pub use ip_stats::IpStats;
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
-pub use reply::Reply;
 pub use server::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
     DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, Server, ServerBuilder, ServerHandle,

@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::Reply;
 use crate::blocklist::BlockList;
 use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
@@ -26,6 +25,7 @@ use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
+use crate::{AsyncHandler, Handler, Reply, SyncHandler};
 use crate::{CloseReason, Codec, ConnId, QueuePolicy};
 
 /// Entry point: [`Server::builder`].
@@ -34,14 +34,62 @@ pub struct Server;
 
 impl Server {
     /// A server whose connections each get a codec from `make_codec` and whose decoded
-    /// messages go to `handler` (one connection's messages in order; a slow handler
-    /// holds up only its own connection).
-    pub fn builder<C, F, H, Fut, M>(make_codec: F, handler: H) -> ServerBuilder<F, H, M>
+    /// messages go to the async `handler` (one connection's messages in order; a slow
+    /// handler holds up only its own connection). Its future returns nothing or the
+    /// answer ([`Reply`]).
+    pub fn builder<C, F, H, Fut, M>(
+        make_codec: F,
+        handler: H,
+    ) -> ServerBuilder<F, AsyncHandler<H>, M>
     where
         F: Fn() -> C + Send + Sync + 'static,
         C: Decoder + Encoder<M> + Send + 'static,
         H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: Reply<M>> + Send + 'static,
+        M: Send + 'static,
+    {
+        Server::builder_with(make_codec, AsyncHandler(handler))
+    }
+
+    /// As [`builder`](Self::builder), with a plain handler that finishes on the
+    /// connection's task and returns nothing or the answer: the cheapest form, for a
+    /// handler that never waits (see [`Handler`]).
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use packwire_codecs::LengthFieldCodec;
+    /// use packwire_net::{Conn, Server};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// // the echo: each frame answered with itself
+    /// let server = Server::builder_sync(LengthFieldCodec::new, |_: &Conn<Bytes>, frame: Bytes| {
+    ///     Some(frame)
+    /// })
+    /// .bind("127.0.0.1:0")
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_sync<C, F, H, R, M>(
+        make_codec: F,
+        handler: H,
+    ) -> ServerBuilder<F, SyncHandler<H>, M>
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: Decoder + Encoder<M> + Send + 'static,
+        H: Fn(&Conn<M>, C::Item) -> R + Send + Sync + 'static,
+        R: Reply<M>,
+        M: Send + 'static,
+    {
+        Server::builder_with(make_codec, SyncHandler(handler))
+    }
+
+    /// As [`builder`](Self::builder), with any [`Handler`] (a type of your own that
+    /// carries state, for example).
+    pub fn builder_with<C, F, H, M>(make_codec: F, handler: H) -> ServerBuilder<F, H, M>
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: Decoder + Encoder<M> + Send + 'static,
+        H: Handler<M, C::Item>,
         M: Send + 'static,
     {
         let mut conn = ConnConfig::new(QueuePolicy::Wait);
@@ -335,12 +383,11 @@ impl<M: Send + 'static> ServerHandle<M> {
     }
 }
 
-impl<F, H, M, C, Fut> ServerBuilder<F, H, M>
+impl<F, H, M, C> ServerBuilder<F, H, M>
 where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
-    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: Reply<M>> + Send + 'static,
+    H: Handler<M, C::Item>,
     M: Send + 'static,
 {
     conn_options!();
@@ -522,7 +569,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     sock.listen(backlog)
 }
 
-async fn accept_loop<F, H, M, C, Fut>(
+async fn accept_loop<F, H, M, C>(
     tcp: TcpListener,
     mut adopted: mpsc::UnboundedReceiver<Adopted>,
     shared: Arc<Shared<Arc<F>, H, M>>,
@@ -530,8 +577,7 @@ async fn accept_loop<F, H, M, C, Fut>(
 ) where
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
-    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: Reply<M>> + Send + 'static,
+    H: Handler<M, C::Item>,
     M: Send + 'static,
 {
     let mut conns = JoinSet::new();
@@ -578,7 +624,7 @@ async fn accept_loop<F, H, M, C, Fut>(
 
 /// Sets a connection up and returns its task: built outside the future, so the task
 /// holds only the driver's box and what it needs after the close.
-fn serve<T, F, H, M, C, Fut>(
+fn serve<T, F, H, M, C>(
     stream: T,
     peer: SocketAddr,
     shared: Arc<Shared<Arc<F>, H, M>>,
@@ -587,8 +633,7 @@ where
     T: Transport,
     F: Fn() -> C + Send + Sync + 'static,
     C: Codec<M>,
-    H: Fn(Conn<M>, C::Item) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: Reply<M>> + Send + 'static,
+    H: Handler<M, C::Item>,
     M: Send + 'static,
 {
     let local = Transport::local_addr(&stream).unwrap_or(peer);

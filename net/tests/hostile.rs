@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use packwire_codecs::LengthFieldCodec;
-use packwire_net::{Conn, Server, ServerBuilder, ServerHandle};
+use packwire_net::{AsyncHandler, Conn, Server, ServerBuilder, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::time::Instant;
 
@@ -31,7 +31,7 @@ fn peer(n: u8) -> SocketAddr {
 
 type Echo = ServerBuilder<
     fn() -> LengthFieldCodec,
-    fn(Conn<Bytes>, Bytes) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    AsyncHandler<fn(Conn<Bytes>, Bytes) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
     Bytes,
 >;
 

@@ -1,10 +1,12 @@
 //! Handlers that return their answer (`Some(message)`) instead of sending it: in order
 //! with what they sent first, back-pressured like a send, on the server and the client.
+//! Plain handlers (`builder_sync`) and handler types of their own answer the same way.
 //! Pipes adopted by the server and a paused clock: nothing depends on the machine's speed.
 
 mod common;
 use common::frame;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use packwire_codecs::LengthFieldCodec;
-use packwire_net::{Conn, Server, ServerHandle};
+use packwire_net::{CloseReason, Conn, Handled, Handler, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::time::{Instant, timeout};
 use tokio_util::codec::Decoder;
@@ -155,6 +157,132 @@ async fn a_client_handler_answers_by_returning_too() {
             Some(Bytes::from(v))
         },
     )
+    .node(server.local_addr())
+    .start();
+    let first = timeout(WAIT, client.next_event()).await.expect("an event");
+    assert!(
+        matches!(first, Some(ClientEvent::Connected { .. })),
+        "{first:?}"
+    );
+    client.send(Bytes::from_static(b"ready")).unwrap();
+    common::wait_until(|| {
+        server
+            .registry()
+            .all()
+            .iter()
+            .any(|c| c.attr::<Bytes>().is_some_and(|b| b.as_ref() == b"hello"))
+    })
+    .await;
+    assert_eq!(client.stats().messages_out, 2, "ready, then the answer");
+    client.shutdown().await;
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plain_handler_answers_in_order_with_what_it_sent_and_can_close_its_connection() {
+    let server = Server::builder_sync(
+        LengthFieldCodec::new,
+        |conn: &Conn<Bytes>, f: Bytes| match f.as_ref() {
+            b"bye" => {
+                conn.close(CloseReason::Kicked);
+                None
+            }
+            b"plain" => Some(f),
+            _ => {
+                let mut note = b"note:".to_vec();
+                note.extend_from_slice(&f);
+                conn.try_send(Bytes::from(note)).unwrap();
+                Some(f)
+            }
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut io = adopt(&server, 64 * 1024).await;
+    // sticky: the close comes in the same write as what it follows and what follows it
+    let mut bytes = Vec::new();
+    for p in [&b"a"[..], b"plain", b"b", b"bye", b"never handled"] {
+        bytes.extend(frame(p));
+    }
+    io.write_all(&bytes).await.unwrap();
+    let got = read_frames(&mut io, 5).await;
+    let want: [&[u8]; 5] = [b"note:a", b"a", b"plain", b"note:b", b"b"];
+    assert_eq!(got, want.map(Bytes::from_static));
+    // then the end: what was answered before the close is written, nothing after it
+    let mut rest = Vec::new();
+    let n = timeout(WAIT, io.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    assert!(n.is_ok() && rest.is_empty(), "{rest:?}");
+    common::wait_until(|| server.stats().closed_for("kicked") == 1).await;
+    assert_eq!(
+        server.stats().messages_in,
+        4,
+        "the frame after bye was not handled"
+    );
+    server.shutdown(WAIT).await;
+}
+
+/// A handler of its own type: answers at once, or later (after a timer) when asked to
+/// wait, counting in its own state.
+struct Mixed(AtomicUsize);
+
+impl Handler<Bytes, Bytes> for Mixed {
+    type Reply = Option<Bytes>;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+    fn call(&self, _conn: &Conn<Bytes>, f: Bytes) -> Handled<Self::Reply, Self::Future> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let answer = Bytes::from(format!("{n}:{}", String::from_utf8_lossy(&f)));
+        if f.as_ref() == b"wait" {
+            return Handled::Later(Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some(answer)
+            }));
+        }
+        Handled::Done(Some(answer))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_type_of_its_own_may_finish_at_once_or_later_in_order() {
+    let server = Server::builder_with(LengthFieldCodec::new, Mixed(AtomicUsize::new(0)))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut io = adopt(&server, 64 * 1024).await;
+    let mut bytes = Vec::new();
+    for p in [&b"a"[..], b"wait", b"b", b"wait", b"c"] {
+        bytes.extend(frame(p));
+    }
+    io.write_all(&bytes).await.unwrap();
+    let got = read_frames(&mut io, 5).await;
+    let want: [&[u8]; 5] = [b"0:a", b"1:wait", b"2:b", b"3:wait", b"4:c"];
+    assert_eq!(got, want.map(Bytes::from_static));
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_plain_client_handler_answers_by_returning() {
+    use packwire_net::{Client, ClientEvent};
+    let server = Server::builder(
+        LengthFieldCodec::new,
+        |c: Conn<Bytes>, f: Bytes| async move {
+            if f.as_ref() == b"ready" {
+                c.send(Bytes::from_static(b"olleh")).await.unwrap();
+            } else {
+                c.set_attr(f);
+            }
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut client = Client::builder_sync(LengthFieldCodec::new, |_c: &Conn<Bytes>, f: Bytes| {
+        let mut v = f.to_vec();
+        v.reverse();
+        Some(Bytes::from(v))
+    })
     .node(server.local_addr())
     .start();
     let first = timeout(WAIT, client.next_event()).await.expect("an event");

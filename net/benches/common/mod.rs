@@ -73,6 +73,18 @@ pub(crate) async fn packwire_server() -> ServerHandle<Bytes> {
     .expect("bind")
 }
 
+/// packwire's echo as a plain handler (`Server::builder_sync`): no future, no clone of
+/// the connection handle; the returned frame goes straight into the write buffer.
+pub(crate) async fn packwire_plain_server() -> ServerHandle<Bytes> {
+    Server::builder_sync(
+        LengthFieldCodec::new,
+        |_conn: &Conn<Bytes>, frame: Bytes| Some(frame),
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .expect("bind")
+}
+
 /// packwire's echo through the connection's queue (`conn.send`), as a handler that
 /// sends to other connections too would write it.
 pub(crate) async fn packwire_send_server() -> ServerHandle<Bytes> {
@@ -89,7 +101,9 @@ pub(crate) async fn packwire_send_server() -> ServerHandle<Bytes> {
 
 /// The servers under test.
 pub(crate) struct Servers {
-    /// answers returned by the handler
+    /// answers returned by a plain handler
+    pub(crate) plain: ServerHandle<Bytes>,
+    /// answers returned by an async handler
     pub(crate) reply: ServerHandle<Bytes>,
     /// answers sent with `conn.send`
     pub(crate) send: ServerHandle<Bytes>,
@@ -104,6 +118,7 @@ pub(crate) fn setup() -> (tokio::runtime::Runtime, Servers, SocketAddr) {
         .expect("runtime");
     let servers = rt.block_on(async {
         Servers {
+            plain: packwire_plain_server().await,
             reply: packwire_server().await,
             send: packwire_send_server().await,
         }
