@@ -5,29 +5,31 @@
 //! An idle connection holds neither a read nor a write buffer: it waits for its
 //! transport to be readable before it takes a read buffer, and takes a write buffer only
 //! while something is queued (see `buffers`).
+//!
+//! Here: the main loop, the timer, reading and handling. The write side is in `write`,
+//! calls and link checks in `calls`, the close in `close`.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::time::Sleep;
 
 use crate::budget::Share;
 use crate::buffers;
-use crate::calls::{CallTable, Routed};
+use crate::calls::CallTable;
 use crate::config::ConnConfig;
 use crate::conn::{Conn, Outbound};
 use crate::ip_stats::IpCounter;
 use crate::listener::Listener;
-use crate::queue::Took;
 use crate::state::{Action, ConnState};
 use crate::stats::Stats;
-use crate::transport::{self, Transport};
+use crate::transport::Transport;
 use crate::{CloseReason, Codec, Handled, Handler, Reply};
 
 /// The most one read takes from the transport.
@@ -148,12 +150,6 @@ where
         Box::pin(self.finish()).await;
         self.count_sent(env);
         reason
-    }
-
-    fn env_ping<H>(&mut self, env: &Env<M, H>) {
-        if let Some(ping) = &env.cfg.ping {
-            self.encode(Outbound::Msg(ping()));
-        }
     }
 
     /// The main loop, until the connection must close.
@@ -293,37 +289,6 @@ where
         self.poll_timer(cx).map(|()| Wake::Timer)
     }
 
-    /// Encodes into the write buffer while it has room: what was taken before, then (once
-    /// per wake, `took`) what is queued, parking the task on the queue. A push after the
-    /// take wakes the task, so one look per wake is enough.
-    fn poll_fill(&mut self, cx: &mut Context<'_>, took: &mut bool) -> Fill {
-        if self.wbuf.len() >= MAX_UNWRITTEN {
-            return Fill::Done;
-        }
-        if !self.pending.is_empty() {
-            self.encode_pending();
-            return Fill::More;
-        }
-        if *took {
-            return Fill::Done;
-        }
-        *took = true;
-        let bound = &self.conn.inner.set.bound;
-        match self
-            .conn
-            .inner
-            .queue
-            .poll_take(cx, bound, &mut self.pending)
-        {
-            Poll::Ready(None) => Fill::Closed,
-            Poll::Ready(Some(took)) => {
-                self.encode_taken(took);
-                Fill::More
-            }
-            Poll::Pending => Fill::Done,
-        }
-    }
-
     /// Reads into the read buffer, taking one only once the transport is readable.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         if self.rbuf.capacity() == 0 {
@@ -359,197 +324,6 @@ where
     fn release_read(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             buffers::give(&mut self.rbuf);
-        }
-    }
-
-    /// Hands the messages and bytes written since the last count to the statistics.
-    fn count_sent<H>(&mut self, env: &Env<M, H>) {
-        if self.sent.1 > 0 {
-            let (msgs, bytes) = std::mem::take(&mut self.sent);
-            let (msgs, bytes) = (msgs as usize, bytes as usize);
-            env.stats.sent(self.conn.id(), msgs, bytes);
-            env.listener.on_sent(&self.conn, msgs, bytes);
-        }
-    }
-
-    /// Writes the write buffer while the transport takes bytes. `Ready(Ok)` once it is
-    /// empty, `Pending` while the transport is full.
-    fn poll_flush<H>(&mut self, cx: &mut Context<'_>, env: &Env<M, H>) -> Poll<io::Result<()>> {
-        ready!(self.poll_write_buf(cx))?;
-        self.count_sent(env);
-        Poll::Ready(Ok(()))
-    }
-
-    /// Gives back the write buffer and the taken queue's storage once all is written
-    /// and nothing more is queued, so a quiet connection keeps neither.
-    fn release_write(&mut self) {
-        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
-            buffers::give(&mut self.wbuf);
-        }
-        if self.pending.is_empty() && self.pending.capacity() > 0 {
-            // the queue swaps its items out whole: give the emptied storage back too
-            buffers::give_deque(std::mem::take(&mut self.pending));
-        }
-    }
-
-    /// Encodes one outbound item into the write buffer.
-    fn encode(&mut self, out: Outbound<M>) {
-        if self.wbuf.capacity() == 0 {
-            self.wbuf = buffers::take();
-        }
-        match out {
-            Outbound::Msg(m) => {
-                if let Err(e) = self.codec.encode(m, &mut self.wbuf) {
-                    tracing::warn!(id = %self.conn.id(), error = %e, "a message could not be encoded; dropped");
-                    return;
-                }
-            }
-            Outbound::Raw(b) => self.wbuf.extend_from_slice(&b),
-            Outbound::Call(call) => {
-                if self.state.is_closing() {
-                    // never written: the caller may safely try elsewhere
-                    let _ = call
-                        .answer
-                        .send(Err(crate::CallError::Send(crate::SendError::Closed)));
-                    return;
-                }
-                let conn = self.conn.clone();
-                let Some(m) = self.table().start(call, &conn, now()) else {
-                    return; // waits for room in the window
-                };
-                self.sync_calls_deadline();
-                return self.encode(Outbound::Msg(m));
-            }
-        }
-        self.sent.0 = self.sent.0.saturating_add(1);
-    }
-
-    fn table(&mut self) -> &mut CallTable<M> {
-        let cfg = self.conn.inner.set.calls;
-        self.calls
-            .get_or_insert_with(|| Box::new(CallTable::new(cfg)))
-    }
-
-    fn sync_calls_deadline(&mut self) {
-        let d = self.calls.as_ref().and_then(|c| c.deadline());
-        self.state.set_calls_deadline(d);
-    }
-
-    /// Encodes what is queued into the write buffer, up to [`MAX_UNWRITTEN`]; how many
-    /// items it took.
-    fn fill(&mut self) -> usize {
-        let mut n = 0;
-        while self.wbuf.len() < MAX_UNWRITTEN {
-            if self.pending.is_empty() {
-                let bound = &self.conn.inner.set.bound;
-                match self.conn.inner.queue.take_all(bound, &mut self.pending) {
-                    Took::Nothing => break,
-                    took => n += self.encode_taken(took),
-                }
-            } else {
-                n += self.encode_pending();
-            }
-        }
-        n
-    }
-
-    /// Encodes what a take found (the rest waits in `pending` past [`MAX_UNWRITTEN`]);
-    /// how many items.
-    fn encode_taken(&mut self, took: Took<Outbound<M>>) -> usize {
-        match took {
-            Took::Nothing => 0,
-            Took::One(out) => {
-                self.encode(out);
-                1
-            }
-            Took::Many(_) => self.encode_pending(),
-        }
-    }
-
-    /// Encodes what was taken from the queue, up to [`MAX_UNWRITTEN`]; how many items.
-    fn encode_pending(&mut self) -> usize {
-        let mut n = 0;
-        while self.wbuf.len() < MAX_UNWRITTEN {
-            let Some(out) = self.pending.pop_front() else {
-                break;
-            };
-            self.encode(out);
-            n += 1;
-        }
-        n
-    }
-
-    /// The call window is due: resends go out, time-outs answer their callers.
-    fn poll_calls(&mut self) {
-        let Some(mut table) = self.calls.take() else {
-            return;
-        };
-        let mut resend = Vec::new();
-        table.poll(now(), &mut |m| resend.push(m));
-        table.admit(&self.conn, now(), &mut |m| resend.push(m));
-        self.calls = Some(table);
-        for m in resend {
-            self.encode(Outbound::Msg(m));
-        }
-        self.sync_calls_deadline();
-    }
-
-    /// The link-check timer fired: sends the protocol's check.
-    fn link_check(&mut self) {
-        let Some(hooks) = self.conn.inner.hooks.get().copied() else {
-            return;
-        };
-        let conn = self.conn.clone();
-        if let Some(m) = self.table().link_check(&conn, &hooks) {
-            self.encode(Outbound::Msg(m));
-        }
-    }
-
-    /// What the runtime does with a decoded item before the handler: a response to a
-    /// call and the peer's link check are consumed here (`None`); a response nobody waits
-    /// for is reported to the listener and then handed on.
-    #[inline(always)]
-    fn route<I: 'static, H>(&mut self, item: I, env: &Env<M, H>) -> Option<I> {
-        // the common case stays inline: moving the item through a call cost a store stall
-        match self.conn.inner.hooks.get() {
-            None => Some(item),
-            Some(hooks) => {
-                let hooks = *hooks;
-                self.route_slow(item, &hooks, env)
-            }
-        }
-    }
-
-    #[inline(never)]
-    fn route_slow<I: 'static, H>(
-        &mut self,
-        item: I,
-        hooks: &crate::exchange::Hooks<M>,
-        env: &Env<M, H>,
-    ) -> Option<I> {
-        let conn = self.conn.clone();
-        let table = self.table();
-        match table.route(hooks, item) {
-            Routed::Handle(i) => Some(i),
-            Routed::Unmatched(seq, i) => {
-                tracing::debug!(id = %conn.id(), seq, "a response no call waits for");
-                env.listener.on_unmatched_response(&conn, seq);
-                Some(i)
-            }
-            Routed::Answer(m) => {
-                self.encode(Outbound::Msg(m));
-                None
-            }
-            Routed::Consumed => {
-                // a slot may have freed: calls waiting for room go out
-                let mut out = Vec::new();
-                self.table().admit(&conn, now(), &mut |m| out.push(m));
-                for m in out {
-                    self.encode(Outbound::Msg(m));
-                }
-                self.sync_calls_deadline();
-                None
-            }
         }
     }
 }
@@ -699,166 +473,6 @@ where
         })
         .await
     }
-
-    /// Encodes a handler's returned message, if any (`true` then): straight into the
-    /// write buffer, unless something sent earlier still waits (what the handler itself
-    /// queued before it returned must go first).
-    #[inline(always)]
-    fn reply(&mut self, out: impl Reply<M>) -> bool {
-        match out.into_reply() {
-            Some(m) => {
-                self.answer(m);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn answer(&mut self, m: M) {
-        if self.pending.is_empty() && !self.conn.inner.queue.maybe_queued() {
-            self.encode(Outbound::Msg(m));
-            return;
-        }
-        let bound = &self.conn.inner.set.bound;
-        if let Took::One(out) = self.conn.inner.queue.take_all(bound, &mut self.pending) {
-            self.pending.push_back(out);
-        }
-        self.pending.push_back(Outbound::Msg(m));
-        // up to the unwritten bound; the rest goes out with the next fill
-        self.encode_pending();
-    }
-
-    /// Writes until the write buffer is below [`MAX_UNWRITTEN`] (the timer runs: a peer
-    /// that takes nothing is closed at the write timeout, which ends the wait).
-    async fn make_room<H>(&mut self, env: &Env<M, H>) -> io::Result<()> {
-        poll_fn(|cx| {
-            loop {
-                let p = self.poll_write_buf(cx);
-                if let Poll::Ready(r) = p {
-                    self.count_sent(env);
-                    return Poll::Ready(r);
-                }
-                if self.wbuf.len() < MAX_UNWRITTEN {
-                    return Poll::Ready(Ok(()));
-                }
-                if self.poll_timer(cx).is_ready() {
-                    if let Some(reason) = self.on_timer(env) {
-                        self.conn.close(reason);
-                        return Poll::Ready(Ok(()));
-                    }
-                    continue;
-                }
-                return Poll::Pending;
-            }
-        })
-        .await
-    }
-
-    /// The close: writes what is still queued, shuts the write side (FIN), then reads
-    /// and discards the peer's input until its EOF, so the kernel does not answer unread
-    /// bytes with a reset that discards what was written — all within the linger
-    /// deadline.
-    async fn finish(&mut self) {
-        self.state.start_close(now());
-        self.arm();
-        let aborted = poll_fn(|cx| {
-            loop {
-                match self.poll_write_buf(cx) {
-                    Poll::Ready(Ok(())) => {
-                        if self.fill() > 0 {
-                            continue;
-                        }
-                        return Poll::Ready(false);
-                    }
-                    Poll::Ready(Err(_)) => return Poll::Ready(true),
-                    Poll::Pending => break,
-                }
-            }
-            self.poll_abort(cx)
-        })
-        .await;
-        if aborted {
-            return;
-        }
-        let shut = poll_fn(|cx| match transport::poll_shutdown(&mut self.io, cx) {
-            Poll::Ready(r) => Poll::Ready(r.is_ok()),
-            Poll::Pending => self.poll_abort(cx).map(|_| false),
-        })
-        .await;
-        if !shut {
-            return;
-        }
-        poll_fn(|cx| {
-            loop {
-                if self.rbuf.capacity() == 0 {
-                    self.rbuf = buffers::take();
-                }
-                self.rbuf.clear();
-                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Ready(Ok(_)) => continue,
-                    Poll::Pending => return self.poll_abort(cx).map(|_| ()),
-                }
-            }
-        })
-        .await;
-        self.rbuf.clear();
-        self.release_read();
-    }
-
-    /// Ready (true) once the linger deadline has passed.
-    fn poll_abort(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        match &mut self.timer {
-            Some(t) if self.armed.is_some() => t.as_mut().poll(cx).map(|()| true),
-            _ => Poll::Pending,
-        }
-    }
-
-    /// Writes the write buffer until it is empty or the transport is full.
-    fn poll_write_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.wbuf.is_empty() {
-            // a plain write of the one contiguous buffer (tokio's `write_buf` would take
-            // the vectored path, a longer one in the kernel than `send`)
-            let n = match transport::poll_write(&mut self.io, cx, &self.wbuf) {
-                Poll::Ready(r) => r?,
-                Poll::Pending => {
-                    self.state.on_write_blocked(true);
-                    return Poll::Pending;
-                }
-            };
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.wbuf.advance(n);
-            // saturating: 4 GiB unflushed would take a message far past any codec's limit
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            self.sent.1 = self.sent.1.saturating_add(n);
-            if self.state.uses_clock() {
-                self.state.on_write(now());
-            } else {
-                self.state.saw_write();
-            }
-        }
-        self.state.on_write_blocked(false);
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn ready_or_pending(p: Poll<io::Result<()>>) -> io::Result<()> {
-    match p {
-        Poll::Ready(r) => r,
-        Poll::Pending => Ok(()),
-    }
-}
-
-/// What [`Driver::poll_fill`] did.
-enum Fill {
-    /// encoded something: write it, then look again
-    More,
-    /// nothing more to encode for now
-    Done,
-    /// the queue is closed
-    Closed,
 }
 
 /// One line per close, with the connection's id and peer: the ordinary ends (the peer
@@ -877,6 +491,12 @@ fn log_close<M: Send + 'static>(conn: &Conn<M>, reason: &CloseReason) {
         _ => tracing::info!(%id, %peer, %reason, "connection evicted"),
     }
 }
+
+mod calls;
+mod close;
+mod write;
+
+use write::{Fill, ready_or_pending};
 
 #[cfg(test)]
 mod tests;
