@@ -29,6 +29,12 @@
 //! | `heartbeat(interval, timeout, ping)` | usually the client | `ping()` sent when write-idle for `interval`; nothing read for `timeout`: closed (a client reconnects) | the peer's handler, or its protocol's link-check answer |
 //! | `link_check(interval, n)` | either, for an [`Exchange`] protocol | the protocol's check (CMPP ACTIVE_TEST, SMPP enquire_link) after `interval` of silence; `n` unanswered: closed | the peer's runtime, automatically ([`Exchange::answer_link_check`]) |
 //!
+//! A handler is async ([`Server::builder`], [`Client::builder`]: it gets its own [`Conn`]
+//! and may await) or plain ([`Server::builder_sync`], [`Client::builder_sync`]: it
+//! finishes on the connection's task, with no future and no handle clone per message);
+//! either returns nothing or the answer ([`Reply`]), and a type of your own may be one
+//! ([`Handler`], [`Server::builder_with`]).
+//!
 //! Protocols whose requests and responses are matched by sequence number (CMPP, SMPP,
 //! ...) implement [`packwire_core::Exchange`] on their message type; then
 //! [`Conn::call`] sends a request and resolves with its response, within a window, with
