@@ -82,6 +82,9 @@ pub(crate) struct Send {
     pub(crate) trace: bool,
 }
 
+/// How long `cmpp send` waits for reports without a connection before it gives up.
+const LOST_GRACE: Duration = Duration::from_secs(3);
+
 pub(crate) fn send(a: Send) -> io::Result<()> {
     let mut cfg = a.sp.config()?;
     let (addr, version) = (cfg.nodes[0], a.sp.version);
@@ -125,12 +128,27 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
                 id.to_digits()
             );
         }
-        let mut missing = 0;
+        let (mut missing, mut gone) = (0, false);
         if let Some(secs) = a.wait_report {
+            // a report waits for a connection that is back within this long
+            let lost = sp.lost(LOST_GRACE);
+            tokio::pin!(lost);
             for id in &ids {
                 for (n, each) in id.group(to.len()).zip(&to) {
-                    match sp.report_for(n, Duration::from_secs(secs)).await {
+                    let stat = tokio::select! {
+                        s = sp.report_for(n, Duration::from_secs(secs)), if !gone => s,
+                        () = &mut lost, if !gone => {
+                            gone = true;
+                            None
+                        }
+                        else => None,
+                    };
+                    match stat {
                         Some(stat) => println!("report: Msg_Id {} to {each}: {stat}", n.0),
+                        None if gone => {
+                            println!("report: Msg_Id {} to {each}: none, the ISMG went away", n.0);
+                            missing += 1;
+                        }
                         None => {
                             println!("report: Msg_Id {} to {each}: none within {secs} s", n.0);
                             missing += 1;
@@ -140,6 +158,12 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
             }
         }
         sp.terminate().await;
+        if gone {
+            return Err(io::Error::other(format!(
+                "the ISMG went away (no connection for {} s) before {missing} report(s) arrived",
+                LOST_GRACE.as_secs()
+            )));
+        }
         if missing > 0 {
             return Err(io::Error::other(format!("{missing} report(s) missing")));
         }

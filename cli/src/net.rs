@@ -298,56 +298,24 @@ pub(crate) fn bench(
         for _ in 0..conns {
             let total = total.clone();
             tasks.push(tokio::spawn(async move {
-                let mut s = TcpStream::connect(addr).await?;
-                s.set_nodelay(true)?;
-                let mut codec = LengthFieldCodec::new();
-                let mut out = BytesMut::new();
-                let mut frame = |out: &mut BytesMut| {
-                    let mut p = BytesMut::with_capacity(size);
-                    p.put_u64(start.elapsed().as_nanos() as u64);
-                    p.put_bytes(0, size - 8);
-                    codec.encode(p.freeze(), out).map_err(io::Error::other)
-                };
-                for _ in 0..inflight {
-                    frame(&mut out)?;
-                }
-                s.write_all(&out).await?;
-                out.clear();
-                let mut dec = LengthFieldCodec::new();
-                let mut rbuf = BytesMut::with_capacity(64 * 1024);
                 let mut lat = Vec::with_capacity(1 << 16);
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    let r = tokio::time::timeout_at(deadline.into(), s.read_buf(&mut rbuf)).await;
-                    match r {
-                        Err(_) => break,
-                        Ok(Ok(0)) => {
-                            return Err(io::Error::other("the server closed the connection"));
-                        }
-                        Ok(r) => r?,
-                    };
-                    let now = start.elapsed().as_nanos() as u64;
-                    while let Some(mut f) = dec.decode(&mut rbuf).map_err(io::Error::other)? {
-                        let sent = f.get_u64();
-                        if lat.len() < 1 << 20 {
-                            lat.push(now.saturating_sub(sent));
-                        }
-                        n += 1;
-                        frame(&mut out)?;
-                    }
-                    if !out.is_empty() {
-                        s.write_all(&out).await?;
-                        out.clear();
-                    }
-                }
-                total.fetch_add(n, Ordering::Relaxed);
-                Ok::<_, io::Error>(lat)
+                // a connection that fails keeps what it measured: the result is partial
+                let r = bench_conn(addr, inflight, size, start, deadline, &total, &mut lat).await;
+                (lat, r.err())
             }));
         }
+        let progress = tokio::spawn(progress(total.clone(), start, conns));
         let mut lat = Vec::new();
+        // why connections failed, by error, so a short result is never a mystery
+        let mut failures = std::collections::BTreeMap::<String, u64>::new();
         for t in tasks {
-            lat.extend(t.await.map_err(io::Error::other)??);
+            let (l, err) = t.await.map_err(io::Error::other)?;
+            lat.extend(l);
+            if let Some(e) = err {
+                *failures.entry(e.to_string()).or_default() += 1;
+            }
         }
+        progress.abort();
         let secs = start.elapsed().as_secs_f64();
         lat.sort_unstable();
         let pct = |p: f64| {
@@ -356,14 +324,97 @@ pub(crate) fn bench(
                 .unwrap_or(0)
         };
         let frames = total.load(Ordering::Relaxed);
+        let failed: u64 = failures.values().sum();
         println!(
             "{}",
             serde_json::json!({
                 "conns": conns, "inflight": inflight, "size": size, "seconds": secs,
                 "frames": frames, "frames_per_sec": frames as f64 / secs,
                 "p50_us": pct(0.50) as f64 / 1000.0, "p99_us": pct(0.99) as f64 / 1000.0,
+                "failed_connections": failed, "failures": failures,
             })
         );
+        if failed > 0 {
+            return Err(io::Error::other(format!(
+                "{failed} of {conns} connections failed before the end (the result above is partial)"
+            )));
+        }
         Ok(())
     })
+}
+
+/// A progress line on stderr each second while `packwire bench` runs.
+async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut last = 0;
+    loop {
+        tick.tick().await;
+        let now = total.load(Ordering::Relaxed);
+        eprintln!(
+            "bench: {:>4.0} s  {now} frames  {}/s  ({conns} connections)",
+            start.elapsed().as_secs_f64(),
+            now - last
+        );
+        last = now;
+    }
+}
+
+/// One `packwire bench` connection until `deadline`: keeps `inflight` frames in flight,
+/// counts echoes into `total` as they arrive and their round trips into `lat`.
+async fn bench_conn(
+    addr: std::net::SocketAddr,
+    inflight: usize,
+    size: usize,
+    start: Instant,
+    deadline: Instant,
+    total: &AtomicU64,
+    lat: &mut Vec<u64>,
+) -> io::Result<()> {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("connect to {addr}: {e}")))?;
+    s.set_nodelay(true)?;
+    let mut codec = LengthFieldCodec::new();
+    let mut out = BytesMut::new();
+    let mut frame = |out: &mut BytesMut| {
+        let mut p = BytesMut::with_capacity(size);
+        p.put_u64(start.elapsed().as_nanos() as u64);
+        p.put_bytes(0, size - 8);
+        codec.encode(p.freeze(), out).map_err(io::Error::other)
+    };
+    for _ in 0..inflight {
+        frame(&mut out)?;
+    }
+    s.write_all(&out).await?;
+    out.clear();
+    let mut dec = LengthFieldCodec::new();
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    while Instant::now() < deadline {
+        let r = tokio::time::timeout_at(deadline.into(), s.read_buf(&mut rbuf)).await;
+        match r {
+            Err(_) => break,
+            Ok(Ok(0)) => return Err(io::Error::other("the server closed the connection")),
+            Ok(r) => r?,
+        };
+        let now = start.elapsed().as_nanos() as u64;
+        let mut n = 0;
+        while let Some(mut f) = dec
+            .decode(&mut rbuf)
+            .map_err(|e| io::Error::other(format!("the echo does not decode: {e}")))?
+        {
+            let sent = f.get_u64();
+            if lat.len() < 1 << 20 {
+                lat.push(now.saturating_sub(sent));
+            }
+            n += 1;
+            frame(&mut out)?;
+        }
+        total.fetch_add(n, Ordering::Relaxed);
+        if !out.is_empty() {
+            s.write_all(&out).await?;
+            out.clear();
+        }
+    }
+    Ok(())
 }

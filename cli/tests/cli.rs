@@ -191,6 +191,59 @@ fn serve_and_bench_echo_over_loopback() {
     }
 }
 
+#[test]
+fn bench_against_a_server_that_goes_away_fails_with_its_partial_result() {
+    // the server stops after two seconds (the bench prints a progress line each second);
+    // the bench would run for twenty
+    let mut server = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["serve", "--codec", "length:strip=4", "--echo"])
+        .args(["--listen", "127.0.0.1:0", "--seconds", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire serve");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let o = packwire(
+        &[
+            "bench",
+            "--connect",
+            &addr,
+            "--conns",
+            "2",
+            "--inflight",
+            "4",
+            "--seconds",
+            "20",
+        ],
+        b"",
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the bench ran on after its server went away"
+    );
+    assert!(
+        err.contains("2 of 2 connections failed before the end"),
+        "{err}"
+    );
+    assert!(err.contains("bench: "), "no progress line: {err}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["failed_connections"], 2, "{report}");
+    assert!(report["frames"].as_u64().unwrap() > 0, "{report}");
+    let why = report["failures"].to_string();
+    assert!(why.contains("closed"), "{report}");
+}
+
 /// One `GET path` over a fresh connection to `addr`: the whole response as text.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
@@ -324,6 +377,45 @@ fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["lost_connections"], 1, "{report}");
     assert!(report["submits"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn cmpp_send_waiting_for_reports_from_an_ismg_that_goes_away_stops_with_an_error() {
+    // the ISMG stops after one second and sends no reports; the SP would wait 30 s for each
+    let (mut ismg, mut out, addr) = spawn_ismg(&["--seconds", "1", "--account", "901234:s3cret"]);
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let started = std::time::Instant::now();
+    let o = packwire(
+        &[
+            "cmpp",
+            "send",
+            "--port",
+            &port,
+            "--account",
+            "901234",
+            "--secret",
+            "s3cret",
+            "--to",
+            "13800138000",
+            "--text",
+            "hi",
+            "--wait",
+            "30",
+        ],
+        b"",
+    );
+    let _ = ismg.kill();
+    let _ = ismg.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let got = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{err} {got}");
+    assert!(err.contains("the ISMG went away"), "{err}");
+    assert!(got.contains("none, the ISMG went away"), "{got}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "waited on for a gone ISMG"
+    );
 }
 
 #[test]

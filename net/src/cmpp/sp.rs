@@ -484,6 +484,21 @@ impl SpClient {
         self.shared.session.borrow().is_some()
     }
 
+    /// Resolves once no logged-in connection has been up for `grace`: the ISMG went
+    /// away and did not take the client back in that time (the client keeps trying).
+    pub async fn lost(&self, grace: Duration) {
+        let mut rx = self.shared.session.subscribe();
+        loop {
+            if rx.wait_for(Option::is_none).await.is_err() {
+                return; // the client stopped
+            }
+            let back = tokio::time::timeout(grace, rx.wait_for(Option::is_some)).await;
+            if !matches!(back, Ok(Ok(_))) {
+                return;
+            }
+        }
+    }
+
     /// The logged-in connection, waiting up to the login timeout for one.
     async fn session(&self) -> Result<Conn<Pdu>, SpError> {
         let mut rx = self.shared.session.subscribe();
