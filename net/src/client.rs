@@ -78,7 +78,31 @@ struct Offline<M> {
     queue: std::collections::VecDeque<M>,
 }
 
-/// Entry point: [`Client::builder`].
+/// Entry point: [`Client::builder`] (async handlers), [`Client::builder_sync`] (plain
+/// ones), [`Client::builder_with`] (a [`Handler`] type of your own).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use packwire_codecs::LineCodec;
+/// use packwire_net::{Backoff, Client, ClientEvent, Conn};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // prints what the server says; reconnects (to the next node on failure) by itself
+/// let mut client = Client::builder_sync(LineCodec::new, |_: &Conn<Bytes>, line: Bytes| {
+///     println!("{}", String::from_utf8_lossy(&line));
+/// })
+/// .node("127.0.0.1:7000".parse()?)
+/// .node("127.0.0.1:7001".parse()?)
+/// .backoff(Backoff::new(Duration::from_millis(200), Duration::from_secs(30)))
+/// .start();
+/// while let Some(event) = client.next_event().await {
+///     if let ClientEvent::Connected { .. } = event {
+///         client.send(Bytes::from_static(b"hello"))?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Client;
 

@@ -6,7 +6,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// What one IP address did over the last window.
+/// What one IP address did over the last window ([`ServerHandle::ip_stats`]).
+///
+/// ```no_run
+/// # fn see(server: &packwire_net::ServerHandle<bytes::Bytes>) {
+/// use std::time::Duration;
+/// let ip = "203.0.113.7".parse().unwrap();
+/// let s = server.ip_stats(ip);
+/// if s.connections > 100 {
+///     // a client reconnecting in a loop: keep it out for ten minutes
+///     server.block_list().block_for(ip, Duration::from_secs(600));
+/// }
+/// println!("{ip}: {} messages, {} bytes in the last minute", s.messages_in, s.bytes_in);
+/// # }
+/// ```
+///
+/// [`ServerHandle::ip_stats`]: crate::ServerHandle::ip_stats
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct IpStats {

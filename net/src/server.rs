@@ -28,7 +28,24 @@ use crate::transport::Transport;
 use crate::{AsyncHandler, Handler, Reply, SyncHandler};
 use crate::{CloseReason, Codec, ConnId, QueuePolicy};
 
-/// Entry point: [`Server::builder`].
+/// Entry point: [`Server::builder`] (async handlers), [`Server::builder_sync`] (plain
+/// ones), [`Server::builder_with`] (a [`Handler`] type of your own).
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use packwire_codecs::LineCodec;
+/// use packwire_net::{Conn, Server};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// // a line server that answers each line in capitals
+/// let server = Server::builder_sync(LineCodec::new, |_: &Conn<Bytes>, line: Bytes| {
+///     Some(Bytes::from(line.to_ascii_uppercase()))
+/// })
+/// .bind("127.0.0.1:7000")
+/// .await?;
+/// println!("{} connections", server.stats().current);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Server;
 
@@ -136,6 +153,26 @@ pub fn default_max_connections() -> usize {
 /// The hostile-peer limits an operator sets (the CLI's `--idle-timeout`, `--max-conns`,
 /// `--max-per-ip`, `--max-queued-bytes`, `--memory-budget`), as plain data for
 /// [`ServerBuilder::limits`]. `None` keeps the server's default.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use packwire_codecs::LengthFieldCodec;
+/// use packwire_net::{Limits, Server};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// // from an operator's configuration: only what was set changes
+/// let limits = Limits {
+///     idle_timeout: Some(Duration::from_secs(300)),
+///     max_per_ip: Some(16),
+///     ..Limits::default()
+/// };
+/// let server = Server::builder_sync(LengthFieldCodec::new, |_: &_, frame: Bytes| Some(frame))
+///     .limits(&limits)
+///     .bind("0.0.0.0:7000")
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// [`ServerBuilder::idle_timeout`]; `Duration::ZERO` turns it off.

@@ -294,6 +294,24 @@ fn text_of(b: &Bytes) -> String {
 }
 
 /// An ISMG simulator: SPs log in, submit, and get reports and MO messages.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use packwire_net::cmpp::{Account, Ismg, IsmgConfig, IsmgEvent};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// // one SP account, a DELIVRD report a second after each submit
+/// let cfg = IsmgConfig::new(vec![Account::new("901234", "s3cret")])
+///     .reports(Duration::from_secs(1));
+/// let mut ismg = Ismg::bind("127.0.0.1:7890", cfg).await?;
+/// while let Some(event) = ismg.next_event().await {
+///     if let IsmgEvent::LoggedIn { account, .. } = event {
+///         // greet the SP with an MO message from a phone
+///         let _ = ismg.push_mo(&account, "13800138000", "10690001", "hi").await;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Ismg {
     server: ServerHandle<Pdu>,

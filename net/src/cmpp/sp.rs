@@ -256,6 +256,23 @@ fn text_of(b: &Bytes) -> String {
 
 /// An SP's connection to an ISMG: logs in on every (re)connect, keeps the link checked,
 /// and offers [`SpClient::submit`] and the deliveries.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use packwire_codecs::cmpp::Version;
+/// use packwire_net::cmpp::{Outgoing, SpClient, SpConfig};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let cfg = SpConfig::new("127.0.0.1:7890".parse()?, "901234", "s3cret", Version::V30);
+/// let sp = SpClient::connect(cfg).await?;
+/// // a long text goes in parts; each part's Msg_Id comes back
+/// let ids = sp.submit(&Outgoing::text("13800138000", "hello").with_report()).await?;
+/// if let Some(stat) = sp.report_for(ids[0], Duration::from_secs(30)).await {
+///     println!("{stat}"); // DELIVRD, EXPIRED, ...
+/// }
+/// sp.terminate().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct SpClient {
     client: ClientHandle<Pdu>,
