@@ -2,7 +2,8 @@
 # Packages every crate of the workspace as it would be published (`cargo package`
 # verifies that each builds from its package alone), then builds every package's own
 # tests, benches and examples from the packaged sources — the crates wired to each other
-# by [patch] — so no test reads a file that the package leaves out.
+# by [patch] — so no test reads a file that the package leaves out; and builds and tests
+# scripts/outside-crate, a crate that depends on `packwire` alone, against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,10 @@ for dir in "$pkg"/*-[0-9]*.[0-9]*.[0-9]*/; do
   members+=("\"$name\"")
   patches+=("$crate = { path = \"$name\" }")
 done
+# and a crate outside the workspace that depends on `packwire` alone (with tokio), as a
+# new user's would: it must build and pass its test against what is published
+cp -r scripts/outside-crate "$work/outside-crate"
+members+=("\"outside-crate\"")
 {
   echo "[workspace]"
   echo "resolver = \"3\""
@@ -48,3 +53,6 @@ echo "building the packaged crates' tests in $work"
 CARGO_TARGET_DIR=target/package-check cargo test --manifest-path "$work/Cargo.toml" \
   --workspace --all-features --all-targets --no-run
 echo "every package builds its own tests"
+CARGO_TARGET_DIR=target/package-check cargo test --manifest-path "$work/Cargo.toml" \
+  -p outside-crate
+echo "a crate that depends on packwire alone builds and passes its test"
