@@ -175,6 +175,8 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) struct Serve {
     pub(crate) listen: String,
+    /// the final statistics as JSON
+    pub(crate) stats_json: bool,
     pub(crate) accounts: Vec<String>,
     pub(crate) version: Option<Version>,
     pub(crate) reports: bool,
@@ -261,7 +263,8 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         if let Some(admin) = admin {
             admin.shutdown(Duration::from_secs(1)).await;
         }
-        println!("{}", ismg.shutdown().await);
+        let top = ismg.server().top_ips(crate::net::TOP_IPS);
+        crate::net::print_stats(&ismg.shutdown().await, &top, a.stats_json);
         Ok(())
     })
 }

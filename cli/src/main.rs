@@ -96,6 +96,10 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
+        /// Print the final statistics as one JSON object (with the busiest IP addresses)
+        /// instead of a tree.
+        #[arg(long)]
+        stats_json: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -200,6 +204,10 @@ enum CmppCommand {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
+        /// Print the final statistics as one JSON object (with the busiest IP addresses)
+        /// instead of a tree.
+        #[arg(long)]
+        stats_json: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -334,6 +342,7 @@ fn main() -> ExitCode {
             baseline,
             seconds,
             metrics,
+            stats_json,
             limits,
         } => report(
             "serve",
@@ -344,6 +353,7 @@ fn main() -> ExitCode {
                 baseline,
                 seconds,
                 metrics: metrics.as_deref(),
+                stats_json,
                 limits: limits.limits(),
             }),
         ),
@@ -398,12 +408,14 @@ fn main() -> ExitCode {
                     trace,
                     seconds,
                     metrics,
+                    stats_json,
                     limits,
                 },
         } => report(
             "cmpp serve",
             cmpp::serve(cmpp::Serve {
                 metrics,
+                stats_json,
                 listen,
                 accounts: account,
                 version,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use packwire_codecs::LengthFieldCodec;
-use packwire_net::{Client, ClientEvent, Conn, Server};
+use packwire_net::{Client, ClientEvent, Conn, Server, StatsSnapshot, TopIps};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder};
@@ -54,6 +54,8 @@ pub(crate) struct ServeArgs<'a> {
     pub(crate) seconds: Option<u64>,
     /// where to serve `/metrics`, if anywhere
     pub(crate) metrics: Option<&'a str>,
+    /// the final statistics as JSON
+    pub(crate) stats_json: bool,
     pub(crate) limits: packwire_net::Limits,
 }
 
@@ -85,6 +87,7 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
         baseline,
         seconds,
         metrics,
+        stats_json,
         limits,
     } = a;
     if baseline && metrics.is_some() {
@@ -126,9 +129,41 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
             admin.shutdown(Duration::from_secs(1)).await;
         }
         // stop accepting, write every queue, close with FIN; then the final figures
-        println!("{}", server.shutdown(Duration::from_secs(5)).await);
+        let top = server.top_ips(TOP_IPS);
+        print_stats(
+            &server.shutdown(Duration::from_secs(5)).await,
+            &top,
+            stats_json,
+        );
         Ok(())
     })
+}
+
+/// How many IP addresses the final statistics name (the rest are added up).
+pub(crate) const TOP_IPS: usize = 10;
+
+/// A server's final statistics: a tree, the busiest addresses under it; or (`json`) one
+/// JSON object `{"stats": …, "ips": …}`.
+pub(crate) fn print_stats(stats: &StatsSnapshot, top: &TopIps, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({ "stats": stats, "ips": top }));
+        return;
+    }
+    println!("{stats}");
+    if top.top.is_empty() {
+        return;
+    }
+    println!("busiest addresses (last minute)");
+    for (ip, s) in &top.top {
+        println!(
+            "├── {ip}: {} connections, {} messages, {} bytes in",
+            s.connections, s.messages_in, s.bytes_in
+        );
+    }
+    println!(
+        "└── {} others: {} connections, {} messages, {} bytes in",
+        top.others, top.rest.connections, top.rest.messages_in, top.rest.bytes_in
+    );
 }
 
 /// Binds the packwire server on `listen` with codecs from `make`: echoing each frame or

@@ -148,3 +148,30 @@ fn a_second_signal_stops_at_once() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
 }
+
+#[test]
+fn stats_json_prints_the_final_statistics_with_the_busiest_addresses() {
+    let (mut child, addr, mut out) = start(&["--stats-json"]);
+    let mut sock = TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for _ in 0..3 {
+        sock.write_all(b"\0\0\0\x02hi").unwrap();
+        let mut echo = [0u8; 6];
+        sock.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"\0\0\0\x02hi");
+    }
+    drop(sock);
+    signal(&child, "-TERM");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let last = rest.lines().last().expect("the statistics");
+    let v: serde_json::Value = serde_json::from_str(last).expect(last);
+    assert_eq!(v["stats"]["messages_in"], 3, "{v}");
+    assert_eq!(v["stats"]["messages_out"], 3, "{v}");
+    assert_eq!(v["stats"]["accepted"], 1, "{v}");
+    assert_eq!(v["ips"]["top"][0][0], "127.0.0.1", "{v}");
+    assert_eq!(v["ips"]["top"][0][1]["messages_in"], 3, "{v}");
+    assert_eq!(v["ips"]["others"], 0, "{v}");
+}

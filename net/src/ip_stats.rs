@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 ///
 /// [`ServerHandle::ip_stats`]: crate::ServerHandle::ip_stats
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct IpStats {
     /// Connections accepted (or refused) from it.
@@ -31,6 +32,41 @@ pub struct IpStats {
     pub messages_in: u64,
     /// Bytes read from it.
     pub bytes_in: u64,
+}
+
+impl IpStats {
+    fn add(&mut self, o: &IpStats) {
+        self.connections += o.connections;
+        self.messages_in += o.messages_in;
+        self.bytes_in += o.bytes_in;
+    }
+}
+
+/// The busiest IP addresses over the last window ([`ServerHandle::top_ips`]): a bounded
+/// view however many addresses connect, the rest added up in one line, as t-io's
+/// per-IP statistics with a cap.
+///
+/// ```no_run
+/// # fn see(server: &packwire_net::ServerHandle<bytes::Bytes>) {
+/// let top = server.top_ips(10);
+/// for (ip, s) in &top.top {
+///     println!("{ip}: {} connections, {} messages", s.connections, s.messages_in);
+/// }
+/// println!("{} other addresses: {} messages", top.others, top.rest.messages_in);
+/// # }
+/// ```
+///
+/// [`ServerHandle::top_ips`]: crate::ServerHandle::top_ips
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct TopIps {
+    /// The busiest addresses, by messages then connections, busiest first.
+    pub top: Vec<(IpAddr, IpStats)>,
+    /// How many other addresses were active in the window.
+    pub others: usize,
+    /// What those others did, added up.
+    pub rest: IpStats,
 }
 
 const BUCKETS: usize = 60;
@@ -187,6 +223,41 @@ impl IpWindows {
     ) {
         let ring = self.ring(ip, now);
         self.add_to(&ring, now, connections, messages, bytes);
+    }
+
+    /// The `n` busiest addresses active in the window, the rest added up.
+    pub(crate) fn top(&self, n: usize, now: Instant) -> TopIps {
+        let (sec, w) = (self.sec(now), self.window);
+        let mut active: Vec<(IpAddr, IpStats)> = {
+            let rings = self
+                .rings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            rings
+                .iter()
+                .map(|(ip, r)| (*ip, r.sum(sec, w)))
+                .filter(|(_, s)| *s != IpStats::default())
+                .collect()
+        };
+        let busier = |a: &(IpAddr, IpStats), b: &(IpAddr, IpStats)| {
+            (b.1.messages_in, b.1.connections, b.1.bytes_in)
+                .cmp(&(a.1.messages_in, a.1.connections, a.1.bytes_in))
+                .then(a.0.cmp(&b.0))
+        };
+        if active.len() > n && n > 0 {
+            active.select_nth_unstable_by(n - 1, busier);
+        }
+        let rest_list = active.split_off(n.min(active.len()));
+        active.sort_unstable_by(busier);
+        let mut rest = IpStats::default();
+        for (_, s) in &rest_list {
+            rest.add(s);
+        }
+        TopIps {
+            top: active,
+            others: rest_list.len(),
+            rest,
+        }
     }
 
     pub(crate) fn get(&self, ip: IpAddr, now: Instant) -> IpStats {

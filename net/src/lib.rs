@@ -94,7 +94,7 @@ pub use conn::{Conn, QueuePolicy};
 pub use error::{CloseReason, SendError};
 pub use exchange::{CallConfig, CallError};
 pub use handler::{AsyncHandler, Handled, Handler, Reply, SyncHandler};
-pub use ip_stats::IpStats;
+pub use ip_stats::{IpStats, TopIps};
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;

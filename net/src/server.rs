@@ -20,7 +20,7 @@ use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
 use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
 use crate::driver::{Driver, Env, now};
-use crate::ip_stats::{IpCounter, IpStats, IpWindows};
+use crate::ip_stats::{IpCounter, IpStats, IpWindows, TopIps};
 use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
 use crate::stats::{Stats, StatsSnapshot};
@@ -375,6 +375,11 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// What one IP address did over the last 60 seconds (connections, messages, bytes).
     pub fn ip_stats(&self, ip: IpAddr) -> IpStats {
         self.windows.get(ip, now())
+    }
+
+    /// The `n` busiest IP addresses over the last 60 seconds, the others added up.
+    pub fn top_ips(&self, n: usize) -> TopIps {
+        self.windows.top(n, now())
     }
 
     /// The block list, to change while the server runs.

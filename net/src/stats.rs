@@ -103,6 +103,7 @@ impl Stats {
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct StatsSnapshot {
     /// Connections accepted since start.
@@ -121,7 +122,8 @@ pub struct StatsSnapshot {
     pub decode_errors: u64,
     /// Sends refused because a connection's queue was full.
     pub queue_full: u64,
-    /// Connections closed, by reason (only reasons that occurred).
+    /// Connections closed, by reason (only reasons that occurred; serialized as a map).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_map"))]
     pub closed: Vec<(&'static str, u64)>,
 }
 
@@ -168,4 +170,9 @@ impl fmt::Display for StatsSnapshot {
         writeln!(f, "├── decode: {}", self.decode_errors)?;
         write!(f, "└── queue full: {}", self.queue_full)
     }
+}
+
+#[cfg(feature = "serde")]
+fn as_map<S: serde::Serializer>(closed: &[(&'static str, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(closed.iter().copied())
 }
