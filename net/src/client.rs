@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
+use tracing::Instrument;
+
 use crate::chores::Backoff;
 use crate::config::{ConnConfig, conn_options};
 use crate::conn::{Conn, EncodeFn, encoder_of};
@@ -440,14 +442,19 @@ async fn supervise<F, H, M, C>(
                     is_reconnect,
                 });
                 env.listener.on_connected(&conn, is_reconnect);
+                let span = crate::driver::span(&conn, "client");
                 let make: &F = &make;
                 let driver = Driver::new(stream, &make, conn, &env.cfg, None);
-                let reason = driver
-                    .run(&env, || {
-                        registry.remove(id);
-                        *current.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                    })
-                    .await;
+                let run = driver.run(&env, || {
+                    registry.remove(id);
+                    *current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                });
+                // a span nobody records would cost its enter and exit on every wake
+                let reason = if span.is_disabled() {
+                    run.await
+                } else {
+                    run.instrument(span).await
+                };
                 env.listener.on_after_close(id, &reason);
                 let _ = events.send(ClientEvent::Disconnected { node: addr, reason });
             }

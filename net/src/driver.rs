@@ -475,6 +475,12 @@ where
     }
 }
 
+/// The span a connection's task runs in (debug level): every event the runtime or a
+/// handler logs while it runs carries the connection's id, its peer and which side it is.
+pub(crate) fn span<M: Send + 'static>(conn: &Conn<M>, side: &'static str) -> tracing::Span {
+    tracing::debug_span!("conn", side, id = %conn.id(), peer = %conn.peer_addr())
+}
+
 /// One line per close, with the connection's id and peer: the ordinary ends (the peer
 /// left, the application or a shutdown closed it) at debug level, an eviction (a limit, a
 /// timeout, a slow or silent peer) at info, a failure (a malformed frame, a write error)

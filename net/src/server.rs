@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{Decoder, Encoder};
+use tracing::Instrument;
 
 use crate::blocklist::BlockList;
 use crate::budget::Budget;
@@ -691,10 +692,18 @@ where
     shared.windows.add_to(&ring.ring, now(), 1, 0, 0);
     tracing::debug!(%id, %peer, "connected");
     shared.env.listener.on_connected(&conn, false);
+    let span = crate::driver::span(&conn, "server");
+    // boxed, and kept only when something records it: the idle task carries a pointer
+    let span = (!span.is_disabled()).then(|| Box::new(span));
     let make: &F = &shared.make_codec;
     let driver = Driver::new(stream, &make, conn, cfg, Some(ring));
     async move {
-        let reason = driver.run(&shared.env, || shared.registry.remove(id)).await;
+        let run = driver.run(&shared.env, || shared.registry.remove(id));
+        // a span nobody records would cost its enter and exit on every wake
+        let reason = match span {
+            None => run.await,
+            Some(span) => Box::pin(run.instrument(*span)).await,
+        };
         shared.release_ip(peer.ip());
         shared.env.listener.on_after_close(id, &reason);
     }
