@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::exchange::{CallConfig, Hooks, PendingCall};
 use crate::queue::{Bound, PushError, Queue};
-use crate::stats::Stats;
+use crate::stats::{GroupCounters, Stats};
 use crate::{CloseReason, ConnId, SendError};
 
 /// Encodes one message to bytes (a message sent to many connections is encoded once).
@@ -43,6 +43,13 @@ pub enum QueuePolicy {
 /// A few typed values per connection: a short list beats a hash map's footprint.
 type Attrs = Vec<(TypeId, Box<dyn Any + Send + Sync>)>;
 
+/// A group this connection is in, with its counters.
+pub(crate) type GroupLink = (String, Arc<GroupCounters>);
+
+/// The groups a connection is in, kept among its attributes (private type: no
+/// application attribute collides with it), so a connection in none pays nothing.
+struct GroupSet(Vec<GroupLink>);
+
 pub(crate) struct Inner<M> {
     pub(crate) id: ConnId,
     pub(crate) peer: SocketAddr,
@@ -59,6 +66,8 @@ pub(crate) struct Inner<M> {
     closed_flag: AtomicBool,
     attrs: Mutex<Attrs>,
     authenticated: AtomicBool,
+    /// in a group: its counters are in the attributes (`GroupSet`)
+    in_groups: AtomicBool,
 }
 
 impl<M> Drop for Inner<M> {
@@ -181,6 +190,7 @@ impl<M: Send + 'static> Conn<M> {
                 closed_flag: AtomicBool::new(false),
                 attrs: Mutex::new(Vec::new()),
                 authenticated: AtomicBool::new(false),
+                in_groups: AtomicBool::new(false),
             }),
         }
     }
@@ -338,6 +348,52 @@ impl<M: Send + 'static> Conn<M> {
 
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
         lock(&self.inner.close).clone()
+    }
+
+    /// Changes the counters of the groups this connection is in (the registry's part).
+    pub(crate) fn with_groups<R>(&self, f: impl FnOnce(&mut Vec<GroupLink>) -> R) -> R {
+        let mut attrs = lock(&self.inner.attrs);
+        let id = TypeId::of::<GroupSet>();
+        let at = match attrs.iter().position(|(t, _)| *t == id) {
+            Some(i) => i,
+            None => {
+                attrs.push((id, Box::new(GroupSet(Vec::new()))));
+                attrs.len() - 1
+            }
+        };
+        let set = attrs[at]
+            .1
+            .downcast_mut::<GroupSet>()
+            .expect("the GroupSet slot holds a GroupSet");
+        let r = f(&mut set.0);
+        self.inner
+            .in_groups
+            .store(!set.0.is_empty(), Ordering::Relaxed);
+        r
+    }
+
+    /// Calls `f` with the counters of each group this connection is in (nothing, and no
+    /// lock, for a connection in none).
+    #[inline(always)]
+    pub(crate) fn each_group(&self, f: impl Fn(&GroupCounters)) {
+        if self.inner.in_groups.load(Ordering::Relaxed) {
+            self.each_group_slow(&f);
+        }
+    }
+
+    #[inline(never)]
+    fn each_group_slow(&self, f: &dyn Fn(&GroupCounters)) {
+        let attrs = lock(&self.inner.attrs);
+        let id = TypeId::of::<GroupSet>();
+        if let Some(set) = attrs
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_ref::<GroupSet>())
+        {
+            for (_, g) in &set.0 {
+                f(g);
+            }
+        }
     }
 
     /// Stores a typed attribute (one value per type), replacing any earlier one.

@@ -28,7 +28,7 @@ use crate::conn::{Conn, Outbound};
 use crate::ip_stats::IpCounter;
 use crate::listener::Listener;
 use crate::state::{Action, ConnState};
-use crate::stats::Stats;
+use crate::stats::{GroupCounters, Stats};
 use crate::transport::Transport;
 use crate::{CloseReason, Codec, Handled, Handler, Reply};
 
@@ -146,6 +146,9 @@ where
         }
         // counted as closed now; the flush and drain below only tidy the transport
         env.stats.closed(&reason);
+        if matches!(reason, CloseReason::Decode(_)) {
+            self.conn.each_group(GroupCounters::decode_error);
+        }
         log_close(&self.conn, &reason);
         Box::pin(self.finish()).await;
         self.count_sent(env);
@@ -424,6 +427,7 @@ where
             if let Some(ring) = &self.ring {
                 ring.received(msgs, bytes);
             }
+            self.conn.each_group(|g| g.received(msgs, bytes));
             if self.rbuf.is_empty() && self.wbuf.capacity() == 0 {
                 // the answers to what was read go into the buffer it was read into: one
                 // buffer per wake, not one taken for reading and another for writing

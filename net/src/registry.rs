@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::conn::{Conn, EncodeFn, Outbound};
+use crate::stats::{GroupCounters, GroupStats};
 use crate::{CloseReason, ConnId};
 
 #[derive(Default)]
@@ -22,6 +23,8 @@ struct Maps<M> {
     conns: HashMap<ConnId, (Conn<M>, Option<Box<Bindings>>)>,
     users: HashMap<String, HashSet<ConnId>>,
     groups: HashMap<String, HashSet<ConnId>>,
+    /// each group's counters, while it has members
+    group_counters: HashMap<String, Arc<GroupCounters>>,
     tokens: HashMap<String, ConnId>,
     bsids: HashMap<String, ConnId>,
 }
@@ -115,6 +118,16 @@ fn unlink(map: &mut HashMap<String, HashSet<ConnId>>, key: &str, id: ConnId) {
     }
 }
 
+impl<M> Maps<M> {
+    /// Takes `id` out of `group`; a group left empty goes, its counters with it.
+    fn unlink_group(&mut self, group: &str, id: ConnId) {
+        unlink(&mut self.groups, group, id);
+        if !self.groups.contains_key(group) {
+            self.group_counters.remove(group);
+        }
+    }
+}
+
 impl<M: Send + 'static> Registry<M> {
     pub(crate) fn new(encode: EncodeFn<M>) -> Self {
         Registry {
@@ -122,6 +135,7 @@ impl<M: Send + 'static> Registry<M> {
                 conns: HashMap::new(),
                 users: HashMap::new(),
                 groups: HashMap::new(),
+                group_counters: HashMap::new(),
                 tokens: HashMap::new(),
                 bsids: HashMap::new(),
             })),
@@ -142,7 +156,7 @@ impl<M: Send + 'static> Registry<M> {
             unlink(&mut m.users, u, id);
         }
         for g in &b.groups {
-            unlink(&mut m.groups, g, id);
+            m.unlink_group(g, id);
         }
         if let Some(t) = &b.token {
             m.tokens.remove(t);
@@ -206,10 +220,20 @@ impl<M: Send + 'static> Registry<M> {
         let Some((_, b)) = m.conns.get_mut(&id) else {
             return false;
         };
-        b.get_or_insert_with(Box::default)
+        if !b
+            .get_or_insert_with(Box::default)
             .groups
-            .insert(group.to_string());
+            .insert(group.to_string())
+        {
+            return true; // a member already
+        }
         m.groups.entry(group.to_string()).or_default().insert(id);
+        let counters = m
+            .group_counters
+            .entry(group.to_string())
+            .or_default()
+            .clone();
+        conn.with_groups(|gs| gs.push((group.to_string(), counters)));
         true
     }
 
@@ -218,9 +242,37 @@ impl<M: Send + 'static> Registry<M> {
         let mut m = lock(&self.maps);
         let id = conn.id();
         if let Some((_, Some(b))) = m.conns.get_mut(&id) {
-            b.groups.remove(group);
+            if !b.groups.remove(group) {
+                return; // not a member
+            }
+        } else {
+            return;
         }
-        unlink(&mut m.groups, group, id);
+        m.unlink_group(group, id);
+        conn.with_groups(|gs| gs.retain(|(g, _)| g != group));
+    }
+
+    /// What the members of `group` did while they were members; `None` for a group with
+    /// no members.
+    pub fn group_stats(&self, group: &str) -> Option<GroupStats> {
+        let m = lock(&self.maps);
+        let members = m.groups.get(group)?.len();
+        Some(m.group_counters.get(group)?.snapshot(members))
+    }
+
+    /// [`group_stats`](Self::group_stats) of every group with members, by name.
+    pub fn groups_stats(&self) -> Vec<(String, GroupStats)> {
+        let m = lock(&self.maps);
+        let mut all: Vec<(String, GroupStats)> = m
+            .groups
+            .iter()
+            .filter_map(|(g, ids)| {
+                let c = m.group_counters.get(g)?;
+                Some((g.clone(), c.snapshot(ids.len())))
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Binds a token (one connection per token: a later binding moves it); returns false

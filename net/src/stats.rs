@@ -176,3 +176,74 @@ impl fmt::Display for StatsSnapshot {
 fn as_map<S: serde::Serializer>(closed: &[(&'static str, u64)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(closed.iter().copied())
 }
+
+/// One group's counters, shared by the registry and its members' connections (t-io's
+/// `GroupStat`): what members read and wrote while they were members.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCounters {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+    decode_errors: AtomicU64,
+}
+
+impl GroupCounters {
+    pub(crate) fn received(&self, messages: u64, bytes: u64) {
+        self.messages_in.fetch_add(messages, Relaxed);
+        self.bytes_in.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn sent(&self, messages: u64, bytes: u64) {
+        self.messages_out.fetch_add(messages, Relaxed);
+        self.bytes_out.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn decode_error(&self) {
+        self.decode_errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, connections: usize) -> GroupStats {
+        GroupStats {
+            connections: connections as u64,
+            messages_in: self.messages_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            messages_out: self.messages_out.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            decode_errors: self.decode_errors.load(Relaxed),
+        }
+    }
+}
+
+/// What one group's members did while they were members ([`Registry::group_stats`]),
+/// counted from the group's first member on; a group that empties starts again at zero.
+/// A connection's reads count for the groups it is in once their messages are handled
+/// (so the read holding its `JOIN` counts), its writes for those it is in when they are
+/// done.
+///
+/// ```no_run
+/// # fn see(registry: &packwire_net::Registry<bytes::Bytes>) {
+/// for (group, s) in registry.groups_stats() {
+///     println!("{group}: {} members, {} messages in, {} out", s.connections, s.messages_in, s.messages_out);
+/// }
+/// # }
+/// ```
+///
+/// [`Registry::group_stats`]: crate::Registry::group_stats
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct GroupStats {
+    /// Members now.
+    pub connections: u64,
+    /// Messages decoded from members.
+    pub messages_in: u64,
+    /// Bytes read from members.
+    pub bytes_in: u64,
+    /// Messages written to members.
+    pub messages_out: u64,
+    /// Bytes written to members.
+    pub bytes_out: u64,
+    /// Members closed because a frame was malformed.
+    pub decode_errors: u64,
+}

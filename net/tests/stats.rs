@@ -87,3 +87,118 @@ async fn snapshots_serialize_as_json() {
     assert_eq!(top["others"], 0);
     server.shutdown(WAIT).await;
 }
+
+/// A line server: `JOIN g` / `LEAVE g` change groups (answered `ok`); other lines are
+/// answered with themselves.
+async fn group_server() -> ServerHandle<Bytes> {
+    Server::builder_sync(
+        packwire_codecs::LineCodec::new,
+        |conn: &Conn<Bytes>, line: Bytes| {
+            let registry = conn.registry()?;
+            if let Some(g) = line.strip_prefix(b"JOIN ") {
+                registry.join_group(conn, &String::from_utf8_lossy(g));
+                return Some(Bytes::from_static(b"ok"));
+            }
+            if let Some(g) = line.strip_prefix(b"LEAVE ") {
+                registry.leave_group(conn, &String::from_utf8_lossy(g));
+                return Some(Bytes::from_static(b"ok"));
+            }
+            Some(line)
+        },
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap()
+}
+
+/// Writes `text` and waits until the server has read `total` messages in all.
+async fn say(server: &ServerHandle<Bytes>, io: &mut DuplexStream, text: &[u8], total: u64) {
+    io.write_all(text).await.unwrap();
+    wait_until(|| server.stats().messages_in == total).await;
+}
+
+#[tokio::test]
+async fn groups_count_what_their_members_did_while_members() {
+    let server = group_server().await;
+    let adopt = |last| {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        assert!(
+            server
+                .adopt(theirs, SocketAddr::new(ip(last), 40_000))
+                .is_ok()
+        );
+        ours
+    };
+    let (mut a, mut b) = (adopt(1), adopt(2));
+    // before joining: not the group's
+    say(&server, &mut a, b"hello\n", 1).await;
+    say(&server, &mut a, b"JOIN room\n", 2).await;
+    say(&server, &mut b, b"JOIN room\nJOIN lobby\n", 4).await;
+    say(&server, &mut a, b"one\ntwo\n", 6).await;
+    say(&server, &mut b, b"three\n", 7).await;
+    let registry = server.registry();
+    // counted per read and per write, for the groups the connection is in once that
+    // read's messages are handled (or the write is done): each JOIN's read and its
+    // answer count, "hello" does not
+    wait_until(|| {
+        registry
+            .group_stats("room")
+            .is_some_and(|s| s.messages_out == 6)
+    })
+    .await;
+    let room = registry.group_stats("room").unwrap();
+    assert_eq!((room.connections, room.messages_in), (2, 6), "{room:?}");
+    assert_eq!(room.bytes_in, (10 + 10 + 11 + 8 + 6) as u64);
+    wait_until(|| {
+        registry
+            .group_stats("lobby")
+            .is_some_and(|s| s.messages_out == 3)
+    })
+    .await;
+    let lobby = registry.group_stats("lobby").unwrap();
+    assert_eq!((lobby.connections, lobby.messages_in), (1, 3), "{lobby:?}");
+    let names: Vec<String> = registry
+        .groups_stats()
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect();
+    assert_eq!(names, ["lobby", "room"]);
+    // a leaves: what it says now is not the room's; b closing empties the room
+    say(&server, &mut a, b"LEAVE room\n", 8).await;
+    say(&server, &mut a, b"four\n", 9).await;
+    let room = registry.group_stats("room").unwrap();
+    assert_eq!((room.connections, room.messages_in), (1, 6), "{room:?}");
+    drop(b);
+    wait_until(|| server.stats().current == 1).await;
+    assert!(
+        registry.group_stats("room").is_none(),
+        "an empty group keeps no counters"
+    );
+    assert!(registry.groups_stats().is_empty());
+    drop(a);
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_member_closed_on_a_malformed_frame_counts_in_its_groups() {
+    let server = group_server().await;
+    let adopt = |last| {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        assert!(
+            server
+                .adopt(theirs, SocketAddr::new(ip(last), 40_000))
+                .is_ok()
+        );
+        ours
+    };
+    let (mut a, mut b) = (adopt(1), adopt(2));
+    say(&server, &mut a, b"JOIN g\n", 1).await;
+    say(&server, &mut b, b"JOIN g\n", 2).await;
+    // a line past the 8 KiB limit: b is closed with a decode error
+    b.write_all(&vec![b'x'; 9 * 1024]).await.unwrap();
+    wait_until(|| server.stats().decode_errors == 1).await;
+    let g = server.registry().group_stats("g").unwrap();
+    assert_eq!((g.connections, g.decode_errors), (1, 1), "{g:?}");
+    drop((a, b));
+    server.shutdown(WAIT).await;
+}

@@ -58,6 +58,7 @@ where
             let (msgs, bytes) = std::mem::take(&mut self.sent);
             let (msgs, bytes) = (msgs as usize, bytes as usize);
             env.stats.sent(self.conn.id(), msgs, bytes);
+            self.conn.each_group(|g| g.sent(msgs as u64, bytes as u64));
             env.listener.on_sent(&self.conn, msgs, bytes);
         }
     }
