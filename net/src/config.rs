@@ -37,6 +37,8 @@ pub(crate) struct ConnConfig<M> {
     pub(crate) ex: Exchanges<M>,
     /// the frame timeout is the default one, which follows the idle timeout (servers)
     pub(crate) frame_follows_idle: bool,
+    /// each handler call timed into the statistics' histogram
+    pub(crate) time_handlers: bool,
 }
 
 /// The default bound on a connection's outbound queue in bytes.
@@ -83,6 +85,7 @@ impl<M: 'static> ConnConfig<M> {
             ping: None,
             ex: Exchanges::default(),
             frame_follows_idle: false,
+            time_handlers: false,
         }
     }
 
@@ -126,6 +129,14 @@ impl<M> fmt::Debug for ConnConfig<M> {
 /// [`crate::ClientBuilder`] alike (both keep a `conn: ConnConfig<M>` and a `listener`).
 macro_rules! conn_options {
     () => {
+        /// Times each handler call (to the end of its future, answer written) into a
+        /// histogram of the statistics ([`crate::StatsSnapshot::handler_time`]), t-io's
+        /// handler-time statistic. Off by default: it reads the clock twice per message.
+        pub fn handler_timing(mut self, on: bool) -> Self {
+            self.conn.time_handlers = on;
+            self
+        }
+
         /// Closes a connection that sends nothing for `timeout`, after telling the
         /// listener ([`crate::Listener::on_idle`] with [`crate::IdleKind::Read`]).
         /// Without a heartbeat, link check or idle events the connection does not read

@@ -174,7 +174,14 @@ where
                     }
                     // boxed: the handler's future lives only while a read is handled, so it
                     // stays out of the idle connection's task
-                    if let Some(reason) = Box::pin(self.on_read(env, eof)).await {
+                    // timed or not is chosen per wake, so the untimed loop reads no clock
+                    // and keeps no start time per message
+                    let closed = if env.cfg.time_handlers {
+                        Box::pin(self.on_read::<H, true>(env, eof)).await
+                    } else {
+                        Box::pin(self.on_read::<H, false>(env, eof)).await
+                    };
+                    if let Some(reason) = closed {
                         return reason;
                     }
                     if eof {
@@ -338,8 +345,12 @@ where
     M: Send + 'static,
 {
     /// Decodes and handles every whole message in the read buffer; `Some(reason)` when
-    /// the connection must close.
-    async fn on_read<H>(&mut self, env: &Env<M, H>, eof: bool) -> Option<CloseReason>
+    /// the connection must close. `TIMED`: each handler call is timed into the statistics.
+    async fn on_read<H, const TIMED: bool>(
+        &mut self,
+        env: &Env<M, H>,
+        eof: bool,
+    ) -> Option<CloseReason>
     where
         H: Handler<M, C::Item>,
     {
@@ -369,6 +380,7 @@ where
                     let Some(item) = self.route(item, env) else {
                         continue;
                     };
+                    let started = TIMED.then(std::time::Instant::now);
                     let replied = match env.handler.call(&self.conn, item) {
                         Handled::Done(out) => self.reply(out),
                         Handled::Later(fut) => {
@@ -392,6 +404,9 @@ where
                             }
                         }
                     };
+                    if let Some(t) = started {
+                        env.stats.handler_time(t.elapsed());
+                    }
                     if replied && self.wbuf.len() >= MAX_UNWRITTEN {
                         // answers pile up for a peer that reads slowly: no more decoding
                         // until they are written (as a send waits for room in the queue;

@@ -104,7 +104,7 @@ pub use server::{
     default_max_connections,
 };
 pub use state::{Action, ConnState, IdleKind, Timers};
-pub use stats::{GroupStats, StatsSnapshot};
+pub use stats::{GroupStats, HandlerTime, StatsSnapshot};
 pub use transport::Transport;
 
 /// What the runtime needs of a codec: tokio-util's `Decoder` and `Encoder<M>`, movable

@@ -34,6 +34,89 @@ pub(crate) struct Stats {
     decode_errors: AtomicU64,
     queue_full: AtomicU64,
     closed: [AtomicU64; CloseReason::KINDS],
+    /// handler times, when timed (boxed: most servers do not)
+    handler: std::sync::OnceLock<Box<Histogram>>,
+}
+
+/// How many histogram buckets: bucket `i` holds durations below 2^(i + 8) ns (256 ns,
+/// 512 ns, ... about 275 s; the last also everything longer).
+const BUCKETS: usize = 31;
+
+/// Durations in power-of-two buckets, with their count and sum.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, ns: u64) {
+        let i = (64 - ns.leading_zeros() as usize)
+            .saturating_sub(8)
+            .min(BUCKETS - 1);
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    fn snapshot(&self) -> HandlerTime {
+        HandlerTime {
+            count: self.count.load(Relaxed),
+            sum_ns: self.sum_ns.load(Relaxed),
+            buckets: self
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (1u64 << (i + 8), b.load(Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+/// How long handler calls took ([`StatsSnapshot::handler_time`], with
+/// `handler_timing(true)` on the builder): a histogram of power-of-two buckets.
+///
+/// ```no_run
+/// # fn see(server: &packwire_net::ServerHandle<bytes::Bytes>) {
+/// if let Some(t) = server.stats().handler_time {
+///     println!("{} calls, p99 under {:?}", t.count, t.quantile(0.99));
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct HandlerTime {
+    /// Calls timed.
+    pub count: u64,
+    /// Their total time, in nanoseconds.
+    pub sum_ns: u64,
+    /// `(upper bound in ns, calls)` per non-empty bucket, shortest first: a call counts
+    /// in the first bucket whose bound it is below (the last also holds longer ones).
+    pub buckets: Vec<(u64, u64)>,
+}
+
+impl HandlerTime {
+    /// An upper bound of the `q` quantile (0.5: the median): the bound of the bucket it
+    /// falls in; zero when nothing was timed.
+    pub fn quantile(&self, q: f64) -> std::time::Duration {
+        let want = (self.count as f64 * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bound, n) in &self.buckets {
+            seen += n;
+            if seen >= want {
+                return std::time::Duration::from_nanos(*bound);
+            }
+        }
+        std::time::Duration::ZERO
+    }
+
+    /// The mean call time.
+    pub fn mean(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.sum_ns.checked_div(self.count).unwrap_or(0))
+    }
 }
 
 impl Stats {
@@ -66,6 +149,12 @@ impl Stats {
         self.traffic.iter().map(|t| f(t).load(Relaxed)).sum()
     }
 
+    /// One handler call took `d`.
+    pub(crate) fn handler_time(&self, d: std::time::Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.handler.get_or_init(Box::default).record(ns);
+    }
+
     pub(crate) fn queue_full(&self) {
         self.queue_full.fetch_add(1, Relaxed);
     }
@@ -86,6 +175,7 @@ impl Stats {
                 .map(|(n, c)| (*n, c.load(Relaxed)))
                 .filter(|(_, c)| *c > 0)
                 .collect(),
+            handler_time: self.handler.get().map(|h| h.snapshot()),
         }
     }
 }
@@ -125,6 +215,8 @@ pub struct StatsSnapshot {
     /// Connections closed, by reason (only reasons that occurred; serialized as a map).
     #[cfg_attr(feature = "serde", serde(serialize_with = "as_map"))]
     pub closed: Vec<(&'static str, u64)>,
+    /// How long handler calls took, when timed (`handler_timing(true)`).
+    pub handler_time: Option<HandlerTime>,
 }
 
 impl StatsSnapshot {
@@ -168,7 +260,19 @@ impl fmt::Display for StatsSnapshot {
         )?;
         writeln!(f, "errors")?;
         writeln!(f, "├── decode: {}", self.decode_errors)?;
-        write!(f, "└── queue full: {}", self.queue_full)
+        write!(f, "└── queue full: {}", self.queue_full)?;
+        if let Some(t) = &self.handler_time {
+            writeln!(f)?;
+            writeln!(f, "handler time")?;
+            writeln!(f, "├── calls: {}, mean {:?}", t.count, t.mean())?;
+            write!(
+                f,
+                "└── p50 < {:?}, p99 < {:?}",
+                t.quantile(0.5),
+                t.quantile(0.99)
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -202,3 +202,44 @@ async fn a_member_closed_on_a_malformed_frame_counts_in_its_groups() {
     drop((a, b));
     server.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn handler_timing_fills_a_histogram_only_when_asked() {
+    use std::time::Duration as D;
+    // a plain handler that takes at least 2 ms for "slow" (a test's stand-in for work)
+    let timed = Server::builder_sync(LengthFieldCodec::new, |_: &Conn<Bytes>, f: Bytes| {
+        if f.as_ref() == b"slow" {
+            std::thread::sleep(D::from_millis(2));
+        }
+    })
+    .handler_timing(true)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let (mut io, theirs) = tokio::io::duplex(64 * 1024);
+    assert!(timed.adopt(theirs, SocketAddr::new(ip(1), 40_000)).is_ok());
+    let mut bytes = Vec::new();
+    for p in [&b"slow"[..], b"fast", b"fast", b"fast"] {
+        bytes.extend(frame(p));
+    }
+    io.write_all(&bytes).await.unwrap();
+    wait_until(|| timed.stats().messages_in == 4).await;
+    let t = timed.stats().handler_time.expect("timed");
+    assert_eq!(t.count, 4);
+    assert_eq!(t.buckets.iter().map(|(_, n)| n).sum::<u64>(), 4);
+    assert!(t.sum_ns >= 2_000_000, "{t:?}");
+    // the slowest call's bucket is bounded above 2 ms (a lower bound only: how fast the
+    // fast calls were is the machine's business)
+    assert!(t.quantile(1.0) > D::from_millis(2), "{t:?}");
+    assert!(t.quantile(0.0) <= t.quantile(1.0));
+    assert!(timed.stats().to_string().contains("handler time"));
+    drop(io);
+    timed.shutdown(WAIT).await;
+    // not asked: no clock reads, nothing to show
+    let untimed = server().await;
+    let held = talk(&untimed, ip(2), 3).await;
+    wait_until(|| untimed.stats().messages_in == 3).await;
+    assert_eq!(untimed.stats().handler_time, None);
+    drop(held);
+    untimed.shutdown(WAIT).await;
+}
