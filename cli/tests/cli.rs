@@ -144,11 +144,16 @@ fn bad_specs_are_refused_with_a_reason() {
 
 /// Starts `packwire serve` on an ephemeral port; returns the child and its address.
 fn serve(args: &[&str]) -> (std::process::Child, String) {
+    serve_for(args, "20")
+}
+
+/// As [`serve`], the server stopping after `seconds`.
+fn serve_for(args: &[&str], seconds: &str) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
         .arg("serve")
         .args(args)
-        .args(["--listen", "127.0.0.1:0", "--seconds", "20"])
+        .args(["--listen", "127.0.0.1:0", "--seconds", seconds])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -162,26 +167,31 @@ fn serve(args: &[&str]) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// `packwire bench` with two connections, four frames in flight each, for `seconds`.
+fn bench(addr: &str, seconds: &str) -> Output {
+    packwire(
+        &[
+            "bench",
+            "--connect",
+            addr,
+            "--conns",
+            "2",
+            "--inflight",
+            "4",
+            "--seconds",
+            seconds,
+        ],
+        b"",
+    )
+}
+
 #[test]
 fn serve_and_bench_echo_over_loopback() {
     for extra in [&[][..], &["--baseline"][..]] {
         let mut args = vec!["--codec", "length:strip=4", "--echo"];
         args.extend_from_slice(extra);
         let (mut child, addr) = serve(&args);
-        let o = packwire(
-            &[
-                "bench",
-                "--connect",
-                &addr,
-                "--conns",
-                "2",
-                "--inflight",
-                "4",
-                "--seconds",
-                "1",
-            ],
-            b"",
-        );
+        let o = bench(&addr, "1");
         let _ = child.kill();
         let _ = child.wait();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -195,35 +205,9 @@ fn serve_and_bench_echo_over_loopback() {
 fn bench_against_a_server_that_goes_away_fails_with_its_partial_result() {
     // the server stops after two seconds (the bench prints a progress line each second);
     // the bench would run for twenty
-    let mut server = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args(["serve", "--codec", "length:strip=4", "--echo"])
-        .args(["--listen", "127.0.0.1:0", "--seconds", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn packwire serve");
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let (mut server, addr) = serve_for(&["--codec", "length:strip=4", "--echo"], "2");
     let started = std::time::Instant::now();
-    let o = packwire(
-        &[
-            "bench",
-            "--connect",
-            &addr,
-            "--conns",
-            "2",
-            "--inflight",
-            "4",
-            "--seconds",
-            "20",
-        ],
-        b"",
-    );
+    let o = bench(&addr, "20");
     let _ = server.kill();
     let _ = server.wait();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use packwire_codecs::LengthFieldCodec;
-use packwire_net::{CloseReason, Conn, Handled, Handler, Server, ServerHandle};
+use packwire_net::{
+    Client, ClientEvent, ClientHandle, CloseReason, Conn, Handled, Handler, Server, ServerHandle,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::time::{Instant, timeout};
 use tokio_util::codec::Decoder;
@@ -44,6 +46,20 @@ async fn read_frames(io: &mut DuplexStream, n: usize) -> Vec<Bytes> {
         }
     }
     out
+}
+
+/// Writes `frames` to a new connection of `server` in one write (sticky) and reads `n`
+/// frames back.
+async fn exchange(
+    server: &ServerHandle<Bytes>,
+    frames: &[&[u8]],
+    n: usize,
+) -> (DuplexStream, Vec<Bytes>) {
+    let mut io = adopt(server, 64 * 1024).await;
+    let bytes: Vec<u8> = frames.iter().flat_map(|p| frame(p)).collect();
+    io.write_all(&bytes).await.unwrap();
+    let got = read_frames(&mut io, n).await;
+    (io, got)
 }
 
 #[tokio::test(start_paused = true)]
@@ -131,12 +147,9 @@ async fn a_peer_that_never_reads_its_answers_stops_being_read_then_is_closed() {
     server.shutdown(WAIT).await;
 }
 
-#[tokio::test]
-async fn a_client_handler_answers_by_returning_too() {
-    use packwire_net::{Client, ClientEvent};
-    // a server that asks once the client speaks; the client answers each question by
-    // returning it reversed (over loopback TCP, on the real clock)
-    let server = Server::builder(
+/// A server that asks once the client speaks (`ready`), and keeps the answer.
+async fn asking_server() -> ServerHandle<Bytes> {
+    Server::builder(
         LengthFieldCodec::new,
         |c: Conn<Bytes>, f: Bytes| async move {
             if f.as_ref() == b"ready" {
@@ -148,17 +161,12 @@ async fn a_client_handler_answers_by_returning_too() {
     )
     .bind("127.0.0.1:0")
     .await
-    .unwrap();
-    let mut client = Client::builder(
-        LengthFieldCodec::new,
-        |_c: Conn<Bytes>, f: Bytes| async move {
-            let mut v = f.to_vec();
-            v.reverse();
-            Some(Bytes::from(v))
-        },
-    )
-    .node(server.local_addr())
-    .start();
+    .unwrap()
+}
+
+/// Once `client` is connected to `server`, it says `ready`; its handler must answer the
+/// question reversed, by returning it.
+async fn answers_reversed(server: ServerHandle<Bytes>, mut client: ClientHandle<Bytes>) {
     let first = timeout(WAIT, client.next_event()).await.expect("an event");
     assert!(
         matches!(first, Some(ClientEvent::Connected { .. })),
@@ -176,6 +184,30 @@ async fn a_client_handler_answers_by_returning_too() {
     assert_eq!(client.stats().messages_out, 2, "ready, then the answer");
     client.shutdown().await;
     server.shutdown(WAIT).await;
+}
+
+fn reversed(f: &Bytes) -> Bytes {
+    f.iter().rev().copied().collect::<Vec<u8>>().into()
+}
+
+#[tokio::test]
+async fn a_client_handler_answers_by_returning_too_async_or_plain() {
+    // over loopback TCP, on the real clock
+    let server = asking_server().await;
+    let client = Client::builder(
+        LengthFieldCodec::new,
+        |_c: Conn<Bytes>, f: Bytes| async move { Some(reversed(&f)) },
+    )
+    .node(server.local_addr())
+    .start();
+    answers_reversed(server, client).await;
+    let server = asking_server().await;
+    let client = Client::builder_sync(LengthFieldCodec::new, |_c: &Conn<Bytes>, f: Bytes| {
+        Some(reversed(&f))
+    })
+    .node(server.local_addr())
+    .start();
+    answers_reversed(server, client).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -199,14 +231,9 @@ async fn a_plain_handler_answers_in_order_with_what_it_sent_and_can_close_its_co
     .bind("127.0.0.1:0")
     .await
     .unwrap();
-    let mut io = adopt(&server, 64 * 1024).await;
     // sticky: the close comes in the same write as what it follows and what follows it
-    let mut bytes = Vec::new();
-    for p in [&b"a"[..], b"plain", b"b", b"bye", b"never handled"] {
-        bytes.extend(frame(p));
-    }
-    io.write_all(&bytes).await.unwrap();
-    let got = read_frames(&mut io, 5).await;
+    let sent = [&b"a"[..], b"plain", b"b", b"bye", b"never handled"];
+    let (mut io, got) = exchange(&server, &sent, 5).await;
     let want: [&[u8]; 5] = [b"note:a", b"a", b"plain", b"note:b", b"b"];
     assert_eq!(got, want.map(Bytes::from_static));
     // then the end: what was answered before the close is written, nothing after it
@@ -250,56 +277,9 @@ async fn a_handler_type_of_its_own_may_finish_at_once_or_later_in_order() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let mut io = adopt(&server, 64 * 1024).await;
-    let mut bytes = Vec::new();
-    for p in [&b"a"[..], b"wait", b"b", b"wait", b"c"] {
-        bytes.extend(frame(p));
-    }
-    io.write_all(&bytes).await.unwrap();
-    let got = read_frames(&mut io, 5).await;
+    let sent = [&b"a"[..], b"wait", b"b", b"wait", b"c"];
+    let (_io, got) = exchange(&server, &sent, 5).await;
     let want: [&[u8]; 5] = [b"0:a", b"1:wait", b"2:b", b"3:wait", b"4:c"];
     assert_eq!(got, want.map(Bytes::from_static));
-    server.shutdown(WAIT).await;
-}
-
-#[tokio::test]
-async fn a_plain_client_handler_answers_by_returning() {
-    use packwire_net::{Client, ClientEvent};
-    let server = Server::builder(
-        LengthFieldCodec::new,
-        |c: Conn<Bytes>, f: Bytes| async move {
-            if f.as_ref() == b"ready" {
-                c.send(Bytes::from_static(b"olleh")).await.unwrap();
-            } else {
-                c.set_attr(f);
-            }
-        },
-    )
-    .bind("127.0.0.1:0")
-    .await
-    .unwrap();
-    let mut client = Client::builder_sync(LengthFieldCodec::new, |_c: &Conn<Bytes>, f: Bytes| {
-        let mut v = f.to_vec();
-        v.reverse();
-        Some(Bytes::from(v))
-    })
-    .node(server.local_addr())
-    .start();
-    let first = timeout(WAIT, client.next_event()).await.expect("an event");
-    assert!(
-        matches!(first, Some(ClientEvent::Connected { .. })),
-        "{first:?}"
-    );
-    client.send(Bytes::from_static(b"ready")).unwrap();
-    common::wait_until(|| {
-        server
-            .registry()
-            .all()
-            .iter()
-            .any(|c| c.attr::<Bytes>().is_some_and(|b| b.as_ref() == b"hello"))
-    })
-    .await;
-    assert_eq!(client.stats().messages_out, 2, "ready, then the answer");
-    client.shutdown().await;
     server.shutdown(WAIT).await;
 }

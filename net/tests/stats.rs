@@ -120,16 +120,7 @@ async fn say(server: &ServerHandle<Bytes>, io: &mut DuplexStream, text: &[u8], t
 #[tokio::test]
 async fn groups_count_what_their_members_did_while_members() {
     let server = group_server().await;
-    let adopt = |last| {
-        let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        assert!(
-            server
-                .adopt(theirs, SocketAddr::new(ip(last), 40_000))
-                .is_ok()
-        );
-        ours
-    };
-    let (mut a, mut b) = (adopt(1), adopt(2));
+    let (mut a, mut b) = (talk(&server, ip(1), 0).await, talk(&server, ip(2), 0).await);
     // before joining: not the group's
     say(&server, &mut a, b"hello\n", 1).await;
     say(&server, &mut a, b"JOIN room\n", 2).await;
@@ -182,16 +173,7 @@ async fn groups_count_what_their_members_did_while_members() {
 #[tokio::test]
 async fn a_member_closed_on_a_malformed_frame_counts_in_its_groups() {
     let server = group_server().await;
-    let adopt = |last| {
-        let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        assert!(
-            server
-                .adopt(theirs, SocketAddr::new(ip(last), 40_000))
-                .is_ok()
-        );
-        ours
-    };
-    let (mut a, mut b) = (adopt(1), adopt(2));
+    let (mut a, mut b) = (talk(&server, ip(1), 0).await, talk(&server, ip(2), 0).await);
     say(&server, &mut a, b"JOIN g\n", 1).await;
     say(&server, &mut b, b"JOIN g\n", 2).await;
     // a line past the 8 KiB limit: b is closed with a decode error
