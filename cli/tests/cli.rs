@@ -739,6 +739,29 @@ fn the_demo_runs_and_checks_itself() {
         out.contains("closed with a typed error (too_large)"),
         "{out}"
     );
+    // the runtime part in the order it happened: the failed reconnects while the server
+    // is down come before it starts again, the reconnect after; the statistics are taken
+    // while the client is still connected
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {out}"))
+    };
+    assert!(
+        at("stopping the server") < at("could not connect to"),
+        "{out}"
+    );
+    assert!(
+        at("could not connect to") < at("starting the server again"),
+        "{out}"
+    );
+    assert!(
+        at("starting the server again") < at("reconnected to"),
+        "{out}"
+    );
+    assert!(
+        at("reconnected to") < at("the client still connected"),
+        "{out}"
+    );
 }
 
 #[test]

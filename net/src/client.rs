@@ -442,7 +442,7 @@ async fn supervise<F, H, M, C>(
                     is_reconnect,
                 });
                 env.listener.on_connected(&conn, is_reconnect);
-                let span = crate::driver::span(&conn, "client");
+                let span = crate::driver::span::<M, C>(&conn, "client");
                 let make: &F = &make;
                 let driver = Driver::new(stream, &make, conn, &env.cfg, None);
                 let run = driver.run(&env, || {

@@ -495,9 +495,40 @@ where
 }
 
 /// The span a connection's task runs in (debug level): every event the runtime or a
-/// handler logs while it runs carries the connection's id, its peer and which side it is.
-pub(crate) fn span<M: Send + 'static>(conn: &Conn<M>, side: &'static str) -> tracing::Span {
-    tracing::debug_span!("conn", side, id = %conn.id(), peer = %conn.peer_addr())
+/// handler logs while it runs carries the connection's id, its peer, which side it is and
+/// its protocol (the codec's type name).
+pub(crate) fn span<M: Send + 'static, C>(conn: &Conn<M>, side: &'static str) -> tracing::Span {
+    tracing::debug_span!(
+        "conn",
+        side,
+        id = %conn.id(),
+        peer = %conn.peer_addr(),
+        protocol = %ShortName(std::any::type_name::<C>()),
+    )
+}
+
+/// A type's name without its module paths: `a::b::Codec<c::Item>` shows as `Codec<Item>`.
+struct ShortName(&'static str);
+
+impl std::fmt::Display for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (s, b) = (self.0, self.0.as_bytes());
+        let (mut start, mut i) = (0, 0);
+        while i < b.len() {
+            if b[i..].starts_with(b"::") {
+                // what came since the last delimiter was a module: dropped
+                start = i + 2;
+                i += 2;
+                continue;
+            }
+            if !(b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                f.write_str(&s[start..=i])?;
+                start = i + 1;
+            }
+            i += 1;
+        }
+        f.write_str(&s[start..])
+    }
 }
 
 /// One line per close, with the connection's id and peer: the ordinary ends (the peer

@@ -692,7 +692,7 @@ where
     shared.windows.add_to(&ring.ring, now(), 1, 0, 0);
     tracing::debug!(%id, %peer, "connected");
     shared.env.listener.on_connected(&conn, false);
-    let span = crate::driver::span(&conn, "server");
+    let span = crate::driver::span::<M, C>(&conn, "server");
     // boxed, and kept only when something records it: the idle task carries a pointer
     let span = (!span.is_disabled()).then(|| Box::new(span));
     let make: &F = &shared.make_codec;

@@ -64,7 +64,8 @@ async fn a_handlers_events_and_the_close_line_carry_the_connections_span() {
         assert!(
             l.contains("conn{")
                 && l.contains("side=\"server\"")
-                && l.contains("peer=10.0.0.9:40000"),
+                && l.contains("peer=10.0.0.9:40000")
+                && l.contains("protocol=LengthFieldCodec"),
             "{l}"
         );
     }

@@ -53,3 +53,12 @@ fn a_quiet_connection_holds_no_buffer_after_each_exchange() {
         server.shutdown(std::time::Duration::from_secs(1)).await;
     });
 }
+
+#[test]
+fn a_type_name_loses_its_module_paths() {
+    let short = |s: &'static str| super::ShortName(s).to_string();
+    assert_eq!(short("a::b::Codec"), "Codec");
+    assert_eq!(short("a::Traced<b::c::Codec, d::E>"), "Traced<Codec, E>");
+    assert_eq!(short("Plain"), "Plain");
+    assert_eq!(short("(a::B, [c::D; 2])"), "(B, [D; 2])");
+}
