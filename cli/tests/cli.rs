@@ -330,13 +330,18 @@ fn spawn_ismg(
     (ismg, out, addr)
 }
 
+/// An ISMG (account 901234, secret s3cret) that stops after one second: the child and its
+/// port. What it prints is read and dropped (a full pipe would stall its event loop).
+fn ismg_for_one_second() -> (std::process::Child, String) {
+    let (ismg, mut out, addr) = spawn_ismg(&["--seconds", "1", "--account", "901234:s3cret"]);
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (ismg, addr.rsplit(':').next().unwrap().to_string())
+}
+
 #[test]
 fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
     // the ISMG stops after one second; the bench would run for three
-    let (mut ismg, mut out, addr) = spawn_ismg(&["--seconds", "1", "--account", "901234:s3cret"]);
-    let port = addr.rsplit(':').next().unwrap().to_string();
-    // keep reading what it prints (a full pipe would stall its event loop)
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let (mut ismg, port) = ismg_for_one_second();
     let o = packwire(
         &[
             "cmpp",
@@ -366,9 +371,7 @@ fn cmpp_bench_against_an_ismg_that_goes_away_fails_with_its_partial_result() {
 #[test]
 fn cmpp_send_waiting_for_reports_from_an_ismg_that_goes_away_stops_with_an_error() {
     // the ISMG stops after one second and sends no reports; the SP would wait 30 s for each
-    let (mut ismg, mut out, addr) = spawn_ismg(&["--seconds", "1", "--account", "901234:s3cret"]);
-    let port = addr.rsplit(':').next().unwrap().to_string();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let (mut ismg, port) = ismg_for_one_second();
     let started = std::time::Instant::now();
     let o = packwire(
         &[

@@ -74,6 +74,7 @@ mod error;
 mod exchange;
 mod handler;
 mod ip_stats;
+mod limits;
 mod listener;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -95,14 +96,14 @@ pub use error::{CloseReason, SendError};
 pub use exchange::{CallConfig, CallError};
 pub use handler::{AsyncHandler, Handled, Handler, Reply, SyncHandler};
 pub use ip_stats::{IpStats, TopIps};
+pub use limits::{
+    DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, default_max_connections,
+};
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
 pub use registry::Registry;
-pub use server::{
-    DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
-    DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, Server, ServerBuilder, ServerHandle,
-    default_max_connections,
-};
+pub use server::{Server, ServerBuilder, ServerHandle};
 pub use state::{Action, ConnState, IdleKind, Timers};
 pub use stats::{GroupStats, HandlerTime, StatsSnapshot};
 pub use transport::Transport;
