@@ -263,8 +263,8 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         if let Some(admin) = admin {
             admin.shutdown(Duration::from_secs(1)).await;
         }
-        let top = ismg.server().top_ips(crate::net::TOP_IPS);
-        crate::net::print_stats(&ismg.shutdown().await, &top, a.stats_json);
+        let tree = ismg.server().stats_tree(crate::net::TOP_N);
+        crate::net::print_stats(tree, ismg.shutdown().await, a.stats_json);
         Ok(())
     })
 }

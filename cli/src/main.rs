@@ -96,8 +96,8 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
-        /// Print the final statistics as one JSON object (with the busiest IP addresses)
-        /// instead of a tree.
+        /// Print the final statistics tree (server, busiest groups, addresses, connections)
+        /// as one JSON object instead of text.
         #[arg(long)]
         stats_json: bool,
         #[command(flatten)]
@@ -204,8 +204,8 @@ enum CmppCommand {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
-        /// Print the final statistics as one JSON object (with the busiest IP addresses)
-        /// instead of a tree.
+        /// Print the final statistics tree (server, busiest groups, addresses, connections)
+        /// as one JSON object instead of text.
         #[arg(long)]
         stats_json: bool,
         #[command(flatten)]

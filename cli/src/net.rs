@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use packwire_codecs::LengthFieldCodec;
-use packwire_net::{Client, ClientEvent, Conn, Server, StatsSnapshot, TopIps};
+use packwire_net::{Client, ClientEvent, Conn, Server, StatsSnapshot, StatsTree};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder};
@@ -129,41 +129,30 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
             admin.shutdown(Duration::from_secs(1)).await;
         }
         // stop accepting, write every queue, close with FIN; then the final figures
-        let top = server.top_ips(TOP_IPS);
+        let tree = server.stats_tree(TOP_N);
         print_stats(
-            &server.shutdown(Duration::from_secs(5)).await,
-            &top,
+            tree,
+            server.shutdown(Duration::from_secs(5)).await,
             stats_json,
         );
         Ok(())
     })
 }
 
-/// How many IP addresses the final statistics name (the rest are added up).
-pub(crate) const TOP_IPS: usize = 10;
+/// How many groups, IP addresses and connections the final statistics name (the rest
+/// are added up).
+pub(crate) const TOP_N: usize = 10;
 
-/// A server's final statistics: a tree, the busiest addresses under it; or (`json`) one
-/// JSON object `{"stats": …, "ips": …}`.
-pub(crate) fn print_stats(stats: &StatsSnapshot, top: &TopIps, json: bool) {
+/// A server's final statistics as a tree: `tree`, taken while its connections were still
+/// open, with the counters `shutdown` returned; or (`json`) the tree as one JSON object
+/// `{"server": …, "groups": …, "ips": …, "connections": …}`.
+pub(crate) fn print_stats(mut tree: StatsTree, last: StatsSnapshot, json: bool) {
+    tree.server = last;
     if json {
-        println!("{}", serde_json::json!({ "stats": stats, "ips": top }));
-        return;
+        println!("{}", serde_json::json!(tree));
+    } else {
+        println!("{tree}");
     }
-    println!("{stats}");
-    if top.top.is_empty() {
-        return;
-    }
-    println!("busiest addresses (last minute)");
-    for (ip, s) in &top.top {
-        println!(
-            "├── {ip}: {} connections, {} messages, {} bytes in",
-            s.connections, s.messages_in, s.bytes_in
-        );
-    }
-    println!(
-        "└── {} others: {} connections, {} messages, {} bytes in",
-        top.others, top.rest.connections, top.rest.messages_in, top.rest.bytes_in
-    );
 }
 
 /// Binds the packwire server on `listen` with codecs from `make`: echoing each frame or

@@ -150,28 +150,45 @@ fn a_second_signal_stops_at_once() {
 }
 
 #[test]
-fn stats_json_prints_the_final_statistics_with_the_busiest_addresses() {
+fn stats_json_prints_the_final_statistics_as_a_tree() {
     let (mut child, addr, mut out) = start(&["--stats-json"]);
-    let mut sock = TcpStream::connect(&addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    for _ in 0..3 {
-        sock.write_all(b"\0\0\0\x02hi").unwrap();
-        let mut echo = [0u8; 6];
-        sock.read_exact(&mut echo).unwrap();
-        assert_eq!(&echo, b"\0\0\0\x02hi");
-    }
-    drop(sock);
+    let echo = |n: usize| {
+        let mut sock = TcpStream::connect(&addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for _ in 0..n {
+            sock.write_all(b"\0\0\0\x02hi").unwrap();
+            let mut echo = [0u8; 6];
+            sock.read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, b"\0\0\0\x02hi");
+        }
+        sock
+    };
+    drop(echo(3));
+    // open while the server stops: in the tree's connections level
+    let held = echo(1);
     signal(&child, "-TERM");
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(child.wait().unwrap().success());
     let last = rest.lines().last().expect("the statistics");
     let v: serde_json::Value = serde_json::from_str(last).expect(last);
-    assert_eq!(v["stats"]["messages_in"], 3, "{v}");
-    assert_eq!(v["stats"]["messages_out"], 3, "{v}");
-    assert_eq!(v["stats"]["accepted"], 1, "{v}");
+    drop(held);
+    assert_eq!(v["server"]["messages_in"], 4, "{v}");
+    assert_eq!(v["server"]["messages_out"], 4, "{v}");
+    assert_eq!(v["server"]["accepted"], 2, "{v}");
     assert_eq!(v["ips"]["top"][0][0], "127.0.0.1", "{v}");
-    assert_eq!(v["ips"]["top"][0][1]["messages_in"], 3, "{v}");
+    let ip = &v["ips"]["top"][0][1];
+    assert_eq!(
+        (&ip["messages_in"], &ip["messages_out"]),
+        (&4.into(), &4.into()),
+        "{v}"
+    );
+    assert_eq!(ip["bytes_out"], 24, "{v}");
     assert_eq!(v["ips"]["others"], 0, "{v}");
+    let conns = &v["connections"];
+    assert_eq!(conns["top"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(conns["top"][0][1]["messages_in"], 1, "{v}");
+    assert_eq!(conns["top"][0][1]["bytes_out"], 6, "{v}");
+    assert_eq!(v["groups"]["top"].as_array().map(Vec::len), Some(0), "{v}");
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::exchange::{CallConfig, Hooks, PendingCall};
 use crate::queue::{Bound, PushError, Queue};
 use crate::stats::{GroupCounters, Stats};
+use crate::tree::{ConnCounters, ConnStats};
 use crate::{CloseReason, ConnId, SendError};
 
 /// Encodes one message to bytes (a message sent to many connections is encoded once).
@@ -68,6 +69,9 @@ pub(crate) struct Inner<M> {
     authenticated: AtomicBool,
     /// in a group: its counters are in the attributes (`GroupSet`)
     in_groups: AtomicBool,
+    /// what it read and wrote (written by its task only)
+    pub(crate) counters: ConnCounters,
+    opened: std::time::Instant,
 }
 
 impl<M> Drop for Inner<M> {
@@ -191,6 +195,8 @@ impl<M: Send + 'static> Conn<M> {
                 attrs: Mutex::new(Vec::new()),
                 authenticated: AtomicBool::new(false),
                 in_groups: AtomicBool::new(false),
+                counters: ConnCounters::default(),
+                opened: crate::driver::now(),
             }),
         }
     }
@@ -198,6 +204,17 @@ impl<M: Send + 'static> Conn<M> {
     /// The connection's id.
     pub fn id(&self) -> ConnId {
         self.inner.id
+    }
+
+    /// What it read and wrote since it opened (t-io's `ChannelStat`); the server's
+    /// busiest connections are in [`ServerHandle::stats_tree`](crate::ServerHandle::stats_tree).
+    pub fn stats(&self) -> ConnStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// How long since it opened.
+    pub fn age(&self) -> std::time::Duration {
+        crate::driver::now().saturating_duration_since(self.inner.opened)
     }
 
     /// The peer's address.

@@ -30,7 +30,7 @@ use crate::listener::Listener;
 use crate::state::{Action, ConnState};
 use crate::stats::{GroupCounters, Stats};
 use crate::transport::Transport;
-use crate::{CloseReason, Codec, Handled, Handler, Reply};
+use crate::{CloseReason, Codec, Handled, Handler, IpStats, Reply};
 
 /// The most one read takes from the transport.
 const READ_STEP: usize = 64 * 1024;
@@ -148,6 +148,12 @@ where
         env.stats.closed(&reason);
         if matches!(reason, CloseReason::Decode(_)) {
             self.conn.each_group(GroupCounters::decode_error);
+            if let Some(ring) = &self.ring {
+                ring.count(&IpStats {
+                    decode_errors: 1,
+                    ..IpStats::default()
+                });
+            }
         }
         log_close(&self.conn, &reason);
         Box::pin(self.finish()).await;
@@ -363,7 +369,7 @@ where
         self.conn.inner.queue.unpark();
         // while handlers run nothing is read: no frame waits for the peer to finish it
         self.state.on_frames(false, false);
-        let (mut msgs, mut bytes) = (0u64, 0u64);
+        let (mut msgs, mut bytes, mut handled_ns) = (0u64, 0u64, 0u64);
         let r = loop {
             let before = self.rbuf.len();
             let r = if eof {
@@ -405,7 +411,9 @@ where
                         }
                     };
                     if let Some(t) = started {
-                        env.stats.handler_time(t.elapsed());
+                        let took = t.elapsed();
+                        env.stats.handler_time(took);
+                        handled_ns += u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                     }
                     if replied && self.wbuf.len() >= MAX_UNWRITTEN {
                         // answers pile up for a peer that reads slowly: no more decoding
@@ -439,10 +447,17 @@ where
         self.state.on_frames(msgs > 0, !self.rbuf.is_empty());
         if msgs > 0 {
             env.stats.received(self.conn.id(), msgs, bytes);
+            self.conn.inner.counters.received(msgs, bytes, handled_ns);
             if let Some(ring) = &self.ring {
-                ring.received(msgs, bytes);
+                ring.count(&IpStats {
+                    messages_in: msgs,
+                    bytes_in: bytes,
+                    handler_ns: handled_ns,
+                    ..IpStats::default()
+                });
             }
-            self.conn.each_group(|g| g.received(msgs, bytes));
+            self.conn
+                .each_group(|g| g.received(msgs, bytes, handled_ns));
             if self.rbuf.is_empty() && self.wbuf.capacity() == 0 {
                 // the answers to what was read go into the buffer it was read into: one
                 // buffer per wake, not one taken for reading and another for writing

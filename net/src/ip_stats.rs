@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use crate::tree::{Tally, TopIps, top_of};
 
 /// What one IP address did over the last window ([`ServerHandle::ip_stats`]).
 ///
@@ -32,52 +34,38 @@ pub struct IpStats {
     pub messages_in: u64,
     /// Bytes read from it.
     pub bytes_in: u64,
-}
-
-impl IpStats {
-    fn add(&mut self, o: &IpStats) {
-        self.connections += o.connections;
-        self.messages_in += o.messages_in;
-        self.bytes_in += o.bytes_in;
-    }
-}
-
-/// The busiest IP addresses over the last window ([`ServerHandle::top_ips`]): a bounded
-/// view however many addresses connect, the rest added up in one line, as t-io's
-/// per-IP statistics with a cap.
-///
-/// ```no_run
-/// # fn see(server: &packwire_net::ServerHandle<bytes::Bytes>) {
-/// let top = server.top_ips(10);
-/// for (ip, s) in &top.top {
-///     println!("{ip}: {} connections, {} messages", s.connections, s.messages_in);
-/// }
-/// println!("{} other addresses: {} messages", top.others, top.rest.messages_in);
-/// # }
-/// ```
-///
-/// [`ServerHandle::top_ips`]: crate::ServerHandle::top_ips
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub struct TopIps {
-    /// The busiest addresses, by messages then connections, busiest first.
-    pub top: Vec<(IpAddr, IpStats)>,
-    /// How many other addresses were active in the window.
-    pub others: usize,
-    /// What those others did, added up.
-    pub rest: IpStats,
+    /// Messages written to it.
+    pub messages_out: u64,
+    /// Bytes written to it.
+    pub bytes_out: u64,
+    /// Its connections closed because a frame was malformed.
+    pub decode_errors: u64,
+    /// Nanoseconds its messages spent in the handler (with `handler_timing(true)`;
+    /// 0 otherwise): `handler_ns / messages_in` is the mean, t-io's `handledPacketCosts`.
+    pub handler_ns: u64,
 }
 
 const BUCKETS: usize = 60;
 
-/// One second's counts; `sec` says which second (u64::MAX: none yet).
+const ONE_CONNECTION: IpStats = IpStats {
+    connections: 1,
+    messages_in: 0,
+    bytes_in: 0,
+    messages_out: 0,
+    bytes_out: 0,
+    decode_errors: 0,
+    handler_ns: 0,
+};
+
+/// One second's counts; `sec` says which second (u64::MAX: none yet). Counts of things
+/// are u32 (per address per second), bytes and nanoseconds u64: 48 bytes a bucket.
 #[derive(Debug)]
 struct Bucket {
     sec: AtomicU64,
-    connections: AtomicU64,
-    messages_in: AtomicU64,
-    bytes_in: AtomicU64,
+    /// connections, messages in, messages out, decode errors
+    counts: [AtomicU32; 4],
+    /// bytes in, bytes out, handler nanoseconds
+    sums: [AtomicU64; 3],
 }
 
 /// One address's buckets. Connections keep an `Arc` to their address's ring and add to
@@ -87,19 +75,30 @@ pub(crate) struct Ring {
     buckets: [Bucket; BUCKETS],
 }
 
+fn add32(a: &AtomicU32, n: u64) {
+    if n > 0 {
+        a.fetch_add(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+}
+
+fn add64(a: &AtomicU64, n: u64) {
+    if n > 0 {
+        a.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 impl Ring {
     fn new() -> Self {
         Ring {
             buckets: std::array::from_fn(|_| Bucket {
                 sec: AtomicU64::new(u64::MAX),
-                connections: AtomicU64::new(0),
-                messages_in: AtomicU64::new(0),
-                bytes_in: AtomicU64::new(0),
+                counts: Default::default(),
+                sums: Default::default(),
             }),
         }
     }
 
-    fn add(&self, sec: u64, connections: u64, messages: u64, bytes: u64) {
+    fn add(&self, sec: u64, d: &IpStats) {
         let b = &self.buckets[(sec % BUCKETS as u64) as usize];
         let seen = b.sec.load(Ordering::Acquire);
         if seen != sec
@@ -110,32 +109,41 @@ impl Ring {
         {
             // this thread turned the bucket over to a new second; an add racing with the
             // turn-over may be lost (the window is approximate at its edges)
-            b.connections.store(0, Ordering::Relaxed);
-            b.messages_in.store(0, Ordering::Relaxed);
-            b.bytes_in.store(0, Ordering::Relaxed);
+            b.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+            b.sums.iter().for_each(|c| c.store(0, Ordering::Relaxed));
         }
         if b.sec.load(Ordering::Acquire) != sec {
             return; // a later second owns the bucket already
         }
-        if connections > 0 {
-            b.connections.fetch_add(connections, Ordering::Relaxed);
-        }
-        if messages > 0 {
-            b.messages_in.fetch_add(messages, Ordering::Relaxed);
-        }
-        if bytes > 0 {
-            b.bytes_in.fetch_add(bytes, Ordering::Relaxed);
-        }
+        let [conns, msgs_in, msgs_out, errors] = &b.counts;
+        add32(conns, d.connections);
+        add32(msgs_in, d.messages_in);
+        add32(msgs_out, d.messages_out);
+        add32(errors, d.decode_errors);
+        let [bytes_in, bytes_out, handler] = &b.sums;
+        add64(bytes_in, d.bytes_in);
+        add64(bytes_out, d.bytes_out);
+        add64(handler, d.handler_ns);
     }
 
     fn sum(&self, now_sec: u64, window: u64) -> IpStats {
         let mut s = IpStats::default();
+        let n32 = |a: &AtomicU32| u64::from(a.load(Ordering::Relaxed));
+        let n64 = |a: &AtomicU64| a.load(Ordering::Relaxed);
         for b in &self.buckets {
             let sec = b.sec.load(Ordering::Acquire);
             if sec != u64::MAX && sec.saturating_add(window) > now_sec && sec <= now_sec {
-                s.connections += b.connections.load(Ordering::Relaxed);
-                s.messages_in += b.messages_in.load(Ordering::Relaxed);
-                s.bytes_in += b.bytes_in.load(Ordering::Relaxed);
+                let [conns, msgs_in, msgs_out, errors] = &b.counts;
+                let [bytes_in, bytes_out, handler] = &b.sums;
+                s.add(&IpStats {
+                    connections: n32(conns),
+                    messages_in: n32(msgs_in),
+                    bytes_in: n64(bytes_in),
+                    messages_out: n32(msgs_out),
+                    bytes_out: n64(bytes_out),
+                    decode_errors: n32(errors),
+                    handler_ns: n64(handler),
+                });
             }
         }
         s
@@ -200,35 +208,20 @@ impl IpWindows {
             .clone()
     }
 
-    /// Counts on a ring a connection holds.
-    pub(crate) fn add_to(
-        &self,
-        ring: &Ring,
-        now: Instant,
-        connections: u64,
-        messages: u64,
-        bytes: u64,
-    ) {
-        ring.add(self.sec(now), connections, messages, bytes);
+    /// Counts a connection on a ring it holds.
+    pub(crate) fn connected(&self, ring: &Ring, now: Instant) {
+        ring.add(self.sec(now), &ONE_CONNECTION);
     }
 
-    /// Counts for `ip` (a refused connection holds no ring).
-    pub(crate) fn add(
-        &self,
-        ip: IpAddr,
-        now: Instant,
-        connections: u64,
-        messages: u64,
-        bytes: u64,
-    ) {
-        let ring = self.ring(ip, now);
-        self.add_to(&ring, now, connections, messages, bytes);
+    /// Counts a connection for `ip` (a refused connection holds no ring).
+    pub(crate) fn refused(&self, ip: IpAddr, now: Instant) {
+        self.connected(&self.ring(ip, now), now);
     }
 
     /// The `n` busiest addresses active in the window, the rest added up.
     pub(crate) fn top(&self, n: usize, now: Instant) -> TopIps {
         let (sec, w) = (self.sec(now), self.window);
-        let mut active: Vec<(IpAddr, IpStats)> = {
+        let active: Vec<(IpAddr, IpStats)> = {
             let rings = self
                 .rings
                 .lock()
@@ -239,25 +232,7 @@ impl IpWindows {
                 .filter(|(_, s)| *s != IpStats::default())
                 .collect()
         };
-        let busier = |a: &(IpAddr, IpStats), b: &(IpAddr, IpStats)| {
-            (b.1.messages_in, b.1.connections, b.1.bytes_in)
-                .cmp(&(a.1.messages_in, a.1.connections, a.1.bytes_in))
-                .then(a.0.cmp(&b.0))
-        };
-        if active.len() > n && n > 0 {
-            active.select_nth_unstable_by(n - 1, busier);
-        }
-        let rest_list = active.split_off(n.min(active.len()));
-        active.sort_unstable_by(busier);
-        let mut rest = IpStats::default();
-        for (_, s) in &rest_list {
-            rest.add(s);
-        }
-        TopIps {
-            top: active,
-            others: rest_list.len(),
-            rest,
-        }
+        top_of(active, n)
     }
 
     pub(crate) fn get(&self, ip: IpAddr, now: Instant) -> IpStats {
@@ -279,10 +254,10 @@ pub(crate) struct IpCounter {
 }
 
 impl IpCounter {
-    /// Counts what a read decoded, in the current second's bucket.
-    pub(crate) fn received(&self, messages: u64, bytes: u64) {
+    /// Counts `d` in the current second's bucket.
+    pub(crate) fn count(&self, d: &IpStats) {
         let sec = self.windows.clock.load(Ordering::Relaxed);
-        self.ring.add(sec, 0, messages, bytes);
+        self.ring.add(sec, d);
     }
 }
 
@@ -295,16 +270,24 @@ mod tests {
         let w = IpWindows::new(Duration::from_secs(10));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = w.start;
-        w.add(ip, t0, 1, 0, 0);
+        w.refused(ip, t0);
         let ring = w.ring(ip, t0);
-        w.add_to(&ring, t0 + Duration::from_secs(5), 0, 3, 300);
+        let read = IpStats {
+            messages_in: 3,
+            bytes_in: 300,
+            messages_out: 1,
+            bytes_out: 10,
+            decode_errors: 1,
+            handler_ns: 7,
+            ..IpStats::default()
+        };
+        ring.add(w.sec(t0 + Duration::from_secs(5)), &read);
         let at = |secs| w.get(ip, t0 + Duration::from_secs(secs));
         assert_eq!(
             at(5),
             IpStats {
                 connections: 1,
-                messages_in: 3,
-                bytes_in: 300
+                ..read
             }
         );
         assert_eq!(
@@ -312,7 +295,7 @@ mod tests {
             0,
             "the connection at 0 s is out of a 10 s window at 12 s"
         );
-        assert_eq!(at(12).messages_in, 3);
+        assert_eq!(at(12), read);
         assert_eq!(at(20), IpStats::default());
         assert_eq!(w.get("192.0.2.2".parse().unwrap(), t0), IpStats::default());
     }

@@ -84,6 +84,7 @@ mod server;
 pub mod state;
 mod stats;
 mod transport;
+mod tree;
 
 use std::fmt;
 
@@ -95,7 +96,7 @@ pub use conn::{Conn, QueuePolicy};
 pub use error::{CloseReason, SendError};
 pub use exchange::{CallConfig, CallError};
 pub use handler::{AsyncHandler, Handled, Handler, Reply, SyncHandler};
-pub use ip_stats::{IpStats, TopIps};
+pub use ip_stats::IpStats;
 pub use limits::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
     DEFAULT_WRITE_TIMEOUT, FD_RESERVE, Limits, default_max_connections,
@@ -107,6 +108,7 @@ pub use server::{Server, ServerBuilder, ServerHandle};
 pub use state::{Action, ConnState, IdleKind, Timers};
 pub use stats::{GroupStats, HandlerTime, StatsSnapshot};
 pub use transport::Transport;
+pub use tree::{ConnStats, StatsTree, Top, TopIps};
 
 /// What the runtime needs of a codec: tokio-util's `Decoder` and `Encoder<M>`, movable
 /// to another thread, with errors it can print. Every packwire codec qualifies; so does
@@ -136,6 +138,7 @@ impl<M, C> Codec<M> for C where
 
 /// A connection's id, unique within a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConnId(pub u64);
 
 impl fmt::Display for ConnId {

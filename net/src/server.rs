@@ -21,7 +21,7 @@ use crate::budget::Budget;
 use crate::config::{ConnConfig, conn_options};
 use crate::conn::{Conn, EncodeFn, Settings, encoder_of};
 use crate::driver::{Driver, Env, now};
-use crate::ip_stats::{IpCounter, IpStats, IpWindows, TopIps};
+use crate::ip_stats::{IpCounter, IpStats, IpWindows};
 use crate::limits::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PER_IP, DEFAULT_MEMORY_BUDGET,
     DEFAULT_WRITE_TIMEOUT, Limits, default_max_connections,
@@ -30,6 +30,7 @@ use crate::listener::{Listener, NoListener};
 use crate::registry::Registry;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::Transport;
+use crate::tree::{StatsTree, TopIps};
 use crate::{AsyncHandler, Handler, Reply, SyncHandler};
 use crate::{CloseReason, Codec, ConnId, QueuePolicy};
 
@@ -215,7 +216,7 @@ impl<F, H, M: Send + 'static> Shared<F, H, M> {
         } else {
             return true;
         };
-        self.windows.add(peer.ip(), now(), 1, 0, 0);
+        self.windows.refused(peer.ip(), now());
         self.env.stats.accepted();
         self.env.stats.closed(&refused);
         // one line per second at most, saying why and how many since the last line
@@ -322,6 +323,21 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// The `n` busiest IP addresses over the last 60 seconds, the others added up.
     pub fn top_ips(&self, n: usize) -> TopIps {
         self.windows.top(n, now())
+    }
+
+    /// The statistics as t-io's tree: the server's counters, then its `n` busiest groups,
+    /// IP addresses (last 60 seconds) and open connections, each level with the rest
+    /// added up. It looks at every open connection: call it for a report, not per message.
+    pub fn stats_tree(&self, n: usize) -> StatsTree {
+        let registry = self.registry();
+        let conns = registry.all().iter().map(|c| (c.id(), c.stats())).collect();
+        StatsTree::new(
+            self.stats(),
+            registry.groups_stats(),
+            self.top_ips(n),
+            conns,
+            n,
+        )
     }
 
     /// The block list, to change while the server runs.
@@ -630,7 +646,7 @@ where
         windows: shared.windows.clone(),
         ring: shared.windows.ring(peer.ip(), now()),
     };
-    shared.windows.add_to(&ring.ring, now(), 1, 0, 0);
+    shared.windows.connected(&ring.ring, now());
     tracing::debug!(%id, %peer, "connected");
     shared.env.listener.on_connected(&conn, false);
     let span = crate::driver::span::<M, C>(&conn, "server");

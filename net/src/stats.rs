@@ -290,12 +290,16 @@ pub(crate) struct GroupCounters {
     messages_out: AtomicU64,
     bytes_out: AtomicU64,
     decode_errors: AtomicU64,
+    handler_ns: AtomicU64,
 }
 
 impl GroupCounters {
-    pub(crate) fn received(&self, messages: u64, bytes: u64) {
+    pub(crate) fn received(&self, messages: u64, bytes: u64, handler_ns: u64) {
         self.messages_in.fetch_add(messages, Relaxed);
         self.bytes_in.fetch_add(bytes, Relaxed);
+        if handler_ns > 0 {
+            self.handler_ns.fetch_add(handler_ns, Relaxed);
+        }
     }
 
     pub(crate) fn sent(&self, messages: u64, bytes: u64) {
@@ -315,6 +319,7 @@ impl GroupCounters {
             messages_out: self.messages_out.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             decode_errors: self.decode_errors.load(Relaxed),
+            handler_ns: self.handler_ns.load(Relaxed),
         }
     }
 }
@@ -350,4 +355,7 @@ pub struct GroupStats {
     pub bytes_out: u64,
     /// Members closed because a frame was malformed.
     pub decode_errors: u64,
+    /// Nanoseconds members' messages spent in the handler (with `handler_timing(true)`;
+    /// 0 otherwise): `handler_ns / messages_in` is the mean.
+    pub handler_ns: u64,
 }

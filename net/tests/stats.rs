@@ -139,6 +139,7 @@ async fn groups_count_what_their_members_did_while_members() {
     .await;
     let room = registry.group_stats("room").unwrap();
     assert_eq!((room.connections, room.messages_in), (2, 6), "{room:?}");
+    assert_eq!(room.handler_ns, 0, "not timed: no clock read");
     assert_eq!(room.bytes_in, (10 + 10 + 11 + 8 + 6) as u64);
     wait_until(|| {
         registry
@@ -224,4 +225,110 @@ async fn handler_timing_fills_a_histogram_only_when_asked() {
     assert_eq!(untimed.stats().handler_time, None);
     drop(held);
     untimed.shutdown(WAIT).await;
+}
+
+/// A line server that times its handler: `JOIN g` joins (answered `ok`), `slow` takes at
+/// least a millisecond, every other line comes back.
+async fn timed_group_server() -> ServerHandle<Bytes> {
+    Server::builder_sync(
+        packwire_codecs::LineCodec::new,
+        |conn: &Conn<Bytes>, line: Bytes| {
+            if let Some(g) = line.strip_prefix(b"JOIN ") {
+                conn.registry()?
+                    .join_group(conn, &String::from_utf8_lossy(g));
+                return Some(Bytes::from_static(b"ok"));
+            }
+            if line.as_ref() == b"slow" {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Some(line)
+        },
+    )
+    .handler_timing(true)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn addresses_count_what_was_written_to_them_their_decode_errors_and_handler_time() {
+    let server = timed_group_server().await;
+    let (mut a, mut b) = (talk(&server, ip(1), 0).await, talk(&server, ip(2), 0).await);
+    say(&server, &mut a, b"slow\nhi\n", 2).await;
+    wait_until(|| server.ip_stats(ip(1)).messages_out == 2).await;
+    let s = server.ip_stats(ip(1));
+    assert_eq!((s.messages_in, s.bytes_in), (2, 8), "{s:?}");
+    assert_eq!((s.messages_out, s.bytes_out), (2, 8), "{s:?}");
+    assert!(s.handler_ns >= 1_000_000, "the slow line took 1 ms: {s:?}");
+    assert_eq!(s.decode_errors, 0);
+    // a line past the limit closes b: its address counts the decode error, a's does not
+    b.write_all(&vec![b'x'; 9 * 1024]).await.unwrap();
+    wait_until(|| server.stats().decode_errors == 1).await;
+    wait_until(|| server.ip_stats(ip(2)).decode_errors == 1).await;
+    assert_eq!(server.ip_stats(ip(1)).decode_errors, 0);
+    let top = server.top_ips(1);
+    assert_eq!(top.top[0].0, ip(1), "busiest by messages in and out");
+    assert_eq!(top.rest.decode_errors, 1);
+    drop((a, b));
+    server.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn the_tree_has_groups_addresses_and_connections_each_bounded() {
+    let server = timed_group_server().await;
+    let mut held = Vec::new();
+    // connection k (from 10.0.0.k) joins group gk and says k more lines
+    for k in 1..=4u8 {
+        let mut io = talk(&server, ip(k), 0).await;
+        let mut text = format!("JOIN g{k}\n").into_bytes();
+        (0..k).for_each(|_| text.extend_from_slice(b"slow\n"));
+        let before = server.stats().messages_in;
+        say(&server, &mut io, &text, before + 1 + u64::from(k)).await;
+        held.push(io);
+    }
+    wait_until(|| server.stats().messages_out == 14).await;
+    let registry = server.registry();
+    let busiest = registry
+        .all()
+        .into_iter()
+        .max_by_key(|c| c.stats().messages_in)
+        .unwrap();
+    let one = busiest.stats();
+    assert_eq!((one.messages_in, one.messages_out), (5, 5), "{one:?}");
+    assert_eq!(one.bytes_in, 8 + 4 * 5);
+    assert_eq!(one.bytes_out, 3 + 4 * 5, "`ok` and four echoes");
+    assert!(one.handler_ns >= 4_000_000, "{one:?}");
+    assert!(
+        busiest.age() >= Duration::from_millis(4),
+        "open through four slow calls"
+    );
+    let g4 = registry.group_stats("g4").unwrap();
+    assert!(g4.handler_ns >= 4_000_000, "{g4:?}");
+
+    let tree = server.stats_tree(2);
+    assert_eq!(tree.server.messages_in, 14);
+    let names: Vec<&str> = tree.groups.top.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(names, ["g4", "g3"]);
+    assert_eq!(
+        (tree.groups.others, tree.groups.rest.messages_in),
+        (2, 2 + 3)
+    );
+    let ips: Vec<IpAddr> = tree.ips.top.iter().map(|(a, _)| *a).collect();
+    assert_eq!(ips, [ip(4), ip(3)]);
+    assert_eq!(tree.connections.top[0].0, busiest.id());
+    assert_eq!(tree.connections.top[0].1, one);
+    assert_eq!(tree.connections.others, 2);
+    assert_eq!(tree.connections.rest.messages_in, 2 + 3);
+    let text = tree.to_string();
+    for part in [
+        "groups",
+        "├── g4: 1 members",
+        "addresses",
+        "└── 2 others",
+        "handler mean",
+    ] {
+        assert!(text.contains(part), "{part:?} in\n{text}");
+    }
+    drop(held);
+    server.shutdown(WAIT).await;
 }

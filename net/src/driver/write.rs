@@ -13,7 +13,7 @@ use crate::buffers;
 use crate::conn::Outbound;
 use crate::queue::Took;
 use crate::transport::{self, Transport};
-use crate::{Codec, Reply};
+use crate::{Codec, IpStats, Reply};
 
 impl<T, C, M> Driver<T, C, M>
 where
@@ -58,7 +58,16 @@ where
             let (msgs, bytes) = std::mem::take(&mut self.sent);
             let (msgs, bytes) = (msgs as usize, bytes as usize);
             env.stats.sent(self.conn.id(), msgs, bytes);
-            self.conn.each_group(|g| g.sent(msgs as u64, bytes as u64));
+            let (m, b) = (msgs as u64, bytes as u64);
+            self.conn.inner.counters.sent(m, b);
+            if let Some(ring) = &self.ring {
+                ring.count(&IpStats {
+                    messages_out: m,
+                    bytes_out: b,
+                    ..IpStats::default()
+                });
+            }
+            self.conn.each_group(|g| g.sent(m, b));
             env.listener.on_sent(&self.conn, msgs, bytes);
         }
     }
