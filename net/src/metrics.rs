@@ -31,6 +31,7 @@
 //! | `packwire_messages_sent_total`, `packwire_bytes_sent_total` | counter | messages and bytes written |
 //! | `packwire_decode_errors_total` | counter | connections closed on a malformed frame |
 //! | `packwire_queue_full_total` | counter | sends refused on a full queue |
+//! | `packwire_handler_seconds` | histogram | how long handler calls took (only endpoints with `handler_timing(true)`; buckets at powers of two from 256 ns) |
 
 use std::fmt;
 use std::io;
@@ -44,7 +45,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::stats::{Stats, StatsSnapshot};
+use crate::HandlerTime;
+use crate::stats::{HANDLER_BUCKETS, Stats, StatsSnapshot};
 use crate::{ClientHandle, CloseReason, Conn, Server, ServerHandle};
 
 /// The content type of what [`Metrics::encode`] writes.
@@ -240,6 +242,60 @@ impl Collector for Snapshots {
             "queue_full",
             "Sends refused because a connection's queue was full.",
             |s| s.queue_full,
+        )?;
+        let timed: Vec<(&str, &HandlerTime)> = self
+            .0
+            .iter()
+            .filter_map(|(n, s)| Some((n.as_str(), s.handler_time.as_ref()?)))
+            .collect();
+        if !timed.is_empty() {
+            let mut family = e.encode_descriptor(
+                "handler_seconds",
+                "How long handler calls took.",
+                None,
+                prometheus_client::metrics::MetricType::Histogram,
+            )?;
+            for (endpoint, t) in timed {
+                let labels = [("endpoint", endpoint)];
+                Histogram(t).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handler-time snapshot as a Prometheus histogram: every bucket, the last (which
+/// also holds everything longer) as `+Inf`.
+struct Histogram<'a>(&'a HandlerTime);
+
+impl EncodeMetric for Histogram<'_> {
+    fn encode(&self, mut enc: prometheus_client::encoding::MetricEncoder<'_>) -> fmt::Result {
+        let t = self.0;
+        let buckets: Vec<(f64, u64)> = (0..HANDLER_BUCKETS)
+            .map(|i| {
+                let below_ns = 1u64 << (i + 8);
+                let n = t
+                    .buckets
+                    .iter()
+                    .find(|(b, _)| *b == below_ns)
+                    .map_or(0, |(_, n)| *n);
+                let le = if i + 1 == HANDLER_BUCKETS {
+                    f64::MAX
+                } else {
+                    below_ns as f64 / 1e9
+                };
+                (le, n)
+            })
+            .collect();
+        enc.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            t.sum_ns as f64 / 1e9,
+            t.count,
+            &buckets,
+            None,
         )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
     }
 }

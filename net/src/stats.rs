@@ -40,12 +40,12 @@ pub(crate) struct Stats {
 
 /// How many histogram buckets: bucket `i` holds durations below 2^(i + 8) ns (256 ns,
 /// 512 ns, ... about 275 s; the last also everything longer).
-const BUCKETS: usize = 31;
+pub(crate) const HANDLER_BUCKETS: usize = 31;
 
 /// Durations in power-of-two buckets, with their count and sum.
 #[derive(Debug, Default)]
 struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
+    buckets: [AtomicU64; HANDLER_BUCKETS],
     count: AtomicU64,
     sum_ns: AtomicU64,
 }
@@ -54,7 +54,7 @@ impl Histogram {
     fn record(&self, ns: u64) {
         let i = (64 - ns.leading_zeros() as usize)
             .saturating_sub(8)
-            .min(BUCKETS - 1);
+            .min(HANDLER_BUCKETS - 1);
         self.buckets[i].fetch_add(1, Relaxed);
         self.count.fetch_add(1, Relaxed);
         self.sum_ns.fetch_add(ns, Relaxed);

@@ -54,22 +54,30 @@ async fn get(addr: std::net::SocketAddr, request: &str) -> (String, String, Stri
 fn samples(body: &str) -> HashMap<String, f64> {
     let lines = body.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("the text format parses");
-    scrape
-        .samples
-        .into_iter()
-        .map(|s| {
-            let mut labels: Vec<String> =
-                s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            labels.sort();
-            let value = match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                other => panic!("unexpected {other:?}"),
-            };
-            (format!("{}{{{}}}", s.metric, labels.join(",")), value)
-        })
-        .collect()
+    let mut out = HashMap::new();
+    for s in scrape.samples {
+        let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        labels.sort();
+        let key = |extra: Option<String>| {
+            let all: Vec<String> = labels.iter().cloned().chain(extra).collect();
+            format!("{}{{{}}}", s.metric, all.join(","))
+        };
+        match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => {
+                out.insert(key(None), v);
+            }
+            // a histogram's buckets, one key each: `name{labels,le=0.001}` (cumulative)
+            prometheus_parse::Value::Histogram(buckets) => {
+                for b in buckets {
+                    out.insert(key(Some(format!("le={}", b.less_than))), b.count);
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -151,4 +159,52 @@ async fn a_scrape_reports_the_servers_and_clients_counters() {
 
     admin.shutdown(Duration::from_secs(1)).await;
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_timed_server_exports_its_handler_time_histogram() {
+    let server = Server::builder_sync(LengthFieldCodec::new, |_: &Conn<Bytes>, f: Bytes| {
+        if f.as_ref() == b"slow" {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+    .handler_timing(true)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let untimed = Server::builder_sync(LengthFieldCodec::new, |_: &Conn<Bytes>, _: Bytes| {})
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let metrics = Metrics::new();
+    metrics.add_server("timed", &server);
+    metrics.add_server("untimed", &untimed);
+    let admin = metrics.serve("127.0.0.1:0").await.unwrap();
+    let mut raw = TcpStream::connect(server.local_addr()).await.unwrap();
+    raw.write_all(&[frame(b"slow"), frame(b"a"), frame(b"b")].concat())
+        .await
+        .unwrap();
+    wait_until(|| server.stats().handler_time.is_some_and(|t| t.count == 3)).await;
+
+    let (_, _, body) = get(admin.local_addr(), "GET /metrics HTTP/1.1\r\n\r\n").await;
+    let s = samples(&body);
+    let at = |k: &str| *s.get(k).unwrap_or_else(|| panic!("no {k} in\n{body}"));
+    assert_eq!(at("packwire_handler_seconds_count{endpoint=timed}"), 3.0);
+    assert!(at("packwire_handler_seconds_sum{endpoint=timed}") >= 0.002);
+    assert_eq!(at("packwire_handler_seconds{endpoint=timed,le=inf}"), 3.0);
+    // cumulative: at most the two fast calls below 2 ms, all three below 275 s
+    let below_2ms = at("packwire_handler_seconds{endpoint=timed,le=0.001048576}");
+    assert!(below_2ms <= 2.0, "{body}");
+    assert_eq!(
+        at("packwire_handler_seconds{endpoint=timed,le=137.438953472}"),
+        3.0
+    );
+    assert!(
+        !body.contains("packwire_handler_seconds_count{endpoint=\"untimed\"}"),
+        "an untimed server has no histogram:\n{body}"
+    );
+    drop(raw);
+    admin.shutdown(Duration::from_secs(1)).await;
+    server.shutdown(Duration::from_secs(1)).await;
+    untimed.shutdown(Duration::from_secs(1)).await;
 }
