@@ -50,6 +50,9 @@ struct HeadProgress {
     spans: Spans,
     /// which of them decide the framing
     marks: Marks,
+    /// the buffer may grow to this before a limit is passed (the request line's while it
+    /// has not ended, the head's then), kept by `more` for `head_pending`
+    limit: usize,
 }
 
 #[derive(Debug)]
@@ -111,6 +114,7 @@ impl Reader {
         let r = self.step(src, role);
         if r.is_err() {
             self.failed = true;
+            self.head.limit = 0;
         }
         r
     }
@@ -133,7 +137,7 @@ impl Reader {
                         .start
                         .take()
                         .expect("a complete head has a start line");
-                    let spans = std::mem::take(&mut self.head.spans);
+                    let spans = self.head.spans.take();
                     let marks = std::mem::take(&mut self.head.marks);
                     (self.head.scanned, self.head.parsed) = (0, 0);
                     let headers = Headers::from_spans(self.take(src, end), spans);
@@ -209,12 +213,8 @@ impl Reader {
     #[inline]
     pub(crate) fn head_pending(&mut self, src: &BytesMut) -> bool {
         let scanned = self.head.scanned;
-        if !matches!(self.state, State::Head) || self.failed || scanned == 0 {
-            return false;
-        }
-        if src.len() > self.cfg.max_head
-            || (self.head.start.is_none() && src.len() > self.cfg.max_request_line + 1)
-        {
+        // (`scanned` is 0 outside a head, and `limit` 0 on a failed stream)
+        if scanned == 0 || src.len() > self.head.limit || !matches!(self.state, State::Head) {
             return false;
         }
         let Some(new) = src.get(scanned..) else {
@@ -334,6 +334,10 @@ impl Reader {
         }
         self.head.parsed = pos;
         self.head.scanned = len;
+        self.head.limit = match self.head.start {
+            None => self.cfg.max_head.min(self.cfg.max_request_line + 1),
+            Some(_) => self.cfg.max_head,
+        };
         Ok(None)
     }
 
@@ -533,8 +537,6 @@ impl Reader {
     }
 }
 
-/// `memchr` for `\n`, with a plain loop for the few bytes a trickling peer adds per read.
-#[inline]
 /// Whether an empty line ends among the bytes from `first_lf` (the first LF among those
 /// not searched before) on: the LF that ends it is one of them (it is what completes the
 /// line), so only their LFs are looked at, each with the one or two bytes before it.
@@ -551,9 +553,14 @@ fn ends_head(src: &[u8], first_lf: usize) -> bool {
     false
 }
 
+/// `memchr` for `\n`; for the few bytes a trickling peer adds per read, a plain loop
+/// (under 16) or eight bytes a step (up to 64), cheaper there than `memchr`'s call.
+#[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
     if hay.len() < 16 {
         hay.iter().position(|&b| b == b'\n')
+    } else if hay.len() <= 64 {
+        super::scan::find_short(hay, b'\n')
     } else {
         memchr::memchr(b'\n', hay)
     }

@@ -35,6 +35,20 @@ impl Default for Spans {
 }
 
 impl Spans {
+    /// The spans, leaving none: inline ones only have their count reset (no zeroing
+    /// of the array they were in).
+    #[inline]
+    pub(crate) fn take(&mut self) -> Spans {
+        match self {
+            Spans::Inline(n, a) => {
+                let out = Spans::Inline(*n, *a);
+                *n = 0;
+                out
+            }
+            Spans::Heap(_) => std::mem::take(self),
+        }
+    }
+
     #[inline]
     pub(crate) fn len(&self) -> usize {
         match self {

@@ -84,6 +84,21 @@ fn first(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
+/// The first `b` in `h`, eight bytes a step: for the few dozen bytes a trickling peer
+/// adds per read, where `memchr`'s call and set-up cost more than the search.
+#[inline]
+pub(crate) fn find_short(h: &[u8], b: u8) -> Option<usize> {
+    let mut pos = 0;
+    while let Some(x) = word(h, pos) {
+        let m = equal(x, b);
+        if m != 0 {
+            return Some(pos + first(m));
+        }
+        pos += 8;
+    }
+    h[pos..].iter().position(|&c| c == b).map(|i| pos + i)
+}
+
 /// Whether `b` is a tchar.
 #[inline]
 pub(crate) fn is_tchar(b: u8) -> bool {
@@ -198,6 +213,29 @@ mod tests {
 
     /// Each scan stops where the byte-by-byte definition stops, for every byte value at
     /// every position of a run long enough to take the eight-byte steps.
+    #[test]
+    fn the_short_search_finds_the_first_byte_as_position_does() {
+        let mut h = [b'a'; 40];
+        for len in 0..=h.len() {
+            for at in 0..len {
+                h[at] = b'\n';
+                assert_eq!(find_short(&h[..len], b'\n'), Some(at), "{len} {at}");
+                if at + 1 < len {
+                    h[at + 1] = b'\n';
+                    assert_eq!(find_short(&h[..len], b'\n'), Some(at));
+                    h[at + 1] = b'a';
+                }
+                h[at] = b'a';
+            }
+            assert_eq!(find_short(&h[..len], b'\n'), None);
+        }
+        // bytes one above and below, and with the high bit set, do not match
+        assert_eq!(
+            find_short(b"\x0b\x09\x8a\xff\x00\x0b\x09\x8a\n", b'\n'),
+            Some(8)
+        );
+    }
+
     #[test]
     fn the_word_scans_stop_where_the_byte_rules_do() {
         type Scan = fn(&[u8], usize) -> usize;
