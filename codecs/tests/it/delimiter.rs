@@ -112,6 +112,28 @@ fn the_encoder_refuses_items_containing_or_running_into_the_delimiter() {
 }
 
 #[test]
+fn a_long_item_refused_past_its_first_piece_leaves_the_buffer_as_it_was() {
+    // long items are checked and copied piece by piece: a refusal found in a later piece
+    // takes back what the earlier pieces wrote
+    let mut lines = LineCodec::new().max_length(1 << 20);
+    let mut dst = BytesMut::from(&b"kept\n"[..]);
+    for at in [0, 1023, 1024, 1025, 3000, 4999] {
+        let mut item = vec![b'x'; 5000];
+        item[at] = b'\n';
+        assert!(lines.encode(&item[..], &mut dst).is_err(), "LF at {at}");
+        assert_eq!(&dst[..], b"kept\n", "LF at {at}");
+    }
+    let mut item = vec![b'x'; 5000];
+    item[4999] = b'\r';
+    assert!(lines.encode(&item[..], &mut dst).is_err());
+    assert_eq!(&dst[..], b"kept\n");
+    item[4999] = b'x';
+    lines.encode(&item[..], &mut dst).unwrap();
+    assert_eq!(dst.len(), 5 + 5000 + 1);
+    assert_eq!(&dst[5..5005], &item[..]);
+}
+
+#[test]
 fn tokio_lines_codec_output_decodes_the_same() {
     use tokio_util::codec::LinesCodec;
     let mut theirs = LinesCodec::new();
