@@ -120,10 +120,8 @@ impl Search for Newline {
     }
 }
 
-/// How much of a long item is checked before it is copied: well inside the L1 cache, and
-/// below the size at which glibc's `memcpy` switches to `rep movsb` (2 KiB by default),
-/// which on the project's machine (AMD EPYC, in a VM) copies 64 KiB about ten times
-/// slower than the vector loop does in 1 KiB pieces (codecs/BENCHMARKS.md).
+/// How much of a long item is checked before it is copied (well inside the L1 cache, and
+/// below the size at which glibc's `memcpy` switches to `rep movsb`).
 const CHECK_CHUNK: usize = 1024;
 
 /// Items up to this long are checked a word at a time; longer ones by `memchr`, whose
