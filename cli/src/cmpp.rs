@@ -1,5 +1,5 @@
 //! `packwire cmpp send` and `packwire cmpp serve`: the CMPP SP client and ISMG simulator
-//! of `packwire_net::cmpp` on the command line.
+//! of `packwire_sms::cmpp` on the command line.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use packwire_codecs::cmpp::{Pdu, Version};
-use packwire_net::cmpp::{
+use packwire_sms::cmpp::{
     Account, Direction, Ismg, IsmgConfig, IsmgEvent, Outgoing, SpClient, SpConfig,
 };
 

@@ -39,8 +39,8 @@
 //! ...) implement [`packwire_core::Exchange`] on their message type; then
 //! [`Conn::call`] sends a request and resolves with its response, within a window, with
 //! resends and a timeout ([`CallConfig`]), all kept by the connection's own task; the
-//! peer's link checks are answered. [`cmpp`] (feature `cmpp`, on by default) builds a
-//! CMPP SP client and ISMG server on it.
+//! peer's link checks are answered. `packwire-sms` builds SMS gateway sessions (a CMPP SP
+//! client and ISMG simulator) on it.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -64,8 +64,6 @@ mod buffers;
 mod calls;
 mod chores;
 mod client;
-#[cfg(feature = "cmpp")]
-pub mod cmpp;
 mod config;
 mod conn;
 pub mod correlate;

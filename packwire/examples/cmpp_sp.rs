@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use packwire::codecs::cmpp::Version;
-use packwire::net::cmpp::{Account, Ismg, IsmgConfig, Outgoing, SpClient, SpConfig};
+use packwire::sms::cmpp::{Account, Ismg, IsmgConfig, Outgoing, SpClient, SpConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

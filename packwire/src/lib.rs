@@ -7,6 +7,7 @@
 //! | [`core`] | `packwire-core` | what every codec shares: errors ([`FrameError`]), limits, the frame/message split, and (feature `testkit`) the half-packet / sticky-packet test kit |
 //! | `codecs` (feature `codecs`, default) | `packwire-codecs` | zero-copy, sans-IO framings and protocol codecs, each a `tokio_util::codec::{Decoder, Encoder}` |
 //! | `net` (feature `net`, default) | `packwire-net` | the tokio server and client runtime: registry, send-to-x, heartbeat, reconnect, calls, limits, statistics, graceful shutdown |
+//! | `sms` (feature `sms`, default) | `packwire-sms` | SMS gateway sessions on the runtime: the CMPP SP client and ISMG simulator |
 //!
 //! and [`bytes`] and [`tokio_util`], whose types the APIs take, so an application needs no
 //! second version of them.
@@ -56,6 +57,9 @@ pub use packwire_codecs as codecs;
 
 #[cfg(feature = "net")]
 pub use packwire_net as net;
+
+#[cfg(feature = "sms")]
+pub use packwire_sms as sms;
 
 // nom, which `core::NomMessage` parsers are written with (feature `nom`)
 #[cfg(feature = "nom")]

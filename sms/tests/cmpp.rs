@@ -8,10 +8,10 @@ use packwire_codecs::cmpp::{
     Body, CmppCodec, Connect, ConnectStatus, MsgFmt, Pdu, Submit, SubmitResult, Version,
     authenticator_source,
 };
-use packwire_net::cmpp::{
+use packwire_net::{Backoff, CallConfig};
+use packwire_sms::cmpp::{
     Account, Delivery, Ismg, IsmgConfig, IsmgEvent, Outgoing, SpClient, SpConfig, SpError,
 };
-use packwire_net::{Backoff, CallConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;

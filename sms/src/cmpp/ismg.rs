@@ -18,7 +18,7 @@ use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
 use super::{Direction, Traced, beijing_now};
-use crate::{
+use packwire_net::{
     CallConfig, CallError, CloseReason, Conn, Registry, Server, ServerHandle, StatsSnapshot,
 };
 
@@ -114,7 +114,7 @@ pub struct IsmgConfig {
     /// The server's hostile-peer limits. The idle timeout is off by default here: CMPP's
     /// link check (`link_check`) finds dead SPs, after 180 s of silence and three
     /// unanswered ACTIVE_TESTs, later than a server's 120 s default would close them.
-    pub limits: crate::Limits,
+    pub limits: packwire_net::Limits,
 }
 
 impl IsmgConfig {
@@ -132,9 +132,9 @@ impl IsmgConfig {
             trace: false,
             window: 16,
             max_pending_reports: 1024,
-            limits: crate::Limits {
+            limits: packwire_net::Limits {
                 idle_timeout: Some(Duration::ZERO),
-                ..crate::Limits::default()
+                ..packwire_net::Limits::default()
             },
         }
     }
@@ -165,9 +165,9 @@ impl IsmgConfig {
 
     /// The server's hostile-peer limits (an idle timeout given here replaces the link
     /// check's role only if it is shorter).
-    pub fn limits(mut self, limits: crate::Limits) -> Self {
+    pub fn limits(mut self, limits: packwire_net::Limits) -> Self {
         let idle = limits.idle_timeout.or(self.limits.idle_timeout);
-        self.limits = crate::Limits {
+        self.limits = packwire_net::Limits {
             idle_timeout: idle,
             ..limits
         };
@@ -297,7 +297,7 @@ fn text_of(b: &Bytes) -> String {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use packwire_net::cmpp::{Account, Ismg, IsmgConfig, IsmgEvent};
+/// use packwire_sms::cmpp::{Account, Ismg, IsmgConfig, IsmgEvent};
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// // one SP account, a DELIVRD report a second after each submit

@@ -1,10 +1,10 @@
 //! A CMPP gateway pair on the runtime: [`SpClient`] (an SP's connection to an ISMG) and
 //! [`Ismg`] (an ISMG simulator an SMS application can be tested against). Both use
-//! [`Conn::call`](crate::Conn::call) for every request (window 16, T = 60 s, N = 3 by
+//! [`Conn::call`](packwire_net::Conn::call) for every request (window 16, T = 60 s, N = 3 by
 //! default), answer ACTIVE_TEST automatically and send their own when the link is idle.
 //!
 //! ```no_run
-//! use packwire_net::cmpp::{Account, Ismg, IsmgConfig, SpClient, SpConfig, Outgoing};
+//! use packwire_sms::cmpp::{Account, Ismg, IsmgConfig, SpClient, SpConfig, Outgoing};
 //! use packwire_codecs::cmpp::Version;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,7 +17,9 @@ use packwire_codecs::cmpp::{
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Direction, Traced, beijing_now};
-use crate::{Backoff, CallConfig, CallError, Client, ClientHandle, CloseReason, Conn, Listener};
+use packwire_net::{
+    Backoff, CallConfig, CallError, Client, ClientHandle, CloseReason, Conn, Listener,
+};
 
 /// How the SP client connects and behaves.
 #[derive(Debug, Clone)]
@@ -260,7 +262,7 @@ fn text_of(b: &Bytes) -> String {
 /// ```no_run
 /// use std::time::Duration;
 /// use packwire_codecs::cmpp::Version;
-/// use packwire_net::cmpp::{Outgoing, SpClient, SpConfig};
+/// use packwire_sms::cmpp::{Outgoing, SpClient, SpConfig};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let cfg = SpConfig::new("127.0.0.1:7890".parse()?, "901234", "s3cret", Version::V30);
@@ -588,7 +590,7 @@ impl SpClient {
                 match conn.call(pdu.clone()).await {
                     Ok(r) => break r,
                     // not sent: the connection went away first; wait for the next login
-                    Err(CallError::Send(crate::SendError::Closed)) => {}
+                    Err(CallError::Send(packwire_net::SendError::Closed)) => {}
                     // sent, then the connection dropped before the answer: send it again
                     // after the next login (at least once: the ISMG may see it twice)
                     Err(CallError::Closed) if lost < self.shared.cfg.calls.max_sends => {

@@ -1,0 +1,9 @@
+//! SMS gateway sessions on the packwire runtime: the SP side (an application's connection
+//! to an SMS gateway) and a gateway simulator to test applications against, for the
+//! protocols of China's and the world's SMS gateways. Their wire formats live in
+//! `packwire-codecs`; what is here runs them as sessions on `packwire-net`: login,
+//! request windows, link checks, submits, status reports and mobile-originated messages.
+//!
+//! - [`cmpp`]: CMPP 2.0 / 3.0 (China Mobile) — [`cmpp::SpClient`] and [`cmpp::Ismg`].
+
+pub mod cmpp;
