@@ -23,6 +23,8 @@ mod fixed;
 #[cfg(feature = "http1")]
 pub mod http1;
 pub mod length;
+#[cfg(feature = "smpp")]
+pub mod smpp;
 mod varint;
 
 #[cfg(feature = "cmpp")]

@@ -9,6 +9,8 @@ mod http1;
 mod length;
 #[cfg(feature = "nom")]
 mod protocol;
+#[cfg(feature = "smpp")]
+mod smpp;
 mod varint;
 
 use bytes::Bytes;
