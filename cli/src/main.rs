@@ -6,6 +6,7 @@ mod decode;
 mod demo;
 mod http_json;
 mod net;
+mod smpp_json;
 mod spec;
 mod stop;
 

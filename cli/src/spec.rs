@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use packwire_codecs::cmpp::{CmppCodec, Version};
+use packwire_codecs::smpp::SmppCodec;
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
 use packwire_core::wire::Endian;
 use packwire_core::{FrameError, Limits};
@@ -12,6 +13,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::cmpp_json::CmppJson;
 use crate::http_json::{Requests, Responses};
+use crate::smpp_json::SmppJson;
 
 /// The SPEC grammar, for `--help`.
 pub(crate) const SPEC_HELP: &str = "\
@@ -35,7 +37,9 @@ SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
       HTTP/1.1 responses; methods are the requests' methods in order (1xx responses use
       none; the last applies to the rest; default GET)
   cmpp2 | cmpp3 | cmpp3:max=4096
-      CMPP 2.0 / 3.0 PDUs in that version's layout (status reports by their length)";
+      CMPP 2.0 / 3.0 PDUs in that version's layout (status reports by their length)
+  smpp | smpp:max=73728
+      SMPP 3.4 PDUs, TLVs by name";
 
 /// A decoder that prints its items as JSON.
 pub(crate) trait JsonDecoder {
@@ -200,9 +204,13 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
             let max = o.num("max", CmppCodec::DEFAULT_MAX_PDU)?;
             Box::new(CmppJson(CmppCodec::with_max_pdu(v, max)))
         }
+        "smpp" => {
+            let max = o.num("max", SmppCodec::DEFAULT_MAX_PDU)?;
+            Box::new(SmppJson(SmppCodec::with_max_pdu(max)))
+        }
         other => {
             return Err(format!(
-                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, http-request, http-response, cmpp2 or cmpp3"
+                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, http-request, http-response, cmpp2, cmpp3 or smpp"
             ));
         }
     };

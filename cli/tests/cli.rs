@@ -864,6 +864,60 @@ mod cmpp {
     }
 }
 
+mod smpp {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// From PyPI smpplib 2.2.4 (as codecs/tests/data/smpp/submit_sm.hex).
+    const SUBMIT_SM: &str = "0000003b0000000400000000000000020005007061636b7769726500010138363133383030313338303030000000000000010000000568656c6c6f";
+    /// From PyPI smpplib 2.2.4 (as codecs/tests/data/smpp/deliver_sm_receipt.hex).
+    const RECEIPT: &str = "000000b100000005000000000000000b000101383631333830303133383030300005007061636b77697265000400000000000000006969643a3061316232633364207375623a30303120646c7672643a303031207375626d697420646174653a3236313230333132303020646f6e6520646174653a3236313230333132303120737461743a44454c49565244206572723a30303020746578743a68656c6c6f0427000102001e0009306131623263336400";
+
+    #[test]
+    fn decode_smpp_pdus_with_spec_names_and_tlvs_by_name() {
+        // a submit_sm from PyPI smpplib, and a deliver_sm receipt with two TLVs
+        let mut wire = unhex(SUBMIT_SM);
+        wire.extend(unhex(RECEIPT));
+        let (out, code) = decode_everywhere("smpp", &wire);
+        assert_eq!(code, 0);
+        assert_eq!(out.len(), 2);
+        let s = &out[0];
+        assert_eq!(s["command"], "submit_sm");
+        assert_eq!(s["command_id"], "0x00000004");
+        assert_eq!(
+            (&s["command_status"], &s["sequence_number"]),
+            (&0.into(), &2.into())
+        );
+        let b = &s["body"];
+        assert_eq!(b["source_addr"], "packwire");
+        assert_eq!(b["source_addr_ton"], 5);
+        assert_eq!(b["destination_addr"], "8613800138000");
+        assert_eq!(b["registered_delivery"], 1);
+        assert_eq!(b["text"], "hello");
+        let r = &out[1]["body"];
+        assert_eq!(r["esm_class"], 4);
+        assert_eq!(r["tlvs"][0]["tag"], "message_state");
+        assert_eq!(r["tlvs"][1]["tag"], "receipted_message_id");
+        assert_eq!(r["tlvs"][1]["value"], "306131623263336400");
+    }
+
+    #[test]
+    fn a_bad_smpp_pdu_is_a_typed_error_after_the_good_ones() {
+        let mut wire = unhex("00000010000000150000000000000001");
+        wire.extend(unhex("000000110000001500000000000000020a"));
+        let (out, code) = decode_everywhere("smpp", &wire);
+        assert_eq!(code, 3);
+        assert_eq!(out[0]["command"], "enquire_link");
+        assert_eq!(out[1]["error"]["kind"], "malformed");
+    }
+}
+
 mod http {
     use super::*;
 

@@ -14,6 +14,7 @@ use packwire_codecs::http1::{
     BodyKind, ClientCodec, Collect, Event, Message, RequestHead, ServerCodec,
 };
 use packwire_codecs::length::Oversize;
+use packwire_codecs::smpp::SmppCodec;
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
 use packwire_core::testkit::{ErrorClass, Kit};
 use packwire_core::wire::Endian;
@@ -32,6 +33,7 @@ pub const TARGETS: &[&str] = &[
     "varint",
     "cmpp2",
     "cmpp3",
+    "smpp",
     "http_request",
     "http_response",
     "http_head_differential",
@@ -54,6 +56,7 @@ pub fn run(name: &str, data: &[u8]) {
         "varint" => decode_target(|| VarintCodec::new(1024), data, true),
         "cmpp2" => cmpp(Version::V20, data),
         "cmpp3" => cmpp(Version::V30, data),
+        "smpp" => decode_target(SmppCodec::new, data, true),
         "http_request" => http_request(data),
         "http_response" => http_response(data),
         "http_head_differential" => http_head_differential(data),

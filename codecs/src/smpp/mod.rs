@@ -290,18 +290,23 @@ impl Body {
     }
 
     /// Writes the body; `ok` is whether the status is 0 (a failed bind or submit_sm
-    /// answer leaves its body out).
+    /// answer with nothing in its body leaves the body out, as the spec has it; one given
+    /// a body is written with it, so what was decoded encodes back to itself).
     fn encode(&self, dst: &mut BytesMut, ok: bool) -> Result<(), EncodeError> {
         use Body as B;
         match self {
             B::BindTransmitter(b) | B::BindReceiver(b) | B::BindTransceiver(b) => b.encode(dst),
             B::BindTransmitterResp(b) | B::BindReceiverResp(b) | B::BindTransceiverResp(b) => {
-                if ok { b.encode(dst) } else { Ok(()) }
+                if ok || *b != BindResp::default() {
+                    b.encode(dst)
+                } else {
+                    Ok(())
+                }
             }
             B::Outbind(o) => o.encode(dst),
             B::SubmitSm(s) | B::DeliverSm(s) => s.encode(dst),
             B::SubmitSmResp(s) => {
-                if ok {
+                if ok || *s != SmResp::default() {
                     s.encode(dst, false)
                 } else {
                     Ok(())

@@ -229,10 +229,15 @@ fn a_failed_responses_body_may_be_missing() {
     assert_eq!(pdu.command_status, CommandStatus::ESME_RTHROTTLED);
     assert!(pdu.command_status.is_transient());
     assert_eq!(pdu.body, Body::SubmitSmResp(SmResp::default()));
-    // and the encoder leaves the body out when the status is not 0
+    // and the encoder leaves an empty body out when the status is not 0
+    assert_eq!(encode(&pdu), wire);
     let mut with_id = pdu.clone();
-    with_id.body = Body::SubmitSmResp(SmResp::new("ignored"));
-    assert_eq!(encode(&with_id), wire);
+    with_id.body = Body::SubmitSmResp(SmResp::new("kept"));
+    assert_eq!(
+        decode_one(&encode(&with_id)),
+        with_id,
+        "a body given is written"
+    );
     // a failed bind answer too; one that carries its body anyway is read
     let bind = unhex("00000015 80000002 0000000e 00000001 534d534300");
     let Body::BindTransmitterResp(r) = decode_one(&bind).body else {
