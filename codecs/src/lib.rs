@@ -25,6 +25,8 @@ pub mod http1;
 pub mod length;
 #[cfg(feature = "smpp")]
 pub mod smpp;
+#[cfg(any(feature = "cmpp", feature = "smpp"))]
+pub mod sms;
 mod varint;
 
 #[cfg(feature = "cmpp")]

@@ -1,12 +1,7 @@
-//! Long messages: splitting text into concatenated parts (GSM 03.40 user data header) and
-//! reassembling received parts. Sans-IO: the caller passes the time.
-//!
-//! ```text
-//! UDH, 8-bit reference:   05 00 03 RR TT NN      (UDHL, IEI 0x00, length 3, ref, total, number)
-//! UDH, 16-bit reference:  06 08 04 RH RL TT NN   (UDHL, IEI 0x08, length 4)
-//! ```
+//! Long messages: splitting text into concatenated parts (GSM 03.40 user data header,
+//! [`crate::sms::concat_info`]) and reassembling received parts. Sans-IO: the caller passes the
+//! time.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -14,34 +9,7 @@ use packwire_core::EncodeError;
 
 use super::text::{decode_text, encode_text};
 use super::{MsgFmt, udhi};
-
-/// The concatenation reference written in each part's user data header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UdhRef {
-    /// An 8-bit reference (6-byte header): 134 bytes of payload per part.
-    Eight(u8),
-    /// A 16-bit reference (7-byte header): 133 bytes of payload per part.
-    Sixteen(u16),
-}
-
-impl UdhRef {
-    fn header(self, total: u8, number: u8) -> Vec<u8> {
-        match self {
-            UdhRef::Eight(r) => vec![0x05, 0x00, 0x03, r, total, number],
-            UdhRef::Sixteen(r) => {
-                let [h, l] = r.to_be_bytes();
-                vec![0x06, 0x08, 0x04, h, l, total, number]
-            }
-        }
-    }
-
-    fn len(self) -> usize {
-        match self {
-            UdhRef::Eight(_) => 6,
-            UdhRef::Sixteen(_) => 7,
-        }
-    }
-}
+use crate::sms::{Parts, UdhRef, concat_info};
 
 /// One SUBMIT's worth of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,24 +127,6 @@ pub fn split_text(text: &str, split: &Split<'_>) -> Result<Vec<Part>, EncodeErro
         .collect())
 }
 
-/// The concatenation information in a user data header: (reference, total, number) and
-/// the header's length; `None` if the content has no concatenation element.
-fn concat_info(content: &[u8]) -> Option<(u16, u8, u8, usize)> {
-    let udhl = usize::from(*content.first()?);
-    let udh = content.get(1..1 + udhl)?;
-    let mut i = 0;
-    while i + 2 <= udh.len() {
-        let (iei, len) = (udh[i], usize::from(udh[i + 1]));
-        let ie = udh.get(i + 2..i + 2 + len)?;
-        match (iei, ie) {
-            (0x00, &[r, t, n]) => return Some((u16::from(r), t, n, 1 + udhl)),
-            (0x08, &[h, l, t, n]) => return Some((u16::from_be_bytes([h, l]), t, n, 1 + udhl)),
-            _ => i += 2 + len,
-        }
-    }
-    None
-}
-
 /// A message put back together from its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reassembled {
@@ -186,25 +136,13 @@ pub struct Reassembled {
     pub parts: Vec<Bytes>,
 }
 
-#[derive(Debug)]
-struct Pending {
-    first_seen: Instant,
-    total: u8,
-    parts: Vec<Option<(MsgFmt, Bytes)>>,
-}
-
-type Key = (Bytes, Bytes, u16, u8);
-
 /// Puts long messages back together from their parts, keyed by source, destination,
 /// reference and total. Parts may arrive out of order, twice, or with different Msg_Fmt;
 /// incomplete messages expire after a timeout the caller chooses, and at most
 /// `max_pending` are kept (the oldest is dropped to make room).
 #[derive(Debug)]
 pub struct Reassembler {
-    pending: HashMap<Key, Pending>,
-    timeout: Duration,
-    max_pending: usize,
-    dropped: u64,
+    parts: Parts<MsgFmt>,
 }
 
 impl Reassembler {
@@ -212,32 +150,23 @@ impl Reassembler {
     /// at most `max_pending` of them.
     pub fn new(timeout: Duration, max_pending: usize) -> Self {
         Reassembler {
-            pending: HashMap::new(),
-            timeout,
-            max_pending: max_pending.max(1),
-            dropped: 0,
+            parts: Parts::new(timeout, max_pending),
         }
     }
 
     /// Incomplete messages held.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.parts.pending()
     }
 
     /// Incomplete messages dropped so far (expired or evicted).
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.parts.dropped()
     }
 
     /// Drops incomplete messages older than the timeout; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let before = self.pending.len();
-        let timeout = self.timeout;
-        self.pending
-            .retain(|_, p| now.saturating_duration_since(p.first_seen) < timeout);
-        let n = before - self.pending.len();
-        self.dropped += n as u64;
-        n
+        self.parts.expire(now)
     }
 
     /// Takes one received part (a DELIVER's or SUBMIT's content): returns the whole message
@@ -257,9 +186,7 @@ impl Reassembler {
         } else {
             None
         };
-        let Some((reference, total, number, hlen)) =
-            info.filter(|&(_, t, n, _)| t > 0 && n >= 1 && n <= t)
-        else {
+        let Some((at, hlen)) = info.filter(|(c, _)| c.is_valid()) else {
             let payload = match (udhi(tp_udhi), content.first()) {
                 (true, Some(&l)) => content.slice((1 + usize::from(l)).min(content.len())..),
                 _ => content.clone(),
@@ -269,46 +196,9 @@ impl Reassembler {
                 parts: vec![payload],
             });
         };
-        let payload = content.slice(hlen..);
-        if total == 1 {
-            return Some(Reassembled {
-                text: decode_text(fmt, &payload),
-                parts: vec![payload],
-            });
-        }
-        self.expire(now);
-        let key = (
-            Bytes::copy_from_slice(src),
-            Bytes::copy_from_slice(dest),
-            reference,
-            total,
-        );
-        if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
-            if let Some(oldest) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.first_seen)
-                .map(|(k, _)| k.clone())
-            {
-                self.pending.remove(&oldest);
-                self.dropped += 1;
-            }
-        }
-        let entry = self.pending.entry(key.clone()).or_insert_with(|| Pending {
-            first_seen: now,
-            total,
-            parts: vec![None; usize::from(total)],
-        });
-        let slot = &mut entry.parts[usize::from(number) - 1];
-        if slot.is_none() {
-            *slot = Some((fmt, payload));
-        }
-        if entry.parts.iter().any(Option::is_none) {
-            return None;
-        }
-        let done = self.pending.remove(&key)?;
-        let _ = done.total;
-        let parts: Vec<(MsgFmt, Bytes)> = done.parts.into_iter().flatten().collect();
+        let parts = self
+            .parts
+            .push(now, src, dest, at, fmt, content.slice(hlen..))?;
         let text = parts
             .iter()
             .map(|(f, p)| decode_text(*f, p))

@@ -67,12 +67,13 @@ use packwire_core::wire::Reader;
 use packwire_core::{EncodeError, FrameError};
 use tokio_util::codec::{Decoder, Encoder};
 
+pub use crate::sms::UdhRef;
 pub use auth::{authenticator_ismg, authenticator_source, timestamp, verify_ismg};
 pub use codes::{ConnectStatus, MsgFmt, SubmitResult, udhi};
 pub use connect::{Connect, ConnectResp};
 pub use deliver::{Deliver, DeliverResp, Report};
 pub use head::{CommandId, Head, SequenceId, Version};
-pub use long::{Part, Reassembler, Split, UdhRef, split_text};
+pub use long::{Part, Reassembled, Reassembler, Split, split_text};
 pub use msg_id::{MsgId, MsgIdParts};
 pub use query::{Cancel, CancelResp, Query, QueryResp};
 pub use submit::{MAX_DESTINATIONS, Submit, SubmitResp};

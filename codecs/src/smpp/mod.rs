@@ -27,8 +27,10 @@
 mod bind;
 mod fields;
 mod head;
+mod long;
 mod manage;
 mod multi;
+mod receipt;
 mod sm;
 mod tlv;
 
@@ -42,8 +44,10 @@ use crate::LengthFieldCodec;
 pub use bind::{Bind, BindResp, Outbind};
 pub use fields::Address;
 pub use head::{CommandId, CommandStatus};
+pub use long::{Coding, LongMode, part_of, split_sm};
 pub use manage::{AlertNotification, CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 pub use multi::{Dest, MAX_DESTS, SubmitMulti, SubmitMultiResp, Unsuccess};
+pub use receipt::Receipt;
 pub use sm::{DataSm, ESM_DELIVERY_RECEIPT, ESM_UDHI, Sm, SmResp};
 pub use tlv::{Tag, Tlv, Tlvs};
 

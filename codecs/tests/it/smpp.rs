@@ -637,3 +637,159 @@ fn generated_pdus_of_every_kind_round_trip_under_random_chunking() {
         .random_cases(128)
         .round_trip(pdus());
 }
+
+fn reassemble(parts: &[Sm]) -> String {
+    use packwire_codecs::sms::Parts;
+    let mut p: Parts<u8> = Parts::new(std::time::Duration::from_secs(60), 16);
+    let now = std::time::Instant::now();
+    let mut out = None;
+    // in reverse: the order they arrive in must not matter
+    for sm in parts.iter().rev() {
+        let (at, payload) = part_of(sm);
+        let at = at.expect("a part of a long message");
+        if let Some(whole) = p.push(
+            now,
+            &sm.source.addr,
+            &sm.dest.addr,
+            at,
+            sm.data_coding,
+            payload,
+        ) {
+            out = Some(
+                whole
+                    .iter()
+                    .map(|(dc, b)| Coding::from_data_coding(*dc).unwrap().decode(b))
+                    .collect::<String>(),
+            );
+        }
+    }
+    out.expect("every part arrived")
+}
+
+#[test]
+fn long_texts_split_by_udh_sar_or_payload_and_come_back_whole() {
+    use packwire_codecs::sms::UdhRef;
+    let template = Sm::new(Address::new("10086"), Address::new("13800138000"), 0, "");
+    // GSM 7-bit: 153 septets a part; an extension character's two septets are never cut
+    let text = format!("{}€{}", "a".repeat(152), "b".repeat(100));
+    let parts = split_sm(
+        &text,
+        Coding::Gsm7,
+        LongMode::Udh(UdhRef::Eight(1)),
+        &template,
+    )
+    .unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        parts[0].short_message.len(),
+        6 + 152,
+        "the € moved to part 2"
+    );
+    assert_eq!(&parts[1].short_message[6..8], &[0x1b, 0x65]);
+    assert_eq!(reassemble(&parts), text);
+    // UCS2 with a 16-bit reference: 66 units a part (132 bytes); pairs stay whole
+    let text = "😀".repeat(40);
+    let parts = split_sm(
+        &text,
+        Coding::Ucs2,
+        LongMode::Udh(UdhRef::Sixteen(0x1234)),
+        &template,
+    )
+    .unwrap();
+    assert!(parts.iter().all(|p| p.udhi() && p.data_coding == 8));
+    assert!(
+        parts.iter().all(|p| (p.short_message.len() - 7) % 4 == 0),
+        "whole pairs only"
+    );
+    assert_eq!(reassemble(&parts), text);
+    // SAR: the parameters instead of a header
+    let text = "x".repeat(300);
+    let parts = split_sm(&text, Coding::Latin1, LongMode::Sar(77), &template).unwrap();
+    assert_eq!(parts.len(), 3);
+    assert!(parts.iter().all(|p| !p.udhi()));
+    assert_eq!(parts[2].tlvs.sar(), Some((77, 3, 3)));
+    assert_eq!(reassemble(&parts), text);
+    // message_payload: one PDU, short_message empty, and it encodes
+    let parts = split_sm(&text, Coding::Latin1, LongMode::Payload, &template).unwrap();
+    assert_eq!(parts.len(), 1);
+    assert!(parts[0].short_message.is_empty());
+    assert_eq!(parts[0].payload().len(), 300);
+    assert!(!encode(&Pdu::new(1, Body::SubmitSm(parts[0].clone()))).is_empty());
+    // what fits one message is one PDU without a header, whatever the mode
+    let one = split_sm(
+        "hi",
+        Coding::Gsm7,
+        LongMode::Udh(UdhRef::Eight(1)),
+        &template,
+    )
+    .unwrap();
+    assert_eq!(
+        (one.len(), one[0].udhi(), &one[0].short_message[..]),
+        (1, false, &b"hi"[..])
+    );
+    assert!(split_sm("好", Coding::Gsm7, LongMode::Payload, &template).is_err());
+    assert_eq!(Coding::pick("hi €"), Coding::Gsm7);
+    assert_eq!(Coding::pick("好"), Coding::Ucs2);
+}
+
+#[test]
+fn a_part_with_both_a_header_and_sar_parameters_is_taken_by_its_header() {
+    let mut sm = Sm::new(
+        Address::new("1"),
+        Address::new("2"),
+        0,
+        &[0x05, 0x00, 0x03, 9, 2, 1, b'a'][..],
+    );
+    sm.esm_class = ESM_UDHI;
+    sm.tlvs.push(Tag::SAR_MSG_REF_NUM, vec![0, 5]);
+    sm.tlvs.push(Tag::SAR_TOTAL_SEGMENTS, vec![3]);
+    sm.tlvs.push(Tag::SAR_SEGMENT_SEQNUM, vec![3]);
+    let (at, payload) = part_of(&sm);
+    let at = at.unwrap();
+    assert_eq!((at.reference, at.total, at.number), (9, 2, 1));
+    assert_eq!(&payload[..], b"a");
+    // a header that claims more than there is: no panic, no part
+    let mut bad = sm.clone();
+    bad.short_message = Bytes::from_static(&[0x20, 0x00]);
+    assert_eq!(part_of(&bad), (None, Bytes::new()));
+}
+
+#[test]
+fn receipts_are_read_from_the_tlvs_and_the_text_form() {
+    let Body::DeliverSm(sm) = decode_one(&vector!("deliver_sm_receipt")).body else {
+        panic!("a deliver_sm")
+    };
+    let r = Receipt::parse(&sm).expect("a receipt");
+    assert_eq!(&r.id[..], b"0a1b2c3d");
+    assert_eq!(r.state, Some(2));
+    assert_eq!(&r.stat[..], b"DELIVRD");
+    assert_eq!(
+        (&r.sub[..], &r.dlvrd[..], &r.err[..]),
+        (&b"001"[..], &b"001"[..], &b"000"[..])
+    );
+    assert_eq!(&r.submit_date[..], b"2612031200");
+    assert_eq!(&r.text[..], b"hello");
+    assert!(r.matches(b"0A1B2C3D"));
+    // a text-only receipt from an SMSC that writes decimal ids and its own spelling
+    let mut t = Sm::new(
+        Address::new("1"),
+        Address::new("2"),
+        0,
+        &b"id:4294967297 Sub:1 DLVRD:0 Submit_Date:2612031200 Done_Date:2612031300 Stat:UNDELIV Err:0x0B"[..],
+    );
+    t.esm_class = ESM_DELIVERY_RECEIPT;
+    let r = Receipt::parse(&t).unwrap();
+    assert_eq!((r.state, &r.err[..]), (Some(5), &b"0x0B"[..]));
+    assert_eq!(&r.done_date[..], b"2612031300");
+    assert!(
+        r.matches(b"100000001"),
+        "decimal 4294967297 is hex 100000001"
+    );
+    assert!(r.text.is_empty(), "no text: field");
+    // network_error_code from its TLV
+    t.tlvs.push(Tag::NETWORK_ERROR_CODE, vec![3, 0x00, 0x0b]);
+    assert_eq!(Receipt::parse(&t).unwrap().network_error, Some((3, 11)));
+    // an ordinary MO message is not a receipt
+    let mo = Sm::new(Address::new("1"), Address::new("2"), 0, "hello id:1");
+    assert!(Receipt::parse(&mo).is_none());
+}
