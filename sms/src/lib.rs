@@ -5,5 +5,8 @@
 //! request windows, link checks, submits, status reports and mobile-originated messages.
 //!
 //! - [`cmpp`]: CMPP 2.0 / 3.0 (China Mobile) — [`cmpp::SpClient`] and [`cmpp::Ismg`].
+//! - [`session`]: the sans-IO session layer (login, window, rate, retry, reconnect without
+//!   resending what was answered, link checks, reports, MO) with SMPP's ESME side on it.
 
 pub mod cmpp;
+pub mod session;

@@ -1,0 +1,100 @@
+//! The sans-IO session layer every SMS gateway protocol runs on: what a client (an SP, an
+//! ESME) does between its socket and its application — log in, keep a window of
+//! unanswered submits and a submit rate, retry what the gateway throttled, resend after a
+//! reconnect what was never answered (and never what was), check the link, answer
+//! reports and mobile-originated messages — with no sockets and no clock of its own.
+//! The caller feeds it PDUs and the time and takes back PDUs to write and events (quinn's
+//! `Connection` is the model). A protocol plugs in through [`Protocol`]; [`smpp`] is the
+//! first.
+
+mod client;
+pub mod smpp;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+pub use client::{ClientConfig, ClientSession, Event, RequestId};
+
+/// What a submit's answer says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Accepted, with the gateway's message id.
+    Accepted(Bytes),
+    /// The gateway is throttling or its queue is full: the same request may succeed later.
+    Throttled(u32),
+    /// Refused, with the protocol's status code.
+    Rejected(u32),
+}
+
+/// A delivery report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The id the gateway gave the message when it took it.
+    pub id: Bytes,
+    /// The final state word (`DELIVRD`, `UNDELIV`, ...).
+    pub stat: Bytes,
+    /// Whether it says the message was delivered.
+    pub delivered: bool,
+}
+
+/// A message from a mobile (one part of it, as it came).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mo {
+    /// Who sent it.
+    pub from: Bytes,
+    /// To which number.
+    pub to: Bytes,
+    /// Its bytes, in `coding`.
+    pub payload: Bytes,
+    /// The protocol's data coding value.
+    pub coding: u8,
+}
+
+/// What a received PDU is to the session.
+#[derive(Debug, Clone)]
+pub enum Incoming<P> {
+    /// The answer to the login request with this sequence number: accepted (`None`) or
+    /// refused with a status.
+    LoginAnswer(u32, Option<u32>),
+    /// The answer to the submit with this sequence number.
+    SubmitAnswer(u32, SubmitOutcome),
+    /// A delivery report, and the PDU that acknowledges it.
+    Report(Report, P),
+    /// A mobile-originated message, and the PDU that acknowledges it.
+    Mo(Mo, P),
+    /// The peer checks the link: answer with this.
+    LinkCheck(P),
+    /// The answer to our link check with this sequence number.
+    LinkCheckAnswer(u32),
+    /// The peer could not take the request with this sequence number (SMPP's
+    /// generic_nack), with its status.
+    Nack(u32, u32),
+    /// The peer logs out: answer with this, then close.
+    Logout(P),
+    /// The answer to our logout.
+    LogoutAnswer,
+    /// Something else, with the answer it needs if any (an unknown request's nack).
+    Other(Option<P>),
+}
+
+/// One protocol's part of a session: how its PDUs say what the session needs to know.
+/// Sequence numbers are the session's (1, 2, ...); a protocol maps them onto its own
+/// range.
+pub trait Protocol {
+    /// The protocol's PDU.
+    type Pdu: Clone + std::fmt::Debug;
+    /// A message to submit, ready for one request (one part of a long text).
+    type Submit: Clone + std::fmt::Debug;
+
+    /// The login request.
+    fn login(&self, seq: u32) -> Self::Pdu;
+    /// The submit request for `part`.
+    fn submit(&self, seq: u32, part: &Self::Submit) -> Self::Pdu;
+    /// The link check request.
+    fn link_check(&self, seq: u32) -> Self::Pdu;
+    /// The logout request.
+    fn logout(&self, seq: u32) -> Self::Pdu;
+    /// What `pdu` is to the session.
+    fn classify(&self, pdu: &Self::Pdu) -> Incoming<Self::Pdu>;
+}
