@@ -8,6 +8,7 @@
 //! first.
 
 mod client;
+mod server;
 pub mod smpp;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ mod tests;
 use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
+pub use server::{Account, SmscConfig, SmscEvent, SmscSession};
 
 /// What a submit's answer says.
 #[derive(Debug, Clone, PartialEq, Eq)]

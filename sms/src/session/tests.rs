@@ -457,3 +457,175 @@ fn the_peers_unbind_is_answered_and_ends_the_session() {
     q.step();
     assert_eq!(q.events.last(), Some(&Event::LoggedOut));
 }
+
+/// The client session against the gateway session: both sans-IO, one virtual clock.
+struct Sessions {
+    now: Instant,
+    client: ClientSession<Esme>,
+    smsc: super::SmscSession,
+    events: Vec<Event>,
+    smsc_events: Vec<super::SmscEvent>,
+}
+
+impl Sessions {
+    fn new(esme: Esme, cfg: ClientConfig, smsc: super::SmscConfig) -> Self {
+        let now = Instant::now();
+        let mut client = ClientSession::new(esme, cfg);
+        client.connected(now);
+        let mut s = Sessions {
+            now,
+            client,
+            smsc: super::SmscSession::new(smsc, 0x1000),
+            events: Vec::new(),
+            smsc_events: Vec::new(),
+        };
+        s.step();
+        s
+    }
+
+    fn step(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(p) = self.client.poll_transmit() {
+                self.smsc.handle(self.now, &wire(&p));
+                moved = true;
+            }
+            while let Some(p) = self.smsc.poll_transmit() {
+                self.client.handle(self.now, &wire(&p));
+                moved = true;
+            }
+            self.events
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
+            self.smsc_events
+                .extend(std::iter::from_fn(|| self.smsc.poll_event()));
+            if !moved {
+                return;
+            }
+        }
+        panic!("the sessions never went quiet");
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.client.poll_timeout(), self.smsc.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|&t| t <= end)
+                .min();
+            let Some(t) = next else { break };
+            self.now = self.now.max(t);
+            self.client.handle_timeout(self.now);
+            self.smsc.handle_timeout(self.now);
+            self.step();
+        }
+        self.now = end;
+        self.client.handle_timeout(self.now);
+        self.smsc.handle_timeout(self.now);
+        self.step();
+    }
+}
+
+fn smsc_cfg() -> super::SmscConfig {
+    super::SmscConfig::new(vec![super::Account::new("esme01", "secret")])
+}
+
+#[test]
+fn the_gateway_refuses_a_wrong_password_and_an_unknown_account() {
+    let s = Sessions::new(
+        Esme::transceiver("esme01", "nope"),
+        ClientConfig::default(),
+        smsc_cfg(),
+    );
+    assert_eq!(
+        s.events,
+        [Event::LoginRefused(CommandStatus::ESME_RINVPASWD.0)]
+    );
+    let s = Sessions::new(
+        Esme::transceiver("who", "secret"),
+        ClientConfig::default(),
+        smsc_cfg(),
+    );
+    assert_eq!(
+        s.events,
+        [Event::LoginRefused(CommandStatus::ESME_RINVSYSID.0)]
+    );
+    // a submit before any bind is refused for the bind state
+    let mut smsc = super::SmscSession::new(smsc_cfg(), 0);
+    smsc.handle(Instant::now(), &Pdu::new(1, Body::SubmitSm(sm("a"))));
+    assert_eq!(
+        smsc.poll_transmit().unwrap().command_status,
+        CommandStatus::ESME_RINVBNDSTS
+    );
+}
+
+#[test]
+fn the_gateways_rate_throttles_and_the_client_retries_until_every_message_is_in_once() {
+    let mut cfg = smsc_cfg();
+    cfg.tps = Some(10);
+    let mut s = Sessions::new(
+        Esme::transceiver("esme01", "secret"),
+        ClientConfig::default(),
+        cfg,
+    );
+    for i in 0..5 {
+        s.client.submit(s.now, sm(&format!("m{i}")));
+    }
+    s.step();
+    s.advance(Duration::from_secs(10));
+    let taken: Vec<&Sm> = s
+        .smsc_events
+        .iter()
+        .filter_map(|e| match e {
+            super::SmscEvent::Submitted { sm, .. } => Some(&**sm),
+            _ => None,
+        })
+        .collect();
+    let mut texts: Vec<&[u8]> = taken.iter().map(|m| &m.short_message[..]).collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [&b"m0"[..], b"m1", b"m2", b"m3", b"m4"],
+        "each taken once"
+    );
+    assert!(s.smsc_events.contains(&super::SmscEvent::Throttled));
+    let accepted = s
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 5);
+}
+
+#[test]
+fn receipts_arrive_after_their_delay_for_the_ids_the_gateway_gave() {
+    let mut s = Sessions::new(
+        Esme::transceiver("esme01", "secret"),
+        ClientConfig::default(),
+        smsc_cfg(),
+    );
+    let mut m = sm("report me");
+    m.registered_delivery = 1;
+    s.client.submit(s.now, m);
+    s.step();
+    let Some(Event::Accepted { id, .. }) = s.events.last().cloned() else {
+        panic!("accepted: {:?}", s.events)
+    };
+    s.advance(Duration::from_millis(99));
+    assert!(!s.events.iter().any(|e| matches!(e, Event::Report(_))));
+    s.advance(Duration::from_millis(1));
+    let Some(Event::Report(r)) = s.events.last() else {
+        panic!("a report: {:?}", s.events)
+    };
+    assert_eq!(r.id, id);
+    assert!(r.delivered);
+    // an MO pushed by the gateway reaches the client
+    s.smsc.push_mo(
+        Address::new("13800138000"),
+        Address::new("10086"),
+        0,
+        "hi back",
+    );
+    s.step();
+    assert!(matches!(s.events.last(), Some(Event::Mo(m)) if &m.payload[..] == b"hi back"));
+}

@@ -1,0 +1,299 @@
+//! The gateway side of an SMPP session (an SMSC simulator's), sans-IO: accounts, binds,
+//! message ids, its own rate (answering `ESME_RTHROTTLED` past it), delivery receipts
+//! when asked for, MO pushes, link checks both ways.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use packwire_codecs::smpp::{
+    Address, Bind, BindResp, Body, CommandStatus, ESM_DELIVERY_RECEIPT, Pdu, Sm, SmResp, Tag,
+};
+
+/// An ESME account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// system_id.
+    pub system_id: Bytes,
+    /// password.
+    pub password: Bytes,
+}
+
+impl Account {
+    /// An account.
+    pub fn new(system_id: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
+        Account {
+            system_id: system_id.into(),
+            password: password.into(),
+        }
+    }
+}
+
+/// How the gateway side behaves.
+#[derive(Debug, Clone)]
+pub struct SmscConfig {
+    /// The accounts that may bind.
+    pub accounts: Vec<Account>,
+    /// The system_id it answers binds with.
+    pub system_id: Bytes,
+    /// Submits per second it takes from one session; past it, `ESME_RTHROTTLED`.
+    pub tps: Option<u32>,
+    /// A delivery receipt this long after a submit that asked for one.
+    pub receipt_after: Duration,
+}
+
+impl SmscConfig {
+    /// A gateway for `accounts`, no rate limit, receipts after 100 ms.
+    pub fn new(accounts: Vec<Account>) -> Self {
+        SmscConfig {
+            accounts,
+            system_id: Bytes::from_static(b"packwire"),
+            tps: None,
+            receipt_after: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What happened on the gateway side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmscEvent {
+    /// An ESME bound with this system_id.
+    Bound(Bytes),
+    /// A bind was refused, with the status it got.
+    Refused(Bytes, CommandStatus),
+    /// A submit was taken and given this message id.
+    Submitted {
+        /// The message id given.
+        id: Bytes,
+        /// The message.
+        sm: Box<Sm>,
+    },
+    /// A submit was refused for the rate.
+    Throttled,
+    /// The ESME unbound.
+    Unbound,
+}
+
+/// One ESME's session at the gateway.
+#[derive(Debug)]
+pub struct SmscSession {
+    cfg: SmscConfig,
+    bound: Option<Bytes>,
+    next_id: u64,
+    next_seq: u32,
+    /// when the rate lets the next submit in
+    next_free: Option<Instant>,
+    /// receipts due, by when
+    receipts: VecDeque<(Instant, Sm)>,
+    transmit: VecDeque<Pdu>,
+    events: VecDeque<SmscEvent>,
+}
+
+impl SmscSession {
+    /// A session with `cfg`; `first_id` numbers its message ids (give each session its own
+    /// range, or share a counter).
+    pub fn new(cfg: SmscConfig, first_id: u64) -> Self {
+        SmscSession {
+            cfg,
+            bound: None,
+            next_id: first_id,
+            next_seq: 1,
+            next_free: None,
+            receipts: VecDeque::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    fn seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = if s >= 0x7fff_ffff { 1 } else { s + 1 };
+        s
+    }
+
+    /// The system_id bound, if any.
+    pub fn bound(&self) -> Option<&Bytes> {
+        self.bound.as_ref()
+    }
+
+    /// A PDU to write.
+    pub fn poll_transmit(&mut self) -> Option<Pdu> {
+        self.transmit.pop_front()
+    }
+
+    /// An event.
+    pub fn poll_event(&mut self) -> Option<SmscEvent> {
+        self.events.pop_front()
+    }
+
+    /// When the next receipt is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.receipts.front().map(|(t, _)| *t)
+    }
+
+    /// Sends the receipts due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while self.receipts.front().is_some_and(|(t, _)| *t <= now) {
+            if let Some((_, r)) = self.receipts.pop_front() {
+                let seq = self.seq();
+                self.transmit.push_back(Pdu::new(seq, Body::DeliverSm(r)));
+            }
+        }
+    }
+
+    /// Pushes a mobile-originated message to the bound ESME.
+    pub fn push_mo(&mut self, from: Address, to: Address, coding: u8, text: impl Into<Bytes>) {
+        let seq = self.seq();
+        self.transmit.push_back(Pdu::new(
+            seq,
+            Body::DeliverSm(Sm::new(from, to, coding, text)),
+        ));
+    }
+
+    fn bind(&mut self, pdu: &Pdu, b: &Bind, answer: fn(BindResp) -> Body) {
+        let status = if self.bound.is_some() {
+            CommandStatus::ESME_RALYBND
+        } else {
+            match self
+                .cfg
+                .accounts
+                .iter()
+                .find(|a| a.system_id == b.system_id)
+            {
+                None => CommandStatus::ESME_RINVSYSID,
+                Some(a) if a.password != b.password => CommandStatus::ESME_RINVPASWD,
+                Some(_) => CommandStatus::ESME_ROK,
+            }
+        };
+        let resp = BindResp {
+            system_id: self.cfg.system_id.clone(),
+            ..BindResp::default()
+        };
+        if status.is_ok() {
+            self.bound = Some(b.system_id.clone());
+            self.events.push_back(SmscEvent::Bound(b.system_id.clone()));
+        } else {
+            self.events
+                .push_back(SmscEvent::Refused(b.system_id.clone(), status));
+        }
+        self.transmit.push_back(pdu.answer(status, answer(resp)));
+    }
+
+    /// Takes a PDU from the ESME.
+    pub fn handle(&mut self, now: Instant, pdu: &Pdu) {
+        let ok = CommandStatus::ESME_ROK;
+        match &pdu.body {
+            Body::BindTransmitter(b) => self.bind(pdu, b, Body::BindTransmitterResp),
+            Body::BindReceiver(b) => self.bind(pdu, b, Body::BindReceiverResp),
+            Body::BindTransceiver(b) => self.bind(pdu, b, Body::BindTransceiverResp),
+            Body::SubmitSm(_) if self.bound.is_none() => self.transmit.push_back(pdu.answer(
+                CommandStatus::ESME_RINVBNDSTS,
+                Body::SubmitSmResp(SmResp::default()),
+            )),
+            Body::SubmitSm(sm) => {
+                if let Some(tps) = self.cfg.tps.filter(|&t| t > 0) {
+                    if self.next_free.is_some_and(|f| f > now) {
+                        self.events.push_back(SmscEvent::Throttled);
+                        self.transmit.push_back(pdu.answer(
+                            CommandStatus::ESME_RTHROTTLED,
+                            Body::SubmitSmResp(SmResp::default()),
+                        ));
+                        return;
+                    }
+                    self.next_free = Some(now + Duration::from_secs(1) / tps);
+                }
+                self.next_id += 1;
+                let id = Bytes::from(format!("{:x}", self.next_id));
+                self.transmit
+                    .push_back(pdu.answer(ok, Body::SubmitSmResp(SmResp::new(id.clone()))));
+                if sm.registered_delivery & 0x03 != 0 {
+                    self.receipts
+                        .push_back((now + self.cfg.receipt_after, receipt(sm, &id)));
+                }
+                self.events.push_back(SmscEvent::Submitted {
+                    id,
+                    sm: Box::new(sm.clone()),
+                });
+            }
+            Body::EnquireLink => self
+                .transmit
+                .push_back(pdu.answer(ok, Body::EnquireLinkResp)),
+            Body::Unbind => {
+                self.bound = None;
+                self.transmit.push_back(pdu.answer(ok, Body::UnbindResp));
+                self.events.push_back(SmscEvent::Unbound);
+            }
+            Body::Unknown { command_id, .. } if !command_id.is_response() => {
+                self.transmit.push_back(Pdu::generic_nack(
+                    pdu.sequence_number,
+                    CommandStatus::ESME_RINVCMDID,
+                ))
+            }
+            // answers to what it sent (deliver_sm_resp, enquire_link_resp) need nothing
+            _ => {}
+        }
+    }
+}
+
+/// The wall clock as `YYMMDDhhmm` (UTC), the receipts' date form.
+fn yymmddhhmm() -> String {
+    civil(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// Seconds since the Unix epoch as `YYMMDDhhmm` (UTC).
+fn civil(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        year % 100,
+        month,
+        day,
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// The receipt for `sm`, given `id`: the text form and the TLVs.
+fn receipt(sm: &Sm, id: &Bytes) -> Sm {
+    let date = yymmddhhmm();
+    let text = format!(
+        "id:{} sub:001 dlvrd:001 submit date:{date} done date:{date} stat:DELIVRD err:000 text:",
+        String::from_utf8_lossy(id)
+    );
+    let mut r = Sm::new(sm.dest.clone(), sm.source.clone(), 0, text);
+    r.esm_class = ESM_DELIVERY_RECEIPT;
+    let mut rid = id.to_vec();
+    rid.push(0);
+    r.tlvs.push(Tag::RECEIPTED_MESSAGE_ID, rid);
+    r.tlvs.push(Tag::MESSAGE_STATE, vec![2]);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::civil(0), "7001010000");
+        assert_eq!(super::civil(951_782_400), "0002290000", "a leap day");
+        assert_eq!(super::civil(1_796_299_200), "2612031200");
+        assert_eq!(
+            super::civil(4_107_542_399),
+            "0002282359",
+            "2100 is not a leap year"
+        );
+    }
+}
