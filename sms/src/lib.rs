@@ -5,8 +5,11 @@
 //! request windows, link checks, submits, status reports and mobile-originated messages.
 //!
 //! - [`cmpp`]: CMPP 2.0 / 3.0 (China Mobile) — [`cmpp::SpClient`] and [`cmpp::Ismg`].
+//! - [`smpp`]: SMPP 3.4 — an ESME client ([`smpp::connect`]) and an SMSC simulator
+//!   ([`smpp::Smsc`]) on the runtime.
 //! - [`session`]: the sans-IO session layer (login, window, rate, retry, reconnect without
 //!   resending what was answered, link checks, reports, MO) with SMPP's ESME side on it.
 
 pub mod cmpp;
 pub mod session;
+pub mod smpp;

@@ -8,6 +8,7 @@
 //! first.
 
 mod client;
+mod run;
 mod server;
 pub mod smpp;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
+pub use run::{EVENT_BUFFER, GatewayClient};
 pub use server::{Account, SmscConfig, SmscEvent, SmscSession};
 
 /// What a submit's answer says.

@@ -1,0 +1,132 @@
+//! The ESME client and the SMSC simulator over loopback TCP: bind, submits, receipts, MO
+//! pushes, and a bind again after the SMSC drops the connection.
+
+use std::time::Duration;
+
+use packwire_codecs::smpp::{Address, Sm};
+use packwire_net::CloseReason;
+use packwire_sms::session::{Account, ClientConfig, Event, SmscConfig, SmscEvent};
+use packwire_sms::smpp::{self, Esme, EsmeClient, Smsc};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn next(esme: &EsmeClient) -> Event {
+    timeout(WAIT, esme.next_event())
+        .await
+        .expect("an event in time")
+        .expect("the client runs")
+}
+
+/// Events until one matches `f`.
+async fn until(esme: &EsmeClient, f: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next(esme).await;
+        let done = f(&e);
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn sm(text: &str) -> Sm {
+    let mut m = Sm::new(
+        Address::new("10086"),
+        Address::new("13800138000"),
+        0,
+        text.to_string(),
+    );
+    m.registered_delivery = 1;
+    m
+}
+
+#[tokio::test]
+async fn an_esme_binds_submits_gets_receipts_and_mo_and_binds_again_after_a_drop() {
+    let mut cfg = SmscConfig::new(vec![Account::new("esme01", "secret")]);
+    cfg.receipt_after = Duration::from_millis(20);
+    let smsc = Smsc::bind("127.0.0.1:0", cfg).await.unwrap();
+    let esme = smpp::connect(
+        &[smsc.local_addr()],
+        Esme::transceiver("esme01", "secret"),
+        ClientConfig::default(),
+    );
+    let requests: Vec<_> = ["a", "b", "c"].iter().map(|t| esme.submit(sm(t))).collect();
+    assert_eq!(next(&esme).await, Event::LoggedIn);
+    let mut ids = Vec::new();
+    let mut reports = Vec::new();
+    while reports.len() < 3 {
+        match next(&esme).await {
+            Event::Accepted { request, id } => {
+                assert_eq!(request, requests[ids.len()], "answered in order");
+                ids.push(id);
+            }
+            Event::Report(r) => {
+                assert!(r.delivered);
+                reports.push(r.id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    reports.sort();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(reports, sorted, "a receipt for every id given");
+
+    // an MO pushed to the bound account (bound before its bind_resp went)
+    let pushed = smsc.push_mo(
+        "esme01",
+        Address::new("13800138000"),
+        Address::new("10086"),
+        "hi",
+    );
+    assert_eq!(pushed, 1);
+    let got = until(&esme, |e| matches!(e, Event::Mo(_))).await;
+    let Some(Event::Mo(mo)) = got.last() else {
+        unreachable!()
+    };
+    assert_eq!(&mo.payload[..], b"hi");
+
+    // the SMSC drops the connection: the client reconnects and binds again
+    assert_eq!(
+        smsc.server()
+            .registry()
+            .close_user("esme01", CloseReason::Kicked),
+        1
+    );
+    until(&esme, |e| *e == Event::LoggedIn).await;
+    let again = esme.submit(sm("d"));
+    let got = until(&esme, |e| matches!(e, Event::Accepted { .. })).await;
+    assert!(matches!(got.last(), Some(Event::Accepted { request, .. }) if *request == again));
+
+    let mut bound = 0;
+    while let Some(e) = smsc.try_event() {
+        bound += usize::from(matches!(e, SmscEvent::Bound(_)));
+    }
+    assert_eq!(bound, 2);
+    assert_eq!(esme.dropped_events(), 0);
+    esme.shutdown(Duration::from_secs(2)).await;
+    smsc.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_with_its_status() {
+    let smsc = Smsc::bind(
+        "127.0.0.1:0",
+        SmscConfig::new(vec![Account::new("esme01", "secret")]),
+    )
+    .await
+    .unwrap();
+    let esme = smpp::connect(
+        &[smsc.local_addr()],
+        Esme::transceiver("esme01", "nope"),
+        ClientConfig::default(),
+    );
+    assert_eq!(
+        next(&esme).await,
+        Event::LoginRefused(packwire_codecs::smpp::CommandStatus::ESME_RINVPASWD.0)
+    );
+    esme.shutdown(Duration::from_millis(100)).await;
+    smsc.shutdown().await;
+}
