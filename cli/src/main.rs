@@ -6,6 +6,7 @@ mod decode;
 mod demo;
 mod http_json;
 mod net;
+mod smpp;
 mod smpp_json;
 mod spec;
 mod stop;
@@ -135,6 +136,74 @@ enum Command {
     Cmpp {
         #[command(subcommand)]
         command: CmppCommand,
+    },
+    /// SMPP 3.4: send a message as an ESME, or run an SMSC simulator.
+    Smpp {
+        #[command(subcommand)]
+        command: SmppCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SmppCommand {
+    /// Bind to an SMSC, submit a message (split by UDH when long), print each part's
+    /// message_id and, with --wait, the delivery receipts.
+    Send {
+        /// The SMSC's host.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The SMSC's port (2775 is SMPP's).
+        #[arg(long, default_value_t = 2775)]
+        port: u16,
+        /// The account.
+        #[arg(long)]
+        system_id: String,
+        /// Its password.
+        #[arg(long)]
+        password: String,
+        /// trx (transceiver) or tx (transmitter).
+        #[arg(long, default_value = "trx")]
+        bind: String,
+        /// The destination number.
+        #[arg(long)]
+        to: String,
+        /// The source address.
+        #[arg(long, default_value = "")]
+        from: String,
+        /// The text (GSM 7-bit when it fits the alphabet, UCS2 otherwise).
+        #[arg(long)]
+        text: String,
+        /// Ask for delivery receipts and wait up to this many seconds for them.
+        #[arg(long)]
+        wait: Option<u64>,
+    },
+    /// Run an SMSC simulator: ESMEs bind, submit, get message ids, receipts and MO
+    /// messages; prints binds, a summary every 5 s, and the statistics on exit.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:2775")]
+        listen: String,
+        /// An account as SYSTEM_ID:PASSWORD; repeat for more.
+        #[arg(long, required = true)]
+        account: Vec<String>,
+        /// Send a delivery receipt for every submit that asks for one.
+        #[arg(long)]
+        reports: bool,
+        /// Push an MO message to every bound account this often (seconds).
+        #[arg(long)]
+        mo_every: Option<u64>,
+        /// Answer ESME_RTHROTTLED past this many submits per second per connection.
+        #[arg(long)]
+        tps: Option<u32>,
+        /// Print every submit.
+        #[arg(long)]
+        trace: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Print the final statistics tree as one JSON object instead of text.
+        #[arg(long)]
+        stats_json: bool,
     },
 }
 
@@ -386,6 +455,58 @@ fn main() -> ExitCode {
                 text,
                 wait_report: wait,
                 trace,
+            }),
+        ),
+        Command::Smpp {
+            command:
+                SmppCommand::Send {
+                    host,
+                    port,
+                    system_id,
+                    password,
+                    bind,
+                    to,
+                    from,
+                    text,
+                    wait,
+                },
+        } => report(
+            "smpp send",
+            smpp::send(smpp::Send {
+                host,
+                port,
+                system_id,
+                password,
+                bind,
+                to,
+                from,
+                text,
+                wait,
+            }),
+        ),
+        Command::Smpp {
+            command:
+                SmppCommand::Serve {
+                    listen,
+                    account,
+                    reports,
+                    mo_every,
+                    tps,
+                    trace,
+                    seconds,
+                    stats_json,
+                },
+        } => report(
+            "smpp serve",
+            smpp::serve(smpp::Serve {
+                listen,
+                accounts: account,
+                reports,
+                mo_every,
+                tps,
+                trace,
+                seconds,
+                stats_json,
             }),
         ),
         Command::Cmpp {

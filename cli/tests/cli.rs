@@ -1031,3 +1031,67 @@ mod http {
         assert_eq!(out[0]["status"], 101);
     }
 }
+
+#[test]
+fn smpp_send_through_smpp_serve_gets_ids_and_receipts_and_a_bad_password_fails() {
+    use std::io::BufRead;
+    let mut smsc = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args([
+            "smpp",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--account",
+            "esme01:secret",
+        ])
+        .args(["--reports", "--seconds", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire smpp serve");
+    let mut out = std::io::BufReader::new(smsc.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("SMPP SMSC listening on "), "{first}");
+    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let send = |password: &str, text: &str| {
+        packwire(
+            &[
+                "smpp",
+                "send",
+                "--port",
+                &port,
+                "--system-id",
+                "esme01",
+                "--password",
+                password,
+                "--to",
+                "13800138000",
+                "--text",
+                text,
+                "--wait",
+                "5",
+            ],
+            b"",
+        )
+    };
+    let long = "long text ".repeat(20);
+    let o = send("secret", &long);
+    let got = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{got} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(got.contains("part 1/2: message_id"), "{got}");
+    assert!(got.contains("part 2/2: message_id"), "{got}");
+    assert_eq!(got.matches(": DELIVRD").count(), 2, "{got}");
+    let o = send("wrong", "hi");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("bind refused: ESME_RINVPASWD"), "{err}");
+    let _ = smsc.kill();
+    let _ = smsc.wait();
+}

@@ -38,17 +38,20 @@ pub struct SmscConfig {
     pub system_id: Bytes,
     /// Submits per second it takes from one session; past it, `ESME_RTHROTTLED`.
     pub tps: Option<u32>,
+    /// Whether a submit that asks for a delivery receipt gets one.
+    pub receipts: bool,
     /// A delivery receipt this long after a submit that asked for one.
     pub receipt_after: Duration,
 }
 
 impl SmscConfig {
-    /// A gateway for `accounts`, no rate limit, receipts after 100 ms.
+    /// A gateway for `accounts`, no rate limit, receipts (when asked for) after 100 ms.
     pub fn new(accounts: Vec<Account>) -> Self {
         SmscConfig {
             accounts,
             system_id: Bytes::from_static(b"packwire"),
             tps: None,
+            receipts: true,
             receipt_after: Duration::from_millis(100),
         }
     }
@@ -206,7 +209,7 @@ impl SmscSession {
                 let id = Bytes::from(format!("{:x}", self.next_id));
                 self.transmit
                     .push_back(pdu.answer(ok, Body::SubmitSmResp(SmResp::new(id.clone()))));
-                if sm.registered_delivery & 0x03 != 0 {
+                if self.cfg.receipts && sm.registered_delivery & 0x03 != 0 {
                     self.receipts
                         .push_back((now + self.cfg.receipt_after, receipt(sm, &id)));
                 }
