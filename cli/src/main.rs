@@ -177,6 +177,31 @@ enum SmppCommand {
         #[arg(long)]
         wait: Option<u64>,
     },
+    /// Load an SMSC with submit_sm: CONNS bound ESMEs, each keeping WINDOW submits in
+    /// flight, for SECONDS; prints JSON (submits per second).
+    Bench {
+        /// The SMSC's host.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The SMSC's port.
+        #[arg(long, default_value_t = 2775)]
+        port: u16,
+        /// The account.
+        #[arg(long)]
+        system_id: String,
+        /// Its password.
+        #[arg(long)]
+        password: String,
+        /// ESME connections.
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        /// Submits in flight per connection.
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// How long to run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Run an SMSC simulator: ESMEs bind, submit, get message ids, receipts and MO
     /// messages; prints binds, a summary every 5 s, and the statistics on exit.
     Serve {
@@ -483,6 +508,21 @@ fn main() -> ExitCode {
                 text,
                 wait,
             }),
+        ),
+        Command::Smpp {
+            command:
+                SmppCommand::Bench {
+                    host,
+                    port,
+                    system_id,
+                    password,
+                    conns,
+                    window,
+                    seconds,
+                },
+        } => report(
+            "smpp bench",
+            smpp::bench(&host, port, &system_id, &password, conns, window, seconds),
         ),
         Command::Smpp {
             command:

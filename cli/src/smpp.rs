@@ -249,3 +249,98 @@ fn print_event(e: &SmscEvent, trace: bool) {
         _ => {}
     }
 }
+
+/// `smpp bench`: CONNS bound ESMEs, each keeping WINDOW submits in flight, for SECONDS;
+/// prints JSON (submits per second) and fails if a connection was lost or a submit
+/// refused.
+pub(crate) fn bench(
+    host: &str,
+    port: u16,
+    system_id: &str,
+    password: &str,
+    conns: usize,
+    window: usize,
+    seconds: u64,
+) -> io::Result<()> {
+    let addr: SocketAddr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| crate::net::at(&format!("{host}:{port}"), e))?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("{host}: no address")))?;
+    if conns == 0 || window == 0 {
+        return Err(crate::net::usage("--conns and --window must be at least 1"));
+    }
+    runtime()?.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        let start = tokio::time::Instant::now();
+        let deadline = start + Duration::from_secs(seconds);
+        for _ in 0..conns {
+            let cfg = ClientConfig {
+                window,
+                ..ClientConfig::default()
+            };
+            let client = smpp::connect(
+                &[addr],
+                Esme::transceiver(system_id.to_owned(), password.to_owned()),
+                cfg,
+            );
+            tasks.spawn(async move {
+                let msg = Sm::new(
+                    Address::new("10086"),
+                    Address::new("13800138000"),
+                    0,
+                    "packwire smpp bench",
+                );
+                let (mut accepted, mut refused, mut lost) = (0u64, 0u64, false);
+                // twice the window queued: the session always has the next one ready
+                for _ in 0..2 * window {
+                    client.submit(msg.clone());
+                }
+                loop {
+                    match tokio::time::timeout_at(deadline, client.next_event()).await {
+                        Err(_) => break,
+                        Ok(Some(Event::Accepted { .. })) => {
+                            accepted += 1;
+                            client.submit(msg.clone());
+                        }
+                        Ok(Some(Event::Rejected { .. } | Event::TimedOut(_))) => refused += 1,
+                        Ok(Some(Event::LoginRefused(_) | Event::LinkLost | Event::LoggedOut))
+                        | Ok(None) => {
+                            lost = true;
+                            break;
+                        }
+                        Ok(Some(_)) => {}
+                    }
+                }
+                client.shutdown(Duration::from_secs(1)).await;
+                (accepted, refused, lost)
+            });
+        }
+        let (mut accepted, mut refused, mut lost) = (0u64, 0u64, 0usize);
+        while let Some(r) = tasks.join_next().await {
+            let (a, f, l) = r.map_err(io::Error::other)?;
+            accepted += a;
+            refused += f;
+            lost += usize::from(l);
+        }
+        let secs = seconds.max(1) as f64;
+        println!(
+            "{}",
+            serde_json::json!({
+                "conns": conns,
+                "window": window,
+                "seconds": seconds,
+                "submits": accepted,
+                "refused": refused,
+                "lost_connections": lost,
+                "submits_per_second": (accepted as f64 / secs).round(),
+            })
+        );
+        if lost > 0 || refused > 0 {
+            return Err(io::Error::other(format!(
+                "{lost} connection(s) lost, {refused} submit(s) refused"
+            )));
+        }
+        Ok(())
+    })
+}
