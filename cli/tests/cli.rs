@@ -1092,6 +1092,37 @@ fn smpp_send_through_smpp_serve_gets_ids_and_receipts_and_a_bad_password_fails()
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("bind refused: ESME_RINVPASWD"), "{err}");
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "smpp",
+            "bench",
+            "--port",
+            &port,
+            "--system-id",
+            "esme01",
+            "--password",
+            "secret",
+            "--seconds",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        packwire(&args, b"")
+    };
+    let o = bench(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["submits"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["lost_connections"], 0, "{report}");
+    assert_eq!(
+        bench(&["--conns", "0"]).status.code(),
+        Some(2),
+        "a usage error"
+    );
     let _ = smsc.kill();
     let _ = smsc.wait();
 }
