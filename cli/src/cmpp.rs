@@ -236,13 +236,25 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             .mo_every
             .map(|s| tokio::time::interval(Duration::from_secs(s.max(1))));
         let mut mo_n = 0u64;
+        let mut summary = tokio::time::interval(Duration::from_secs(5));
+        summary.tick().await;
+        let (mut submits, mut last) = (0u64, 0u64);
         loop {
             tokio::select! {
                 () = &mut stop => break,
                 e = ismg.next_event() => match e {
-                    Some(e) => print_event(&e),
+                    Some(e) => {
+                        submits += u64::from(matches!(e, IsmgEvent::Submitted { .. }));
+                        print_event(&e, a.trace);
+                    }
                     None => break,
                 },
+                _ = summary.tick() => {
+                    if submits > last {
+                        println!("[summary] {} submits/s, {submits} in all", (submits - last) / 5);
+                        last = submits;
+                    }
+                }
                 _ = async { match &mut mo { Some(i) => i.tick().await, None => std::future::pending().await } } => {
                     for id in &ids {
                         if ismg.sessions(id) > 0 {
@@ -258,7 +270,10 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             }
         }
         while let Some(e) = ismg.try_event() {
-            print_event(&e);
+            print_event(&e, a.trace);
+        }
+        if ismg.events_dropped() > 0 {
+            println!("[events] {} dropped unread", ismg.events_dropped());
         }
         if let Some(admin) = admin {
             admin.shutdown(Duration::from_secs(1)).await;
@@ -269,7 +284,10 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
     })
 }
 
-fn print_event(e: &IsmgEvent) {
+/// Logins, refusals, whole messages and terminations always; a line per SUBMIT and per
+/// report (and every PDU) only with `--trace`: printing costs more than the protocol work
+/// under load.
+fn print_event(e: &IsmgEvent, trace: bool) {
     match e {
         IsmgEvent::LoggedIn {
             account,
@@ -281,6 +299,8 @@ fn print_event(e: &IsmgEvent) {
             status,
             peer,
         } => println!("[refused] {source_addr:?} from {peer}: status {status}"),
+        IsmgEvent::Submitted { .. } | IsmgEvent::ReportSent { .. } | IsmgEvent::Pdu { .. }
+            if !trace => {}
         IsmgEvent::Submitted {
             account,
             msg_ids,

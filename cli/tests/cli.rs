@@ -1126,3 +1126,42 @@ fn smpp_send_through_smpp_serve_gets_ids_and_receipts_and_a_bad_password_fails()
     let _ = smsc.kill();
     let _ = smsc.wait();
 }
+
+#[test]
+fn cmpp_serve_is_quiet_per_submit_without_trace() {
+    use std::io::Read;
+    let (mut ismg, mut out, addr) = spawn_ismg(&["--seconds", "3", "--account", "901234:s3cret"]);
+    let port = addr.rsplit(':').next().unwrap();
+    let o = packwire(
+        &[
+            "cmpp",
+            "send",
+            "--port",
+            port,
+            "--account",
+            "901234",
+            "--secret",
+            "s3cret",
+            "--to",
+            "13800138000",
+            "--text",
+            "hi",
+        ],
+        b"",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut log = String::new();
+    out.read_to_string(&mut log).unwrap();
+    let _ = ismg.wait();
+    assert!(log.contains("[login] 901234"), "{log}");
+    assert!(log.contains("[message] 901234 -> 13800138000"), "{log}");
+    assert!(
+        !log.contains("[submit]"),
+        "a line per SUBMIT only with --trace: {log}"
+    );
+}
