@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::Bytes;
-use packwire_codecs::smpp::{Address, Coding, CommandStatus, LongMode, Sm, split_sm};
+use packwire_codecs::smpp::{Address, CommandStatus, LongMode, Sm};
 use packwire_codecs::sms::UdhRef;
 use packwire_sms::session::{Account, ClientConfig, Event, SmscConfig, SmscEvent};
 use packwire_sms::smpp::{self, BindKind, Esme, Smsc};
@@ -54,11 +54,10 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
         if a.wait.is_some() {
             template.registered_delivery = 1;
         }
-        let coding = Coding::pick(&a.text);
         let reference = UdhRef::Eight(fastrand_ref());
-        let parts = split_sm(&a.text, coding, LongMode::Udh(reference), &template)
+        let requests = client
+            .submit_text(&template, &a.text, LongMode::Udh(reference))
             .map_err(|e| crate::net::usage(format!("--text: {e}")))?;
-        let requests: Vec<_> = parts.into_iter().map(|p| client.submit(p)).collect();
         let n = requests.len();
         let deadline = Duration::from_secs(10);
         let mut ids: Vec<Option<Bytes>> = vec![None; n];

@@ -26,14 +26,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use packwire_codecs::smpp::{Address, Pdu, SmppCodec};
+use packwire_codecs::smpp::{Address, Coding, LongMode, Pdu, Sm, SmppCodec, split_sm};
+use packwire_core::EncodeError;
 use packwire_net::{Backoff, Conn, Server, ServerHandle, StatsSnapshot};
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{Notify, mpsc};
 
 pub use crate::session::smpp::{BindKind, Esme};
 use crate::session::{
-    ClientConfig, EVENT_BUFFER, GatewayClient, SmscConfig, SmscEvent, SmscSession,
+    ClientConfig, EVENT_BUFFER, GatewayClient, RequestId, SmscConfig, SmscEvent, SmscSession,
 };
 
 fn now() -> Instant {
@@ -49,6 +50,24 @@ pub type EsmeClient = GatewayClient<Esme>;
 pub fn connect(nodes: &[SocketAddr], esme: Esme, cfg: ClientConfig) -> EsmeClient {
     let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     GatewayClient::start(SmppCodec::new, nodes, backoff, esme, cfg)
+}
+
+impl GatewayClient<Esme> {
+    /// Submits `text` from `template`'s addresses (its other fields copied into every
+    /// part): one submit_sm when it fits, otherwise parts as `mode` says, in the most
+    /// compact coding that carries it (GSM 7-bit, else UCS2). One request per part.
+    ///
+    /// # Errors
+    /// When the text needs more than 255 parts.
+    pub fn submit_text(
+        &self,
+        template: &Sm,
+        text: &str,
+        mode: LongMode,
+    ) -> Result<Vec<RequestId>, EncodeError> {
+        let parts = split_sm(text, Coding::pick(text), mode, template)?;
+        Ok(parts.into_iter().map(|p| self.submit(p)).collect())
+    }
 }
 
 /// One connection's gateway session and its receipt timer.

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use packwire_codecs::sms::Parts;
 
 use super::{Incoming, Mo, Protocol, Report, SubmitOutcome};
 
@@ -134,6 +135,8 @@ pub struct ClientSession<P: Protocol> {
     throttled_in_a_row: u32,
     transmit: VecDeque<P::Pdu>,
     events: VecDeque<Event>,
+    /// parts of long MO messages (10 minutes, 10,000 messages at most)
+    mo_parts: Parts<u8>,
 }
 
 impl<P: Protocol> ClientSession<P> {
@@ -153,6 +156,7 @@ impl<P: Protocol> ClientSession<P> {
             throttled_in_a_row: 0,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            mo_parts: Parts::new(Duration::from_secs(600), 10_000),
         }
     }
 
@@ -281,7 +285,7 @@ impl<P: Protocol> ClientSession<P> {
             }
             Incoming::Mo(m, ack) => {
                 self.transmit.push_back(ack);
-                self.events.push_back(Event::Mo(m));
+                self.mo(now, m);
             }
             Incoming::LinkCheck(answer) => self.transmit.push_back(answer),
             Incoming::LinkCheckAnswer(seq) => {
@@ -303,6 +307,33 @@ impl<P: Protocol> ClientSession<P> {
             Incoming::Other(answer) => self.transmit.extend(answer),
         }
         self.pump(now);
+    }
+
+    /// Reports an MO message, once every part of a long one is in.
+    fn mo(&mut self, now: Instant, m: Mo) {
+        let Some(at) = m.part else {
+            self.events.push_back(Event::Mo(m));
+            return;
+        };
+        if let Some(parts) =
+            self.mo_parts
+                .push(now, &m.from, &m.to, at, m.coding, m.payload.clone())
+        {
+            let coding = parts.first().map_or(m.coding, |(c, _)| *c);
+            let payload: Vec<u8> = parts.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            self.events.push_back(Event::Mo(Mo {
+                payload: Bytes::from(payload),
+                coding,
+                part: None,
+                ..m
+            }));
+        }
+    }
+
+    /// Long MO messages waiting for parts, and those dropped incomplete (expired or
+    /// evicted).
+    pub fn mo_pending(&self) -> (usize, u64) {
+        (self.mo_parts.pending(), self.mo_parts.dropped())
     }
 
     fn answered(&mut self, now: Instant, seq: u32, outcome: SubmitOutcome) {

@@ -42,17 +42,21 @@ pub struct Report {
     pub delivered: bool,
 }
 
-/// A message from a mobile (one part of it, as it came).
+/// A message from a mobile; the session puts a long one back together from its parts
+/// before it reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mo {
     /// Who sent it.
     pub from: Bytes,
     /// To which number.
     pub to: Bytes,
-    /// Its bytes, in `coding`.
+    /// Its bytes (every part's payload in order, headers removed), in `coding`.
     pub payload: Bytes,
-    /// The protocol's data coding value.
+    /// The protocol's data coding value (the first part's).
     pub coding: u8,
+    /// Where this part belongs, when it is one part of a long message (as the protocol
+    /// read it; `None` once reassembled, or for a whole message).
+    pub part: Option<packwire_codecs::sms::Concat>,
 }
 
 /// What a received PDU is to the session.

@@ -1,7 +1,7 @@
 //! SMPP 3.4 on the session layer: an ESME's side.
 
 use bytes::Bytes;
-use packwire_codecs::smpp::{Bind, Body, CommandStatus, Pdu, Receipt, Sm, SmResp};
+use packwire_codecs::smpp::{Bind, Body, CommandStatus, Pdu, Receipt, Sm, SmResp, part_of};
 
 use super::{Incoming, Mo, Protocol, Report, SubmitOutcome};
 
@@ -102,15 +102,19 @@ impl Protocol for Esme {
                         },
                         ack,
                     ),
-                    None => Incoming::Mo(
-                        Mo {
-                            from: sm.source.addr.clone(),
-                            to: sm.dest.addr.clone(),
-                            payload: sm.payload().clone(),
-                            coding: sm.data_coding,
-                        },
-                        ack,
-                    ),
+                    None => {
+                        let (part, payload) = part_of(sm);
+                        Incoming::Mo(
+                            Mo {
+                                from: sm.source.addr.clone(),
+                                to: sm.dest.addr.clone(),
+                                payload,
+                                coding: sm.data_coding,
+                                part,
+                            },
+                            ack,
+                        )
+                    }
                 }
             }
             Body::EnquireLink => Incoming::LinkCheck(pdu.answer(ok, Body::EnquireLinkResp)),
@@ -127,6 +131,7 @@ impl Protocol for Esme {
                     to: d.dest.addr.clone(),
                     payload: d.tlvs.message_payload().cloned().unwrap_or_default(),
                     coding: d.data_coding,
+                    part: None,
                 },
                 pdu.answer(ok, Body::DataSmResp(SmResp::default())),
             ),

@@ -629,3 +629,43 @@ fn receipts_arrive_after_their_delay_for_the_ids_the_gateway_gave() {
     s.step();
     assert!(matches!(s.events.last(), Some(Event::Mo(m)) if &m.payload[..] == b"hi back"));
 }
+
+#[test]
+fn a_long_mo_message_is_reported_once_all_its_parts_are_in() {
+    use packwire_codecs::smpp::{Coding, LongMode, split_sm};
+    use packwire_codecs::sms::UdhRef;
+    let mut p = Pair::bound(ClientConfig::default());
+    let text = "a long message from a phone ".repeat(10);
+    let template = Sm::new(Address::new("13800138000"), Address::new("10086"), 0, "");
+    let parts = split_sm(
+        &text,
+        Coding::Gsm7,
+        LongMode::Udh(UdhRef::Eight(42)),
+        &template,
+    )
+    .unwrap();
+    assert_eq!(parts.len(), 2);
+    // the second part first
+    p.smsc.push(Body::DeliverSm(parts[1].clone()));
+    p.step();
+    assert_eq!(p.smsc.acks, 1, "each part acknowledged as it comes");
+    assert!(
+        !p.events.iter().any(|e| matches!(e, Event::Mo(_))),
+        "not before the last part"
+    );
+    assert_eq!(p.client.mo_pending(), (1, 0));
+    p.smsc.push(Body::DeliverSm(parts[0].clone()));
+    p.step();
+    let mos: Vec<&super::Mo> = p
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Mo(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mos.len(), 1);
+    assert_eq!(Coding::Gsm7.decode(&mos[0].payload), text);
+    assert_eq!(mos[0].part, None);
+    assert_eq!(p.client.mo_pending(), (0, 0));
+}
