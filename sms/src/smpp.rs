@@ -28,13 +28,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use packwire_codecs::smpp::{Address, Coding, LongMode, Pdu, Sm, SmppCodec, split_sm};
 use packwire_core::EncodeError;
-use packwire_net::{Backoff, Conn, Server, ServerHandle, StatsSnapshot};
+use packwire_net::{Backoff, CloseReason, Conn, Listener, Server, ServerHandle, StatsSnapshot};
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{Notify, mpsc};
 
 pub use crate::session::smpp::{BindKind, Esme};
 use crate::session::{
-    ClientConfig, EVENT_BUFFER, GatewayClient, RequestId, SmscConfig, SmscEvent, SmscSession,
+    BindCounts, ClientConfig, EVENT_BUFFER, GatewayClient, RequestId, SmscConfig, SmscEvent,
+    SmscSession,
 };
 
 fn now() -> Instant {
@@ -79,6 +80,7 @@ struct ConnSession {
 
 struct Shared {
     cfg: SmscConfig,
+    counts: BindCounts,
     events: mpsc::Sender<SmscEvent>,
     dropped_events: AtomicU64,
 }
@@ -111,7 +113,11 @@ fn session_of(shared: &Shared, conn: &Conn<Pdu>) -> Arc<ConnSession> {
     }
     // each connection's message ids in a range of their own
     let s = Arc::new(ConnSession {
-        session: Mutex::new(SmscSession::new(shared.cfg.clone(), conn.id().0 << 24)),
+        session: Mutex::new(
+            SmscSession::new(shared.cfg.clone(), conn.id().0 << 24)
+                .with_peer(conn.peer_addr().ip())
+                .with_bind_counts(shared.counts.clone()),
+        ),
         wake: Notify::new(),
         timer: AtomicBool::new(false),
     });
@@ -148,6 +154,20 @@ fn start_timer(shared: Arc<Shared>, conn: Conn<Pdu>, cs: Arc<ConnSession>) {
     });
 }
 
+/// Gives a closing connection's bind back to its account at once.
+struct Closed;
+
+impl Listener<Pdu> for Closed {
+    fn on_before_close(&self, conn: &Conn<Pdu>, _reason: &CloseReason) {
+        if let Some(cs) = conn.attr::<Arc<ConnSession>>() {
+            cs.session
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .closed();
+        }
+    }
+}
+
 /// An SMSC simulator: accounts, message ids, delivery receipts, MO pushes, its own rate.
 pub struct Smsc {
     server: ServerHandle<Pdu>,
@@ -172,6 +192,7 @@ impl Smsc {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {
             cfg,
+            counts: BindCounts::default(),
             events: tx,
             dropped_events: AtomicU64::new(0),
         });
@@ -188,6 +209,7 @@ impl Smsc {
                 start_timer(st.clone(), conn.clone(), cs);
             }
         })
+        .listener(Closed)
         .bind(addr)
         .await?;
         Ok(Smsc {
@@ -222,8 +244,8 @@ impl Smsc {
         self.shared.dropped_events.load(Ordering::Relaxed)
     }
 
-    /// Pushes a mobile-originated message to every connection bound as `system_id`;
-    /// returns how many.
+    /// Pushes a mobile-originated message to every connection bound as `system_id` to
+    /// receive (receiver or transceiver); returns how many.
     pub fn push_mo(
         &self,
         system_id: &str,
@@ -232,14 +254,14 @@ impl Smsc {
         text: impl Into<Bytes>,
     ) -> usize {
         let text = text.into();
-        let conns = self.server.registry().user(system_id);
-        for conn in &conns {
+        let mut n = 0;
+        for conn in &self.server.registry().user(system_id) {
             let cs = session_of(&self.shared, conn);
             let mut s = cs.session.lock().unwrap_or_else(PoisonError::into_inner);
-            s.push_mo(from.clone(), to.clone(), 0, text.clone());
+            n += usize::from(s.push_mo(from.clone(), to.clone(), 0, text.clone()));
             self.shared.flush(conn, &mut s);
         }
-        conns.len()
+        n
     }
 
     /// Stops: no new connections, every queue written, connections closed.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
 pub use run::{EVENT_BUFFER, GatewayClient};
-pub use server::{Account, SmscConfig, SmscEvent, SmscSession};
+pub use server::{Account, BindCounts, SmscConfig, SmscEvent, SmscSession};
 
 /// What a submit's answer says.
 #[derive(Debug, Clone, PartialEq, Eq)]

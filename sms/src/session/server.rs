@@ -2,9 +2,12 @@
 //! message ids, its own rate (answering `ESME_RTHROTTLED` past it), delivery receipts
 //! when asked for, MO pushes, link checks both ways.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::smpp::BindKind;
 use bytes::Bytes;
 use packwire_codecs::smpp::{
     Address, Bind, BindResp, Body, CommandStatus, ESM_DELIVERY_RECEIPT, Pdu, Sm, SmResp, Tag,
@@ -17,14 +20,63 @@ pub struct Account {
     pub system_id: Bytes,
     /// password.
     pub password: Bytes,
+    /// The binds it may make (default: all three).
+    pub binds: Vec<BindKind>,
+    /// The addresses it may bind from (empty: any).
+    pub ips: Vec<IpAddr>,
+    /// How many sessions it may have bound at once (`None`: no limit).
+    pub max_binds: Option<usize>,
 }
 
 impl Account {
-    /// An account.
+    /// An account that may bind any way, from anywhere, any number of times.
     pub fn new(system_id: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
         Account {
             system_id: system_id.into(),
             password: password.into(),
+            binds: vec![
+                BindKind::Transmitter,
+                BindKind::Receiver,
+                BindKind::Transceiver,
+            ],
+            ips: Vec::new(),
+            max_binds: None,
+        }
+    }
+}
+
+/// How many sessions each account has bound, shared by the sessions of one gateway.
+#[derive(Debug, Clone, Default)]
+pub struct BindCounts(Arc<Mutex<HashMap<Bytes, usize>>>);
+
+impl BindCounts {
+    /// Sessions bound as `system_id` now.
+    pub fn get(&self, system_id: &[u8]) -> usize {
+        self.lock().get(system_id).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Bytes, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a bind for `system_id` unless `max` are bound.
+    fn take(&self, system_id: &Bytes, max: Option<usize>) -> bool {
+        let mut m = self.lock();
+        let n = m.entry(system_id.clone()).or_default();
+        if max.is_some_and(|max| *n >= max) {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, system_id: &Bytes) {
+        let mut m = self.lock();
+        if let Some(n) = m.get_mut(system_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(system_id);
+            }
         }
     }
 }
@@ -81,7 +133,9 @@ pub enum SmscEvent {
 #[derive(Debug)]
 pub struct SmscSession {
     cfg: SmscConfig,
-    bound: Option<Bytes>,
+    bound: Option<(Bytes, BindKind)>,
+    peer: Option<IpAddr>,
+    counts: BindCounts,
     next_id: u64,
     next_seq: u32,
     /// when the rate lets the next submit in
@@ -99,6 +153,8 @@ impl SmscSession {
         SmscSession {
             cfg,
             bound: None,
+            peer: None,
+            counts: BindCounts::default(),
             next_id: first_id,
             next_seq: 1,
             next_free: None,
@@ -114,9 +170,22 @@ impl SmscSession {
         s
     }
 
-    /// The system_id bound, if any.
-    pub fn bound(&self) -> Option<&Bytes> {
-        self.bound.as_ref()
+    /// The peer's address, for the accounts' address lists.
+    pub fn with_peer(mut self, ip: IpAddr) -> Self {
+        self.peer = Some(ip);
+        self
+    }
+
+    /// Counts binds with the other sessions of the same gateway, for the accounts'
+    /// `max_binds`.
+    pub fn with_bind_counts(mut self, counts: BindCounts) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// The system_id bound and how, if bound.
+    pub fn bound(&self) -> Option<(&Bytes, BindKind)> {
+        self.bound.as_ref().map(|(id, k)| (id, *k))
     }
 
     /// A PDU to write.
@@ -144,36 +213,54 @@ impl SmscSession {
         }
     }
 
-    /// Pushes a mobile-originated message to the bound ESME.
-    pub fn push_mo(&mut self, from: Address, to: Address, coding: u8, text: impl Into<Bytes>) {
+    /// Pushes a mobile-originated message to the bound ESME; `false` (nothing sent) when
+    /// it is not bound to receive.
+    pub fn push_mo(
+        &mut self,
+        from: Address,
+        to: Address,
+        coding: u8,
+        text: impl Into<Bytes>,
+    ) -> bool {
+        if !matches!(
+            self.bound,
+            Some((_, BindKind::Receiver | BindKind::Transceiver))
+        ) {
+            return false;
+        }
         let seq = self.seq();
         self.transmit.push_back(Pdu::new(
             seq,
             Body::DeliverSm(Sm::new(from, to, coding, text)),
         ));
+        true
     }
 
-    fn bind(&mut self, pdu: &Pdu, b: &Bind, answer: fn(BindResp) -> Body) {
-        let status = if self.bound.is_some() {
-            CommandStatus::ESME_RALYBND
-        } else {
-            match self
-                .cfg
-                .accounts
-                .iter()
-                .find(|a| a.system_id == b.system_id)
-            {
-                None => CommandStatus::ESME_RINVSYSID,
-                Some(a) if a.password != b.password => CommandStatus::ESME_RINVPASWD,
-                Some(_) => CommandStatus::ESME_ROK,
+    fn bind(&mut self, pdu: &Pdu, b: &Bind, kind: BindKind, answer: fn(BindResp) -> Body) {
+        let account = self
+            .cfg
+            .accounts
+            .iter()
+            .find(|a| a.system_id == b.system_id);
+        let status = match account {
+            _ if self.bound.is_some() => CommandStatus::ESME_RALYBND,
+            None => CommandStatus::ESME_RINVSYSID,
+            Some(a) if a.password != b.password => CommandStatus::ESME_RINVPASWD,
+            Some(a) if !a.binds.contains(&kind) => CommandStatus::ESME_RBINDFAIL,
+            Some(a) if !a.ips.is_empty() && !self.peer.is_some_and(|p| a.ips.contains(&p)) => {
+                CommandStatus::ESME_RBINDFAIL
             }
+            Some(a) if !self.counts.take(&a.system_id, a.max_binds) => {
+                CommandStatus::ESME_RBINDFAIL
+            }
+            Some(_) => CommandStatus::ESME_ROK,
         };
         let resp = BindResp {
             system_id: self.cfg.system_id.clone(),
             ..BindResp::default()
         };
         if status.is_ok() {
-            self.bound = Some(b.system_id.clone());
+            self.bound = Some((b.system_id.clone(), kind));
             self.events.push_back(SmscEvent::Bound(b.system_id.clone()));
         } else {
             self.events
@@ -182,17 +269,41 @@ impl SmscSession {
         self.transmit.push_back(pdu.answer(status, answer(resp)));
     }
 
+    /// The connection has closed: a bound session gives its bind back to the account's
+    /// count (also done when the session is dropped).
+    pub fn closed(&mut self) {
+        self.unbind();
+    }
+
+    fn unbind(&mut self) {
+        if let Some((id, _)) = self.bound.take() {
+            self.counts.release(&id);
+        }
+    }
+
     /// Takes a PDU from the ESME.
     pub fn handle(&mut self, now: Instant, pdu: &Pdu) {
         let ok = CommandStatus::ESME_ROK;
         match &pdu.body {
-            Body::BindTransmitter(b) => self.bind(pdu, b, Body::BindTransmitterResp),
-            Body::BindReceiver(b) => self.bind(pdu, b, Body::BindReceiverResp),
-            Body::BindTransceiver(b) => self.bind(pdu, b, Body::BindTransceiverResp),
-            Body::SubmitSm(_) if self.bound.is_none() => self.transmit.push_back(pdu.answer(
-                CommandStatus::ESME_RINVBNDSTS,
-                Body::SubmitSmResp(SmResp::default()),
-            )),
+            Body::BindTransmitter(b) => {
+                self.bind(pdu, b, BindKind::Transmitter, Body::BindTransmitterResp);
+            }
+            Body::BindReceiver(b) => self.bind(pdu, b, BindKind::Receiver, Body::BindReceiverResp),
+            Body::BindTransceiver(b) => {
+                self.bind(pdu, b, BindKind::Transceiver, Body::BindTransceiverResp);
+            }
+            // a receiver does not submit; nobody submits before binding
+            Body::SubmitSm(_)
+                if !matches!(
+                    self.bound,
+                    Some((_, BindKind::Transmitter | BindKind::Transceiver))
+                ) =>
+            {
+                self.transmit.push_back(pdu.answer(
+                    CommandStatus::ESME_RINVBNDSTS,
+                    Body::SubmitSmResp(SmResp::default()),
+                ));
+            }
             Body::SubmitSm(sm) => {
                 if let Some(tps) = self.cfg.tps.filter(|&t| t > 0) {
                     if self.next_free.is_some_and(|f| f > now) {
@@ -222,7 +333,7 @@ impl SmscSession {
                 .transmit
                 .push_back(pdu.answer(ok, Body::EnquireLinkResp)),
             Body::Unbind => {
-                self.bound = None;
+                self.unbind();
                 self.transmit.push_back(pdu.answer(ok, Body::UnbindResp));
                 self.events.push_back(SmscEvent::Unbound);
             }
@@ -235,6 +346,13 @@ impl SmscSession {
             // answers to what it sent (deliver_sm_resp, enquire_link_resp) need nothing
             _ => {}
         }
+    }
+}
+
+impl Drop for SmscSession {
+    /// A session that ends bound gives its bind back to the account's count.
+    fn drop(&mut self) {
+        self.unbind();
     }
 }
 

@@ -669,3 +669,70 @@ fn a_long_mo_message_is_reported_once_all_its_parts_are_in() {
     assert_eq!(mos[0].part, None);
     assert_eq!(p.client.mo_pending(), (0, 0));
 }
+
+/// Binds a fresh gateway session with `bind` as `kind`, from `peer`; the answer's status.
+fn bind_status(
+    cfg: &super::SmscConfig,
+    counts: &super::BindCounts,
+    peer: &str,
+    kind: super::smpp::BindKind,
+) -> (super::SmscSession, CommandStatus) {
+    use packwire_codecs::smpp::Bind;
+    let mut s = super::SmscSession::new(cfg.clone(), 0)
+        .with_peer(peer.parse().unwrap())
+        .with_bind_counts(counts.clone());
+    let b = Bind::new("esme01", "secret");
+    let body = match kind {
+        super::smpp::BindKind::Transmitter => Body::BindTransmitter(b),
+        super::smpp::BindKind::Receiver => Body::BindReceiver(b),
+        super::smpp::BindKind::Transceiver => Body::BindTransceiver(b),
+    };
+    s.handle(Instant::now(), &Pdu::new(1, body));
+    let status = s.poll_transmit().unwrap().command_status;
+    (s, status)
+}
+
+#[test]
+fn accounts_limit_bind_kinds_addresses_and_concurrent_binds() {
+    use super::smpp::BindKind::{Receiver, Transceiver, Transmitter};
+    let mut acc = super::Account::new("esme01", "secret");
+    acc.binds = vec![Transmitter, Receiver];
+    acc.ips = vec!["192.0.2.1".parse().unwrap()];
+    acc.max_binds = Some(1);
+    let cfg = super::SmscConfig::new(vec![acc]);
+    let counts = super::BindCounts::default();
+    let fail = CommandStatus::ESME_RBINDFAIL;
+    assert_eq!(
+        bind_status(&cfg, &counts, "192.0.2.1", Transceiver).1,
+        fail,
+        "kind not allowed"
+    );
+    assert_eq!(
+        bind_status(&cfg, &counts, "192.0.2.9", Transmitter).1,
+        fail,
+        "address not listed"
+    );
+    let (mut first, ok) = bind_status(&cfg, &counts, "192.0.2.1", Transmitter);
+    assert_eq!(ok, CommandStatus::ESME_ROK);
+    assert_eq!(counts.get(b"esme01"), 1);
+    let (_, second) = bind_status(&cfg, &counts, "192.0.2.1", Receiver);
+    assert_eq!(second, fail, "one bind at a time");
+    // a transmitter gets no MO pushed; a receiver may not submit
+    assert!(!first.push_mo(Address::new("1"), Address::new("2"), 0, "x"));
+    first.closed();
+    assert_eq!(counts.get(b"esme01"), 0, "the bind is given back");
+    let (mut rx, ok) = bind_status(&cfg, &counts, "192.0.2.1", Receiver);
+    assert_eq!(ok, CommandStatus::ESME_ROK);
+    rx.handle(Instant::now(), &Pdu::new(2, Body::SubmitSm(sm("a"))));
+    assert_eq!(
+        rx.poll_transmit().unwrap().command_status,
+        CommandStatus::ESME_RINVBNDSTS
+    );
+    assert!(rx.push_mo(Address::new("1"), Address::new("2"), 0, "x"));
+    drop(rx);
+    assert_eq!(
+        counts.get(b"esme01"),
+        0,
+        "a dropped session gives its bind back too"
+    );
+}
