@@ -4,10 +4,11 @@
 //! reconnect what was never answered (and never what was), check the link, answer
 //! reports and mobile-originated messages — with no sockets and no clock of its own.
 //! The caller feeds it PDUs and the time and takes back PDUs to write and events (quinn's
-//! `Connection` is the model). A protocol plugs in through [`Protocol`]; [`smpp`] is the
-//! first.
+//! `Connection` is the model). A protocol plugs in through [`Protocol`]: [`smpp`] and
+//! [`cmpp`] do.
 
 mod client;
+pub mod cmpp;
 mod run;
 mod server;
 pub mod smpp;
