@@ -149,18 +149,8 @@ enum SmppCommand {
     /// Bind to an SMSC, submit a message (split by UDH when long), print each part's
     /// message_id and, with --wait, the delivery receipts.
     Send {
-        /// The SMSC's host.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// The SMSC's port (2775 is SMPP's).
-        #[arg(long, default_value_t = 2775)]
-        port: u16,
-        /// The account.
-        #[arg(long)]
-        system_id: String,
-        /// Its password.
-        #[arg(long)]
-        password: String,
+        #[command(flatten)]
+        esme: smpp::EsmeArgs,
         /// trx (transceiver) or tx (transmitter).
         #[arg(long, default_value = "trx")]
         bind: String,
@@ -180,18 +170,8 @@ enum SmppCommand {
     /// Load an SMSC with submit_sm: CONNS bound ESMEs, each keeping WINDOW submits in
     /// flight, for SECONDS; prints JSON (submits per second).
     Bench {
-        /// The SMSC's host.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// The SMSC's port.
-        #[arg(long, default_value_t = 2775)]
-        port: u16,
-        /// The account.
-        #[arg(long)]
-        system_id: String,
-        /// Its password.
-        #[arg(long)]
-        password: String,
+        #[command(flatten)]
+        esme: smpp::EsmeArgs,
         /// ESME connections.
         #[arg(long, default_value_t = 1)]
         conns: usize,
@@ -485,10 +465,7 @@ fn main() -> ExitCode {
         Command::Smpp {
             command:
                 SmppCommand::Send {
-                    host,
-                    port,
-                    system_id,
-                    password,
+                    esme,
                     bind,
                     to,
                     from,
@@ -498,10 +475,7 @@ fn main() -> ExitCode {
         } => report(
             "smpp send",
             smpp::send(smpp::Send {
-                host,
-                port,
-                system_id,
-                password,
+                esme,
                 bind,
                 to,
                 from,
@@ -512,18 +486,12 @@ fn main() -> ExitCode {
         Command::Smpp {
             command:
                 SmppCommand::Bench {
-                    host,
-                    port,
-                    system_id,
-                    password,
+                    esme,
                     conns,
                     window,
                     seconds,
                 },
-        } => report(
-            "smpp bench",
-            smpp::bench(&host, port, &system_id, &password, conns, window, seconds),
-        ),
+        } => report("smpp bench", smpp::bench(&esme, conns, window, seconds)),
         Command::Smpp {
             command:
                 SmppCommand::Serve {

@@ -13,12 +13,40 @@ use packwire_sms::smpp::{self, BindKind, Esme, Smsc};
 
 use crate::net::runtime;
 
+/// Where and as whom an ESME binds (shared by `smpp send` and `smpp bench`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct EsmeArgs {
+    /// The SMSC's host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The SMSC's port (2775 is SMPP's).
+    #[arg(long, default_value_t = 2775)]
+    port: u16,
+    /// The account.
+    #[arg(long)]
+    system_id: String,
+    /// Its password.
+    #[arg(long)]
+    password: String,
+}
+
+impl EsmeArgs {
+    fn addr(&self) -> io::Result<SocketAddr> {
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| crate::net::at(&format!("{}:{}", self.host, self.port), e))?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{}: no address", self.host)))
+    }
+
+    fn esme(&self) -> Esme {
+        Esme::transceiver(self.system_id.clone(), self.password.clone())
+    }
+}
+
 /// What `smpp send` does.
 pub(crate) struct Send {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) system_id: String,
-    pub(crate) password: String,
+    pub(crate) esme: EsmeArgs,
     pub(crate) bind: String,
     pub(crate) to: String,
     pub(crate) from: String,
@@ -31,18 +59,14 @@ fn status(code: u32) -> String {
 }
 
 pub(crate) fn send(a: Send) -> io::Result<()> {
-    let addr: SocketAddr = (a.host.as_str(), a.port)
-        .to_socket_addrs()
-        .map_err(|e| crate::net::at(&format!("{}:{}", a.host, a.port), e))?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("{}: no address", a.host)))?;
+    let addr = a.esme.addr()?;
     let kind = match a.bind.as_str() {
         "trx" => BindKind::Transceiver,
         "tx" => BindKind::Transmitter,
         other => return Err(crate::net::usage(format!("--bind {other}: trx or tx"))),
     };
     runtime()?.block_on(async move {
-        let mut esme = Esme::transceiver(a.system_id.clone(), a.password.clone());
+        let mut esme = a.esme.esme();
         esme.kind = kind;
         let client = smpp::connect(&[addr], esme, ClientConfig::default());
         let mut template = Sm::new(
@@ -73,7 +97,7 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
                 }
             };
             match e {
-                Event::LoggedIn => println!("bound to {addr} as {} ({})", a.system_id, a.bind),
+                Event::LoggedIn => println!("bound to {addr} as {} ({})", a.esme.system_id, a.bind),
                 Event::LoginRefused(s) => {
                     result = Err(io::Error::other(format!("bind refused: {}", status(s))));
                     break;
@@ -252,20 +276,8 @@ fn print_event(e: &SmscEvent, trace: bool) {
 /// `smpp bench`: CONNS bound ESMEs, each keeping WINDOW submits in flight, for SECONDS;
 /// prints JSON (submits per second) and fails if a connection was lost or a submit
 /// refused.
-pub(crate) fn bench(
-    host: &str,
-    port: u16,
-    system_id: &str,
-    password: &str,
-    conns: usize,
-    window: usize,
-    seconds: u64,
-) -> io::Result<()> {
-    let addr: SocketAddr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| crate::net::at(&format!("{host}:{port}"), e))?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("{host}: no address")))?;
+pub(crate) fn bench(esme: &EsmeArgs, conns: usize, window: usize, seconds: u64) -> io::Result<()> {
+    let addr = esme.addr()?;
     if conns == 0 || window == 0 {
         return Err(crate::net::usage("--conns and --window must be at least 1"));
     }
@@ -278,11 +290,7 @@ pub(crate) fn bench(
                 window,
                 ..ClientConfig::default()
             };
-            let client = smpp::connect(
-                &[addr],
-                Esme::transceiver(system_id.to_owned(), password.to_owned()),
-                cfg,
-            );
+            let client = smpp::connect(&[addr], esme.esme(), cfg);
             tasks.spawn(async move {
                 let msg = Sm::new(
                     Address::new("10086"),

@@ -36,10 +36,32 @@ pub struct Top<K, S> {
 /// [`ServerHandle::top_ips`]: crate::ServerHandle::top_ips
 pub type TopIps = Top<IpAddr, IpStats>;
 
-/// What a level of the tree counts: how busy an entry is, and a sum of entries.
+/// What every level's entry counts, for ordering and printing.
+pub(crate) struct Counts {
+    /// connections (or members) and what to call them; `None` for a connection itself
+    who: Option<(u64, &'static str)>,
+    messages_in: u64,
+    bytes_in: u64,
+    messages_out: u64,
+    bytes_out: u64,
+    decode_errors: Option<u64>,
+    handler_ns: u64,
+}
+
+/// What a level of the tree counts, and a sum of entries.
 pub(crate) trait Tally: Default {
-    fn weight(&self) -> (u64, u64, u64);
+    fn counts(&self) -> Counts;
     fn add(&mut self, o: &Self);
+
+    /// How busy: messages both ways, then connections, then bytes.
+    fn weight(&self) -> (u64, u64, u64) {
+        let c = self.counts();
+        (
+            c.messages_in + c.messages_out,
+            c.who.map_or(0, |(n, _)| n),
+            c.bytes_in + c.bytes_out,
+        )
+    }
 }
 
 /// The `n` busiest of `all`, busiest first (ties by key), the rest added up.
@@ -62,12 +84,16 @@ pub(crate) fn top_of<K: Ord, S: Tally>(mut all: Vec<(K, S)>, n: usize) -> Top<K,
 }
 
 impl Tally for IpStats {
-    fn weight(&self) -> (u64, u64, u64) {
-        (
-            self.messages_in + self.messages_out,
-            self.connections,
-            self.bytes_in + self.bytes_out,
-        )
+    fn counts(&self) -> Counts {
+        Counts {
+            who: Some((self.connections, "connections")),
+            messages_in: self.messages_in,
+            bytes_in: self.bytes_in,
+            messages_out: self.messages_out,
+            bytes_out: self.bytes_out,
+            decode_errors: Some(self.decode_errors),
+            handler_ns: self.handler_ns,
+        }
     }
 
     fn add(&mut self, o: &Self) {
@@ -82,12 +108,16 @@ impl Tally for IpStats {
 }
 
 impl Tally for GroupStats {
-    fn weight(&self) -> (u64, u64, u64) {
-        (
-            self.messages_in + self.messages_out,
-            self.connections,
-            self.bytes_in + self.bytes_out,
-        )
+    fn counts(&self) -> Counts {
+        Counts {
+            who: Some((self.connections, "members")),
+            messages_in: self.messages_in,
+            bytes_in: self.bytes_in,
+            messages_out: self.messages_out,
+            bytes_out: self.bytes_out,
+            decode_errors: Some(self.decode_errors),
+            handler_ns: self.handler_ns,
+        }
     }
 
     fn add(&mut self, o: &Self) {
@@ -102,12 +132,16 @@ impl Tally for GroupStats {
 }
 
 impl Tally for ConnStats {
-    fn weight(&self) -> (u64, u64, u64) {
-        (
-            self.messages_in + self.messages_out,
-            0,
-            self.bytes_in + self.bytes_out,
-        )
+    fn counts(&self) -> Counts {
+        Counts {
+            who: None,
+            messages_in: self.messages_in,
+            bytes_in: self.bytes_in,
+            messages_out: self.messages_out,
+            bytes_out: self.bytes_out,
+            decode_errors: None,
+            handler_ns: self.handler_ns,
+        }
     }
 
     fn add(&mut self, o: &Self) {
@@ -236,52 +270,21 @@ impl StatsTree {
 /// One line of a level: `├── name: what it did`.
 struct Line<'a, S>(&'a S);
 
-impl fmt::Display for Line<'_, IpStats> {
+impl<S: Tally> fmt::Display for Line<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
+        let c = self.0.counts();
+        if let Some((n, what)) = c.who {
+            write!(f, "{n} {what}, ")?;
+        }
         write!(
             f,
-            "{} connections, in {} messages / {} bytes, out {} / {}, {} decode errors{}",
-            s.connections,
-            s.messages_in,
-            s.bytes_in,
-            s.messages_out,
-            s.bytes_out,
-            s.decode_errors,
-            mean(s.handler_ns, s.messages_in)
-        )
-    }
-}
-
-impl fmt::Display for Line<'_, GroupStats> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        write!(
-            f,
-            "{} members, in {} messages / {} bytes, out {} / {}, {} decode errors{}",
-            s.connections,
-            s.messages_in,
-            s.bytes_in,
-            s.messages_out,
-            s.bytes_out,
-            s.decode_errors,
-            mean(s.handler_ns, s.messages_in)
-        )
-    }
-}
-
-impl fmt::Display for Line<'_, ConnStats> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        write!(
-            f,
-            "in {} messages / {} bytes, out {} / {}{}",
-            s.messages_in,
-            s.bytes_in,
-            s.messages_out,
-            s.bytes_out,
-            mean(s.handler_ns, s.messages_in)
-        )
+            "in {} messages / {} bytes, out {} / {}",
+            c.messages_in, c.bytes_in, c.messages_out, c.bytes_out
+        )?;
+        if let Some(e) = c.decode_errors {
+            write!(f, ", {e} decode errors")?;
+        }
+        f.write_str(&mean(c.handler_ns, c.messages_in))
     }
 }
 
@@ -296,14 +299,11 @@ fn mean(ns: u64, n: u64) -> String {
     )
 }
 
-fn level<K: fmt::Display, S>(
+fn level<K: fmt::Display, S: Tally>(
     f: &mut fmt::Formatter<'_>,
     title: &str,
     top: &Top<K, S>,
-) -> fmt::Result
-where
-    for<'a> Line<'a, S>: fmt::Display,
-{
+) -> fmt::Result {
     if top.top.is_empty() {
         return Ok(());
     }

@@ -91,23 +91,8 @@ pub fn split_text(text: &str, split: &Split<'_>) -> Result<Vec<Part>, EncodeErro
     } else {
         room
     };
-    let mut chunks: Vec<Vec<u8>> = vec![Vec::new()];
-    for u in &units {
-        if u.len() > room {
-            return Err(EncodeError::Invalid {
-                rule: "the signature leaves no room for the text",
-            });
-        }
-        if chunks.last().is_some_and(|c| c.len() + u.len() > room) {
-            chunks.push(Vec::new());
-        }
-        if let Some(c) = chunks.last_mut() {
-            c.extend_from_slice(u);
-        }
-    }
-    let n = u8::try_from(chunks.len()).map_err(|_| EncodeError::Invalid {
-        rule: "the text needs more than 255 parts",
-    })?;
+    let chunks = crate::sms::pack_parts(&units, room)?;
+    let n = chunks.len() as u8;
     Ok(chunks
         .into_iter()
         .enumerate()

@@ -156,18 +156,8 @@ pub fn split_sm(
         r if coding == Coding::Ucs2 => r & !1,
         r => r,
     };
-    let mut chunks: Vec<Vec<u8>> = vec![Vec::new()];
-    for u in &units {
-        if chunks.last().is_some_and(|c| c.len() + u.len() > room) {
-            chunks.push(Vec::new());
-        }
-        if let Some(c) = chunks.last_mut() {
-            c.extend_from_slice(u);
-        }
-    }
-    let n = u8::try_from(chunks.len()).map_err(|_| EncodeError::Invalid {
-        rule: "the text needs more than 255 parts",
-    })?;
+    let chunks = sms::pack_parts(&units, room)?;
+    let n = chunks.len() as u8;
     Ok(chunks
         .into_iter()
         .enumerate()

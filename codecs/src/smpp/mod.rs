@@ -467,16 +467,7 @@ impl Encoder<&Pdu> for SmppCodec {
             dst.truncate(start);
             return Err(e);
         }
-        let len = dst.len() - start;
-        if len > self.framing.max_frame() {
-            dst.truncate(start);
-            return Err(EncodeError::TooLarge {
-                len: len as u64,
-                max: self.framing.max_frame() as u64,
-            });
-        }
-        dst[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
-        Ok(())
+        crate::sms::finish_pdu(dst, start, self.framing.max_frame())
     }
 }
 

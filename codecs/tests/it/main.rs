@@ -28,3 +28,12 @@ pub fn payloads(max: usize) -> impl Strategy<Value = Vec<Bytes>> {
 pub fn b(s: &[u8]) -> Bytes {
     Bytes::copy_from_slice(s)
 }
+
+/// Bytes from hex digits (whitespace ignored).
+pub fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -9,13 +9,7 @@ use packwire_core::{Exchange, Role};
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
 
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::unhex;
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
