@@ -30,6 +30,9 @@ pub fn b(s: &[u8]) -> Bytes {
 }
 
 /// Bytes from hex digits (whitespace ignored).
+///
+/// # Panics
+/// On a character that is not a hex digit, or an odd count of digits.
 pub fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
     (0..s.len())
