@@ -166,6 +166,11 @@ enum SmppCommand {
         /// Ask for delivery receipts and wait up to this many seconds for them.
         #[arg(long)]
         wait: Option<u64>,
+        /// How a text too long for one message travels: udh (parts with a user data
+        /// header), sar (parts with the SAR parameters) or payload (one PDU, the whole
+        /// text in message_payload).
+        #[arg(long, default_value = "udh")]
+        long: String,
     },
     /// Load an SMSC with submit_sm: CONNS bound ESMEs, each keeping WINDOW submits in
     /// flight, for SECONDS; prints JSON (submits per second).
@@ -471,6 +476,7 @@ fn main() -> ExitCode {
                     from,
                     text,
                     wait,
+                    long,
                 },
         } => report(
             "smpp send",
@@ -481,6 +487,7 @@ fn main() -> ExitCode {
                 from,
                 text,
                 wait,
+                long,
             }),
         ),
         Command::Smpp {

@@ -52,6 +52,7 @@ pub(crate) struct Send {
     pub(crate) from: String,
     pub(crate) text: String,
     pub(crate) wait: Option<u64>,
+    pub(crate) long: String,
 }
 
 fn status(code: u32) -> String {
@@ -64,6 +65,17 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
         "trx" => BindKind::Transceiver,
         "tx" => BindKind::Transmitter,
         other => return Err(crate::net::usage(format!("--bind {other}: trx or tx"))),
+    };
+    let reference = fastrand_ref();
+    let mode = match a.long.as_str() {
+        "udh" => LongMode::Udh(UdhRef::Eight(reference)),
+        "sar" => LongMode::Sar(u16::from(reference)),
+        "payload" => LongMode::Payload,
+        other => {
+            return Err(crate::net::usage(format!(
+                "--long {other}: udh, sar or payload"
+            )));
+        }
     };
     runtime()?.block_on(async move {
         let mut esme = a.esme.esme();
@@ -78,9 +90,8 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
         if a.wait.is_some() {
             template.registered_delivery = 1;
         }
-        let reference = UdhRef::Eight(fastrand_ref());
         let requests = client
-            .submit_text(&template, &a.text, LongMode::Udh(reference))
+            .submit_text(&template, &a.text, mode)
             .map_err(|e| crate::net::usage(format!("--text: {e}")))?;
         let n = requests.len();
         let deadline = Duration::from_secs(10);
