@@ -272,6 +272,7 @@ fn print_event(e: &SmscEvent, trace: bool) {
         SmscEvent::Bound(id) => println!("[bind] {}", String::from_utf8_lossy(id)),
         SmscEvent::Refused(id, s) => println!("[refused] {}: {s}", String::from_utf8_lossy(id)),
         SmscEvent::Unbound => println!("[unbind]"),
+        SmscEvent::LinkLost => println!("[link lost] no answer to enquire_link"),
         SmscEvent::Submitted { id, sm } if trace => println!(
             "[submit] to {}: message_id {} ({} bytes, data_coding {})",
             String::from_utf8_lossy(&sm.dest.addr),

@@ -92,10 +92,14 @@ impl Shared {
         // events first: a connection is bound to its system_id before its bind_resp
         // goes, so an MO pushed once the ESME has its answer finds it
         while let Some(e) = s.poll_event() {
-            if let SmscEvent::Bound(id) = &e {
-                if let Some(r) = conn.registry() {
-                    r.bind_user(conn, &String::from_utf8_lossy(id));
+            match &e {
+                SmscEvent::Bound(id) => {
+                    if let Some(r) = conn.registry() {
+                        r.bind_user(conn, &String::from_utf8_lossy(id));
+                    }
                 }
+                SmscEvent::LinkLost => conn.close(CloseReason::IdleTimeout),
+                _ => {}
             }
             if self.events.try_send(e).is_err() {
                 self.dropped_events.fetch_add(1, Ordering::Relaxed);

@@ -130,3 +130,53 @@ async fn a_wrong_password_is_refused_with_its_status() {
     esme.shutdown(Duration::from_millis(100)).await;
     smsc.shutdown().await;
 }
+
+/// An ESME that binds and then reads nothing: the SMSC's own enquire_link goes
+/// unanswered and the SMSC closes the connection.
+#[tokio::test]
+async fn the_smsc_closes_an_esme_that_stops_answering_its_enquire_link() {
+    use bytes::BytesMut;
+    use packwire_codecs::smpp::{Bind, Body, Pdu, SmppCodec};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_util::codec::{Decoder, Encoder};
+
+    let mut cfg = SmscConfig::new(vec![Account::new("esme01", "secret")]);
+    cfg.link_check_after = Some(Duration::from_millis(300));
+    cfg.link_check_timeout = Duration::from_millis(300);
+    let smsc = Smsc::bind("127.0.0.1:0", cfg).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(smsc.local_addr())
+        .await
+        .unwrap();
+    let mut codec = SmppCodec::new();
+    let mut out = BytesMut::new();
+    let bind = Bind::new("esme01", "secret");
+    codec
+        .encode(Pdu::new(1, Body::BindTransceiver(bind)), &mut out)
+        .unwrap();
+    tcp.write_all(&out).await.unwrap();
+    // read what comes until the SMSC closes: the bind_resp, then its enquire_link
+    let mut got = BytesMut::new();
+    let closed = timeout(WAIT, async {
+        loop {
+            let mut buf = [0u8; 512];
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the SMSC closed the silent ESME");
+    let mut bodies = Vec::new();
+    while let Some(p) = codec.decode(&mut got).unwrap() {
+        bodies.push(p.body);
+    }
+    assert!(matches!(bodies[0], Body::BindTransceiverResp(_)));
+    assert!(bodies.iter().any(|b| matches!(b, Body::EnquireLink)));
+    let mut lost = false;
+    while let Some(e) = smsc.try_event() {
+        lost |= e == SmscEvent::LinkLost;
+    }
+    assert!(lost, "the SMSC says why");
+    smsc.shutdown().await;
+}

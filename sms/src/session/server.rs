@@ -94,6 +94,12 @@ pub struct SmscConfig {
     pub receipts: bool,
     /// A delivery receipt this long after a submit that asked for one.
     pub receipt_after: Duration,
+    /// An enquire_link goes to a bound ESME that has sent nothing for this long (`None`:
+    /// never).
+    pub link_check_after: Option<Duration>,
+    /// How long that enquire_link may go unanswered before the link is given up
+    /// ([`SmscEvent::LinkLost`]).
+    pub link_check_timeout: Duration,
 }
 
 impl SmscConfig {
@@ -105,6 +111,8 @@ impl SmscConfig {
             tps: None,
             receipts: true,
             receipt_after: Duration::from_millis(100),
+            link_check_after: Some(Duration::from_secs(30)),
+            link_check_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +135,8 @@ pub enum SmscEvent {
     Throttled,
     /// The ESME unbound.
     Unbound,
+    /// The ESME did not answer the gateway's enquire_link in time: close the connection.
+    LinkLost,
 }
 
 /// One ESME's session at the gateway.
@@ -142,6 +152,12 @@ pub struct SmscSession {
     next_free: Option<Instant>,
     /// receipts due, by when
     receipts: VecDeque<(Instant, Sm)>,
+    /// when the ESME last sent anything
+    last_rx: Option<Instant>,
+    /// our enquire_link in flight: its sequence number and when it went
+    link_check: Option<(u32, Instant)>,
+    /// the link was given up: nothing more goes out
+    lost: bool,
     transmit: VecDeque<Pdu>,
     events: VecDeque<SmscEvent>,
 }
@@ -159,6 +175,9 @@ impl SmscSession {
             next_seq: 1,
             next_free: None,
             receipts: VecDeque::new(),
+            last_rx: None,
+            link_check: None,
+            lost: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -198,17 +217,45 @@ impl SmscSession {
         self.events.pop_front()
     }
 
-    /// When the next receipt is due.
+    /// When the next receipt or link check is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.receipts.front().map(|(t, _)| *t)
+        let receipt = self.receipts.front().map(|(t, _)| *t);
+        [receipt, self.link_due()].into_iter().flatten().min()
     }
 
-    /// Sends the receipts due at `now`.
+    /// When the link check next has something to do: send an enquire_link to a bound,
+    /// silent ESME, or give up on the one in flight.
+    fn link_due(&self) -> Option<Instant> {
+        if self.lost || self.bound.is_none() {
+            return None;
+        }
+        match self.link_check {
+            Some((_, sent)) => Some(sent + self.cfg.link_check_timeout),
+            None => Some(self.last_rx? + self.cfg.link_check_after?),
+        }
+    }
+
+    /// Sends the receipts due at `now`, and checks the link.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.lost {
+            return;
+        }
         while self.receipts.front().is_some_and(|(t, _)| *t <= now) {
             if let Some((_, r)) = self.receipts.pop_front() {
                 let seq = self.seq();
                 self.transmit.push_back(Pdu::new(seq, Body::DeliverSm(r)));
+            }
+        }
+        if self.link_due().is_some_and(|t| t <= now) {
+            if self.link_check.is_some() {
+                self.lost = true;
+                self.receipts.clear();
+                self.unbind();
+                self.events.push_back(SmscEvent::LinkLost);
+            } else {
+                let seq = self.seq();
+                self.link_check = Some((seq, now));
+                self.transmit.push_back(Pdu::new(seq, Body::EnquireLink));
             }
         }
     }
@@ -283,6 +330,13 @@ impl SmscSession {
 
     /// Takes a PDU from the ESME.
     pub fn handle(&mut self, now: Instant, pdu: &Pdu) {
+        if self.lost {
+            return;
+        }
+        // anything from the ESME shows the link is alive (a busy ESME's answer to our
+        // enquire_link may come after its submits)
+        self.last_rx = Some(now);
+        self.link_check = None;
         let ok = CommandStatus::ESME_ROK;
         match &pdu.body {
             Body::BindTransmitter(b) => {

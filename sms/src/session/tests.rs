@@ -465,6 +465,10 @@ struct Sessions {
     smsc: super::SmscSession,
     events: Vec<Event>,
     smsc_events: Vec<super::SmscEvent>,
+    /// the client reads nothing more (what the gateway sends is lost)
+    deaf: bool,
+    /// PDUs the gateway sent
+    smsc_sent: Vec<Pdu>,
 }
 
 impl Sessions {
@@ -478,6 +482,8 @@ impl Sessions {
             smsc: super::SmscSession::new(smsc, 0x1000),
             events: Vec::new(),
             smsc_events: Vec::new(),
+            deaf: false,
+            smsc_sent: Vec::new(),
         };
         s.step();
         s
@@ -491,7 +497,10 @@ impl Sessions {
                 moved = true;
             }
             while let Some(p) = self.smsc.poll_transmit() {
-                self.client.handle(self.now, &wire(&p));
+                if !self.deaf {
+                    self.client.handle(self.now, &wire(&p));
+                }
+                self.smsc_sent.push(p);
                 moved = true;
             }
             self.events
@@ -735,4 +744,55 @@ fn accounts_limit_bind_kinds_addresses_and_concurrent_binds() {
         0,
         "a dropped session gives its bind back too"
     );
+}
+
+#[test]
+fn the_gateway_checks_a_silent_esme_and_gives_up_on_one_that_does_not_answer() {
+    // only the gateway checks the link here
+    let cfg = ClientConfig {
+        link_check_after: Duration::from_secs(3600),
+        ..ClientConfig::default()
+    };
+    let counts = super::BindCounts::default();
+    let mut s = Sessions::new(Esme::transceiver("esme01", "secret"), cfg, smsc_cfg());
+    s.smsc = super::SmscSession::new(smsc_cfg(), 0x1000).with_bind_counts(counts.clone());
+    s.client.disconnected(s.now);
+    s.client.connected(s.now);
+    s.step();
+    assert_eq!(counts.get(b"esme01"), 1);
+    let links = |s: &Sessions| {
+        s.smsc_sent
+            .iter()
+            .filter(|p| matches!(p.body, Body::EnquireLink))
+            .count()
+    };
+    s.advance(Duration::from_secs(29));
+    assert_eq!(links(&s), 0, "not before 30 s of silence");
+    s.advance(Duration::from_secs(2));
+    assert_eq!(links(&s), 1);
+    // answered: the link stands, and the next check waits for another silence
+    s.advance(Duration::from_secs(28));
+    assert_eq!(links(&s), 1);
+    s.advance(Duration::from_secs(3));
+    assert_eq!(links(&s), 2);
+    assert!(!s.smsc_events.contains(&super::SmscEvent::LinkLost));
+    // traffic from the ESME counts as an answer too
+    s.client.submit(s.now, sm("busy"));
+    s.step();
+    s.advance(Duration::from_secs(20));
+    assert_eq!(links(&s), 2);
+    // an ESME that no longer reads: one more check, unanswered for 10 s, and the link is
+    // given up (the bind given back, nothing more sent)
+    s.deaf = true;
+    s.advance(Duration::from_secs(11));
+    assert_eq!(links(&s), 3);
+    s.advance(Duration::from_secs(8));
+    assert!(!s.smsc_events.contains(&super::SmscEvent::LinkLost));
+    s.advance(Duration::from_secs(2));
+    assert_eq!(s.smsc_events.last(), Some(&super::SmscEvent::LinkLost));
+    assert_eq!(counts.get(b"esme01"), 0);
+    let sent = s.smsc_sent.len();
+    s.advance(Duration::from_secs(120));
+    assert_eq!(s.smsc_sent.len(), sent);
+    assert_eq!(s.smsc.poll_timeout(), None);
 }
