@@ -214,6 +214,20 @@ impl<P: Protocol> ClientSession<P> {
         request
     }
 
+    /// Asks for the submits that carry `msg` (as [`ClientSession::submit`] each), one
+    /// request per part, in order.
+    ///
+    /// # Errors
+    /// When the protocol cannot carry the text; nothing is queued then.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        msg: &super::Message,
+    ) -> Result<Vec<RequestId>, packwire_core::EncodeError> {
+        let parts = self.protocol.parts(msg)?;
+        Ok(parts.into_iter().map(|p| self.submit(now, p)).collect())
+    }
+
     /// Logs out: the request goes out, and the session closes at its answer (or the
     /// response timeout).
     pub fn logout(&mut self, now: Instant) {
@@ -310,8 +324,9 @@ impl<P: Protocol> ClientSession<P> {
     }
 
     /// Reports an MO message, once every part of a long one is in.
-    fn mo(&mut self, now: Instant, m: Mo) {
+    fn mo(&mut self, now: Instant, mut m: Mo) {
         let Some(at) = m.part else {
+            m.text = self.protocol.text(m.coding, &m.payload);
             self.events.push_back(Event::Mo(m));
             return;
         };
@@ -322,6 +337,7 @@ impl<P: Protocol> ClientSession<P> {
             let coding = parts.first().map_or(m.coding, |(c, _)| *c);
             let payload: Vec<u8> = parts.iter().flat_map(|(_, p)| p.iter().copied()).collect();
             self.events.push_back(Event::Mo(Mo {
+                text: self.protocol.text(coding, &payload),
                 payload: Bytes::from(payload),
                 coding,
                 part: None,

@@ -3,11 +3,13 @@
 
 use bytes::Bytes;
 use packwire_codecs::cmpp::{
-    Body, Connect, DeliverResp, Pdu, Submit, Version, authenticator_source, timestamp,
+    Body, Connect, DeliverResp, Pdu, Split, Submit, Version, authenticator_source, pick_format,
+    split_text, timestamp,
 };
-use packwire_codecs::sms::{concat_info, strip_udh};
+use packwire_codecs::sms::{UdhRef, concat_info, strip_udh};
+use packwire_core::EncodeError;
 
-use super::{Incoming, Mo, Protocol, Report, SubmitOutcome};
+use super::{Incoming, Message, Mo, Protocol, Report, SubmitOutcome};
 
 /// An SP: its account, secret and version.
 #[derive(Debug, Clone)]
@@ -18,15 +20,26 @@ pub struct Sp {
     pub secret: Bytes,
     /// The version it logs in with.
     pub version: Version,
+    /// Src_Id of the [`Message`]s it sends without a source address (default: the
+    /// account).
+    pub src_id: Bytes,
+    /// Service_Id.
+    pub service_id: Bytes,
+    /// The reference of the next long message's parts.
+    pub next_ref: u8,
 }
 
 impl Sp {
     /// An SP logging in as `account` with `secret` in `version`.
     pub fn new(account: impl Into<Bytes>, secret: impl Into<Bytes>, version: Version) -> Self {
+        let account = account.into();
         Sp {
-            account: account.into(),
+            src_id: account.clone(),
+            account,
             secret: secret.into(),
             version,
+            service_id: Bytes::new(),
+            next_ref: 1,
         }
     }
 }
@@ -62,6 +75,45 @@ impl Protocol for Sp {
 
     fn logout(&self, seq: u32) -> Pdu {
         Pdu::new(seq, Body::Terminate)
+    }
+
+    fn parts(&mut self, msg: &Message) -> Result<Vec<Box<Submit>>, EncodeError> {
+        let fmt = pick_format(&msg.text);
+        let reference = UdhRef::Eight(self.next_ref);
+        self.next_ref = self.next_ref.wrapping_add(1);
+        let split = Split {
+            fmt,
+            reference,
+            signature: None,
+        };
+        let src_id = if msg.from.is_empty() {
+            self.src_id.clone()
+        } else {
+            Bytes::from(msg.from.clone())
+        };
+        Ok(split_text(&msg.text, &split)?
+            .into_iter()
+            .map(|p| {
+                Box::new(Submit {
+                    pk_total: p.pk_total,
+                    pk_number: p.pk_number,
+                    registered_delivery: u8::from(msg.report),
+                    service_id: self.service_id.clone(),
+                    tp_udhi: p.tp_udhi,
+                    msg_fmt: fmt.0,
+                    msg_src: self.account.clone(),
+                    fee_type: Bytes::from_static(b"01"),
+                    src_id: src_id.clone(),
+                    dest_terminal_ids: vec![Bytes::from(msg.to.clone())],
+                    msg_content: p.content,
+                    ..Submit::default()
+                })
+            })
+            .collect())
+    }
+
+    fn text(&self, coding: u8, payload: &[u8]) -> Option<String> {
+        packwire_codecs::cmpp::decode_text(packwire_codecs::cmpp::MsgFmt(coding), payload)
     }
 
     fn classify(&self, pdu: &Pdu) -> Incoming<Pdu> {
@@ -111,6 +163,7 @@ impl Protocol for Sp {
                                 payload,
                                 coding: d.msg_fmt,
                                 part,
+                                text: None,
                             },
                             ack,
                         )

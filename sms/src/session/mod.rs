@@ -18,7 +18,7 @@ mod tests;
 use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
-pub use run::{EVENT_BUFFER, GatewayClient};
+pub use run::{EVENT_BUFFER, GatewayClient, SendError};
 pub use server::{Account, BindCounts, SmscConfig, SmscEvent, SmscSession};
 
 /// What a submit's answer says.
@@ -58,6 +58,49 @@ pub struct Mo {
     /// Where this part belongs, when it is one part of a long message (as the protocol
     /// read it; `None` once reassembled, or for a whole message).
     pub part: Option<packwire_codecs::sms::Concat>,
+    /// The payload as text, when `coding` is a text coding of the protocol (filled in by
+    /// the session once the message is whole).
+    pub text: Option<String>,
+}
+
+/// A text to send, in the terms every SMS protocol has: the session's protocol turns it
+/// into its submits (one per part of a long text, in the most compact coding that
+/// carries it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The source address (SMPP's source_addr, CMPP's Src_Id); empty: the protocol's
+    /// default (CMPP: the SP's own number).
+    pub from: String,
+    /// The destination number.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// Whether to ask for a delivery report.
+    pub report: bool,
+}
+
+impl Message {
+    /// `text` to `to`, no report asked for.
+    pub fn new(to: impl Into<String>, text: impl Into<String>) -> Self {
+        Message {
+            from: String::new(),
+            to: to.into(),
+            text: text.into(),
+            report: false,
+        }
+    }
+
+    /// From this source address.
+    pub fn from(mut self, from: impl Into<String>) -> Self {
+        self.from = from.into();
+        self
+    }
+
+    /// Asks for a delivery report.
+    pub fn with_report(mut self) -> Self {
+        self.report = true;
+        self
+    }
 }
 
 /// What a received PDU is to the session.
@@ -106,4 +149,13 @@ pub trait Protocol {
     fn logout(&self, seq: u32) -> Self::Pdu;
     /// What `pdu` is to the session.
     fn classify(&self, pdu: &Self::Pdu) -> Incoming<Self::Pdu>;
+    /// The submits that carry `msg`, one per part (a long text's parts share a reference
+    /// the protocol picks, a new one each call).
+    ///
+    /// # Errors
+    /// When the text cannot be carried (more parts than the protocol allows).
+    fn parts(&mut self, msg: &Message) -> Result<Vec<Self::Submit>, packwire_core::EncodeError>;
+    /// `payload` as text, when `coding` (the protocol's data coding value) is a text
+    /// coding.
+    fn text(&self, coding: u8, payload: &[u8]) -> Option<String>;
 }

@@ -2,17 +2,64 @@
 //! and failed over by the runtime), the session fed every PDU and the time, a timer task
 //! for its deadlines, its events on a bounded channel.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use packwire_core::EncodeError;
 use packwire_net::{Backoff, Client, ClientHandle, CloseReason, Conn, Listener};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{ClientConfig, ClientSession, Event, Protocol, RequestId};
+use super::{ClientConfig, ClientSession, Event, Message, Protocol, Report, RequestId};
 
 /// Events that may wait unread before new ones are dropped (and counted).
 pub const EVENT_BUFFER: usize = 10_000;
+
+/// Delivery reports kept for [`GatewayClient::report_for`] (the oldest forgotten first).
+const REPORTS_KEPT: usize = 65_536;
+
+/// Why [`GatewayClient::send_wait`] has no message ids.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The protocol cannot carry the text.
+    #[error("the message cannot be encoded: {0}")]
+    Encode(String),
+    /// The gateway refused a part with this status.
+    #[error("the gateway refused the message with status {0:#x}")]
+    Rejected(u32),
+    /// A part went unanswered as often as the session sends it.
+    #[error("the gateway did not answer")]
+    TimedOut,
+    /// Not every part was answered within the wait.
+    #[error("no answer within the wait")]
+    NoAnswer,
+    /// The client stopped.
+    #[error("the client stopped")]
+    Stopped,
+}
+
+/// The reports that have arrived, by message id, for `report_for`.
+#[derive(Default)]
+struct Reports {
+    by_id: HashMap<Bytes, Report>,
+    order: VecDeque<Bytes>,
+}
+
+impl Reports {
+    fn add(&mut self, r: &Report) {
+        if self.by_id.insert(r.id.clone(), r.clone()).is_none() {
+            self.order.push_back(r.id.clone());
+        }
+        while self.order.len() > REPORTS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -25,6 +72,14 @@ struct Shared<P: Protocol> {
     events: mpsc::Sender<Event>,
     dropped_events: AtomicU64,
     unsent: AtomicU64,
+    /// requests whose answer someone awaits: it goes to them, not to the event stream
+    waiters: Mutex<HashMap<RequestId, oneshot::Sender<Event>>>,
+    reports: Mutex<Reports>,
+    report_arrived: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<P: Protocol> Shared<P>
@@ -50,8 +105,25 @@ where
                 self.unsent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        while let Some(e) = s.poll_event() {
+        while let Some(mut e) = s.poll_event() {
             let lost = matches!(e, Event::LinkLost | Event::LoggedOut);
+            let answered = match &e {
+                Event::Accepted { request, .. } | Event::Rejected { request, .. } => Some(*request),
+                Event::TimedOut(request) => Some(*request),
+                Event::Report(r) => {
+                    lock(&self.reports).add(r);
+                    self.report_arrived.notify_waiters();
+                    None
+                }
+                _ => None,
+            };
+            if let Some(w) = answered.and_then(|r| lock(&self.waiters).remove(&r)) {
+                match w.send(e) {
+                    Ok(()) => continue,
+                    // the waiter gave up: the answer goes to the event stream
+                    Err(back) => e = back,
+                }
+            }
             if self.events.try_send(e).is_err() {
                 self.dropped_events.fetch_add(1, Ordering::Relaxed);
             }
@@ -132,6 +204,9 @@ where
             events: tx,
             dropped_events: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
+            waiters: Mutex::new(HashMap::new()),
+            reports: Mutex::new(Reports::default()),
+            report_arrived: Notify::new(),
         });
         let st = shared.clone();
         let mut b = Client::builder_sync(make, move |_conn: &Conn<P::Pdu>, pdu: P::Pdu| {
@@ -186,6 +261,79 @@ where
         drop(s);
         self.shared.wake.notify_one();
         id
+    }
+
+    /// Asks for the submits that carry `msg` (one request per part, window and rate
+    /// apply); their answers come as events.
+    ///
+    /// # Errors
+    /// When the protocol cannot carry the text (nothing is sent).
+    pub fn send(&self, msg: &Message) -> Result<Vec<RequestId>, EncodeError> {
+        let mut s = self.shared.session();
+        let r = s.send(now(), msg);
+        self.shared.flush(&mut s);
+        drop(s);
+        self.shared.wake.notify_one();
+        r
+    }
+
+    /// Sends `msg` and waits up to `wait` for every part's answer: the gateway's message
+    /// ids, one per part, in order (what its delivery reports will name). A throttled
+    /// part is retried by the session within the wait. The answers do not also come as
+    /// events.
+    ///
+    /// # Errors
+    /// [`SendError`]: the text cannot be encoded, a part was refused or went unanswered,
+    /// the wait ran out, or the client stopped.
+    pub async fn send_wait(&self, msg: &Message, wait: Duration) -> Result<Vec<Bytes>, SendError> {
+        let answers: Vec<oneshot::Receiver<Event>> = {
+            let mut s = self.shared.session();
+            let requests = s
+                .send(now(), msg)
+                .map_err(|e| SendError::Encode(e.to_string()))?;
+            // registered before any answer can be handled: that needs the session lock
+            let mut w = lock(&self.shared.waiters);
+            let rx = requests
+                .iter()
+                .map(|r| {
+                    let (tx, rx) = oneshot::channel();
+                    w.insert(*r, tx);
+                    rx
+                })
+                .collect();
+            drop(w);
+            self.shared.flush(&mut s);
+            rx
+        };
+        self.shared.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut ids = Vec::with_capacity(answers.len());
+        for a in answers {
+            match tokio::time::timeout_at(deadline, a).await {
+                Ok(Ok(Event::Accepted { id, .. })) => ids.push(id),
+                Ok(Ok(Event::Rejected { status, .. })) => return Err(SendError::Rejected(status)),
+                Ok(Ok(_)) => return Err(SendError::TimedOut),
+                Ok(Err(_)) => return Err(SendError::Stopped),
+                Err(_) => return Err(SendError::NoAnswer),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The delivery report on message `id`, waiting up to `wait` — also when it came
+    /// before this call (the last [`REPORTS_KEPT`] reports are kept). Reports also come
+    /// as events.
+    pub async fn report_for(&self, id: &[u8], wait: Duration) -> Option<Report> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let arrived = self.shared.report_arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(r) = lock(&self.shared.reports).by_id.get(id) {
+                return Some(r.clone());
+            }
+            tokio::time::timeout_at(deadline, arrived).await.ok()?;
+        }
     }
 
     /// The next event (`None` once the client has stopped).

@@ -1,9 +1,14 @@
 //! SMPP 3.4 on the session layer: an ESME's side.
 
 use bytes::Bytes;
-use packwire_codecs::smpp::{Bind, Body, CommandStatus, Pdu, Receipt, Sm, SmResp, part_of};
+use packwire_codecs::smpp::{
+    Address, Bind, Body, Coding, CommandStatus, LongMode, Pdu, Receipt, Sm, SmResp, part_of,
+    split_sm,
+};
+use packwire_codecs::sms::UdhRef;
+use packwire_core::EncodeError;
 
-use super::{Incoming, Mo, Protocol, Report, SubmitOutcome};
+use super::{Incoming, Message, Mo, Protocol, Report, SubmitOutcome};
 
 /// How an ESME binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,23 +28,46 @@ pub struct Esme {
     pub bind: Bind,
     /// Which bind.
     pub kind: BindKind,
+    /// How [`Message`]s too long for one submit_sm travel (default: UDH parts with an
+    /// 8-bit reference; the reference given here is the first, the next message gets the
+    /// next one).
+    pub long: LongMode,
 }
 
 impl Esme {
     /// A transceiver bind for `system_id` with `password`.
     pub fn transceiver(system_id: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
-        Esme {
-            bind: Bind::new(system_id, password),
-            kind: BindKind::Transceiver,
-        }
+        Esme::new(system_id, password, BindKind::Transceiver)
     }
 
     /// A transmitter bind.
     pub fn transmitter(system_id: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
+        Esme::new(system_id, password, BindKind::Transmitter)
+    }
+
+    /// A receiver bind (deliver_sm only: receipts and MO messages).
+    pub fn receiver(system_id: impl Into<Bytes>, password: impl Into<Bytes>) -> Self {
+        Esme::new(system_id, password, BindKind::Receiver)
+    }
+
+    fn new(system_id: impl Into<Bytes>, password: impl Into<Bytes>, kind: BindKind) -> Self {
         Esme {
             bind: Bind::new(system_id, password),
-            kind: BindKind::Transmitter,
+            kind,
+            long: LongMode::Udh(UdhRef::Eight(1)),
         }
+    }
+
+    /// The long-message mode for the next message, moving the reference on.
+    fn next_long(&mut self) -> LongMode {
+        let now = self.long;
+        self.long = match now {
+            LongMode::Udh(UdhRef::Eight(r)) => LongMode::Udh(UdhRef::Eight(r.wrapping_add(1))),
+            LongMode::Udh(UdhRef::Sixteen(r)) => LongMode::Udh(UdhRef::Sixteen(r.wrapping_add(1))),
+            LongMode::Sar(r) => LongMode::Sar(r.wrapping_add(1)),
+            LongMode::Payload => LongMode::Payload,
+        };
+        now
     }
 }
 
@@ -69,6 +97,22 @@ impl Protocol for Esme {
 
     fn logout(&self, seq: u32) -> Pdu {
         Pdu::new(seq, Body::Unbind)
+    }
+
+    fn parts(&mut self, msg: &Message) -> Result<Vec<Sm>, EncodeError> {
+        let mut template = Sm::new(
+            Address::new(msg.from.clone()),
+            Address::new(msg.to.clone()),
+            0,
+            "",
+        );
+        template.registered_delivery = u8::from(msg.report);
+        let mode = self.next_long();
+        split_sm(&msg.text, Coding::pick(&msg.text), mode, &template)
+    }
+
+    fn text(&self, coding: u8, payload: &[u8]) -> Option<String> {
+        Coding::from_data_coding(coding).map(|c| c.decode(payload))
     }
 
     fn classify(&self, pdu: &Pdu) -> Incoming<Pdu> {
@@ -111,6 +155,7 @@ impl Protocol for Esme {
                                 payload,
                                 coding: sm.data_coding,
                                 part,
+                                text: None,
                             },
                             ack,
                         )
@@ -132,6 +177,7 @@ impl Protocol for Esme {
                     payload: d.tlvs.message_payload().cloned().unwrap_or_default(),
                     coding: d.data_coding,
                     part: None,
+                    text: None,
                 },
                 pdu.answer(ok, Body::DataSmResp(SmResp::default())),
             ),

@@ -796,3 +796,40 @@ fn the_gateway_checks_a_silent_esme_and_gives_up_on_one_that_does_not_answer() {
     assert_eq!(s.smsc_sent.len(), sent);
     assert_eq!(s.smsc.poll_timeout(), None);
 }
+
+#[test]
+fn a_message_becomes_one_submit_per_part_and_each_long_one_gets_its_own_reference() {
+    use packwire_codecs::sms::concat_info;
+    let mut s = Pair::bound(ClientConfig::default());
+    let long = super::Message::new("13800138000", "€".repeat(100)).with_report();
+    let a = s.client.send(s.now, &long).unwrap();
+    let b = s.client.send(s.now, &long).unwrap();
+    assert_eq!(
+        (a.len(), b.len()),
+        (2, 2),
+        "100 UCS2 characters are two parts"
+    );
+    s.step();
+    let refs: Vec<_> = s
+        .smsc
+        .submits
+        .iter()
+        .map(|m| concat_info(m).expect("a concatenation header").0)
+        .collect();
+    assert_eq!(refs.len(), 4);
+    assert_eq!(refs[0].reference, refs[1].reference);
+    assert_eq!(refs[2].reference, refs[3].reference);
+    assert_ne!(refs[0].reference, refs[2].reference);
+    assert_eq!(
+        refs.iter().map(|c| c.number).collect::<Vec<_>>(),
+        [1, 2, 1, 2]
+    );
+    // a text no protocol can carry queues nothing
+    let too_long = super::Message::new("1", "x".repeat(160 * 256));
+    s.smsc.hold = true;
+    let before = (s.client.queued(), s.client.in_flight());
+    assert!(s.client.send(s.now, &too_long).is_err());
+    assert_eq!((s.client.queued(), s.client.in_flight()), before);
+    s.step();
+    assert_eq!(s.smsc.submits.len(), 4, "nothing went");
+}
