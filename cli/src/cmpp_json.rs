@@ -107,14 +107,14 @@ pub(crate) fn pdu_json(p: &Pdu, v3: bool) -> Value {
             "timestamp": c.timestamp,
         }),
         Body::ConnectResp(c) => json!({
-            "status": c.status,
+            "status": c.status.0,
             "authenticator_ismg": hex(&c.authenticator_ismg),
             "version": c.version.0,
         }),
         Body::Submit(s) => submit(s, v3),
-        Body::SubmitResp(r) => json!({ "msg_id": r.msg_id.0, "result": r.result }),
+        Body::SubmitResp(r) => json!({ "msg_id": r.msg_id.0, "result": r.result.0 }),
         Body::Deliver(d) => deliver(d, v3),
-        Body::DeliverResp(r) => json!({ "msg_id": r.msg_id.0, "result": r.result }),
+        Body::DeliverResp(r) => json!({ "msg_id": r.msg_id.0, "result": r.result.0 }),
         Body::Query(q) => json!({
             "time": os(&q.time), "query_type": q.query_type, "query_code": os(&q.query_code), "reserve": os(&q.reserve),
         }),

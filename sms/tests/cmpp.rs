@@ -332,7 +332,7 @@ async fn a_silent_gateway_is_noticed_by_link_checks() {
                     Body::Connect(c) => {
                         let mut out = BytesMut::new();
                         let resp = packwire_codecs::cmpp::ConnectResp {
-                            status: 0,
+                            status: ConnectStatus::OK,
                             authenticator_ismg: packwire_codecs::cmpp::authenticator_ismg(
                                 0,
                                 &c.authenticator_source,
@@ -424,11 +424,11 @@ async fn the_ismg_reads_pdus_fed_byte_by_byte_and_in_bursts() {
             .await
             .unwrap();
             assert!(
-                matches!(&got[0].body, Body::ConnectResp(r) if r.status == 0 && r.version == v)
+                matches!(&got[0].body, Body::ConnectResp(r) if r.status == ConnectStatus::OK && r.version == v)
             );
             for (p, seq) in got[1..].iter().zip([2, 3]) {
                 assert_eq!(p.sequence_id.0, seq);
-                assert!(matches!(&p.body, Body::SubmitResp(r) if r.result == 0));
+                assert!(matches!(&p.body, Body::SubmitResp(r) if r.result == SubmitResult::OK));
             }
         }
         ismg.shutdown().await;
@@ -516,8 +516,8 @@ async fn the_ismg_tolerates_out_of_order_ids_padded_fields_and_a_sloppy_active_t
     .unwrap();
     let seqs: Vec<u32> = got.iter().map(|p| p.sequence_id.0).collect();
     assert_eq!(seqs, [100, 9, 3, 1]);
-    assert!(matches!(&got[1].body, Body::SubmitResp(r) if r.result == 0));
-    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == 0));
+    assert!(matches!(&got[1].body, Body::SubmitResp(r) if r.result == SubmitResult::OK));
+    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == SubmitResult::OK));
     assert_eq!(got[3].body, Body::TerminateResp);
     ismg.shutdown().await;
 }
@@ -667,11 +667,7 @@ async fn a_connect_with_a_version_the_ismg_does_not_speak_gets_the_version_error
         let Body::ConnectResp(r) = &got[0].body else {
             panic!("{got:?}")
         };
-        assert_eq!(
-            ConnectStatus(r.status),
-            ConnectStatus::VERSION_TOO_HIGH,
-            "0x{byte:02x}"
-        );
+        assert_eq!(r.status, ConnectStatus::VERSION_TOO_HIGH, "0x{byte:02x}");
         assert_ne!(r.version, v, "the bogus version is not echoed");
         let mut rest = Vec::new();
         let n = timeout(WAIT, s.read_to_end(&mut rest))
@@ -696,14 +692,14 @@ async fn a_second_connect_on_a_logged_in_connection_is_refused_and_the_session_g
     s.write_all(&wire).await.unwrap();
     let mut buf = BytesMut::new();
     let got = read_pdus(&mut s, &mut codec, &mut buf, 3).await;
-    assert!(matches!(&got[0].body, Body::ConnectResp(r) if r.status == 0));
+    assert!(matches!(&got[0].body, Body::ConnectResp(r) if r.status == ConnectStatus::OK));
     assert!(
-        matches!(&got[1].body, Body::ConnectResp(r) if ConnectStatus(r.status) == ConnectStatus::OTHER),
+        matches!(&got[1].body, Body::ConnectResp(r) if r.status == ConnectStatus::OTHER),
         "{:?}",
         got[1]
     );
     assert_eq!(got[1].sequence_id.0, 2);
-    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == 0));
+    assert!(matches!(&got[2].body, Body::SubmitResp(r) if r.result == SubmitResult::OK));
     ismg.shutdown().await;
 }
 
@@ -739,9 +735,9 @@ async fn an_sp_that_stops_reading_is_back_pressured_and_loses_no_submit_resp() {
             );
             while let Some(p) = codec.decode(&mut buf).unwrap() {
                 match p.body {
-                    Body::ConnectResp(r) => connect_ok = r.status == 0,
+                    Body::ConnectResp(r) => connect_ok = r.status == ConnectStatus::OK,
                     Body::SubmitResp(r) => {
-                        assert_eq!(r.result, 0);
+                        assert_eq!(r.result, SubmitResult::OK);
                         submit_resps += 1;
                     }
                     other => panic!("{other:?}"),

@@ -1,11 +1,12 @@
-//! Status codes and formats as named newtypes: unknown values survive and print as numbers.
+//! Status codes and formats as named newtypes: unknown values survive and print as numbers
+//! (the default is 0: ok, ASCII).
 
 use std::fmt;
 
 macro_rules! code {
     ($(#[$m:meta])* $name:ident($t:ty) { $($c:ident = $v:expr, $text:expr;)* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(pub $t);
 
         impl $name {

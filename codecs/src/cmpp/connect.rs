@@ -57,8 +57,8 @@ impl Connect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectResp {
     /// 0 ok, 1 structure error, 2 illegal source address, 3 authentication error, 4 version
-    /// too high, 5+ other ([`super::ConnectStatus`]).
-    pub status: u32,
+    /// too high, 5+ other.
+    pub status: super::ConnectStatus,
     /// MD5(Status + AuthenticatorSource + secret); zero-filled on failure.
     pub authenticator_ismg: [u8; 16],
     /// The highest version the ISMG supports.
@@ -75,14 +75,14 @@ impl ConnectResp {
             _ => v3,
         };
         Ok(ConnectResp {
-            status: status(r, "Status", wide)?,
+            status: super::ConnectStatus(status(r, "Status", wide)?),
             authenticator_ismg: r.array("AuthenticatorISMG")?,
             version: Version(r.u8("Version")?),
         })
     }
 
     pub(crate) fn encode(&self, dst: &mut BytesMut, v3: bool) -> Result<(), EncodeError> {
-        put_status(dst, self.status, v3)?;
+        put_status(dst, self.status.0, v3)?;
         dst.put_slice(&self.authenticator_ismg);
         dst.put_u8(self.version.0);
         Ok(())

@@ -185,20 +185,20 @@ impl Report {
 pub struct DeliverResp {
     /// The DELIVER's Msg_Id.
     pub msg_id: MsgId,
-    /// 0 ok, 8 flow control, ...
-    pub result: u32,
+    /// 0 ok, 8 flow control, ... (the same codes as SUBMIT_RESP's).
+    pub result: super::SubmitResult,
 }
 
 impl DeliverResp {
     pub(crate) fn load(r: &mut Reader<'_>, v3: bool) -> Result<Self, FrameError> {
         Ok(DeliverResp {
             msg_id: MsgId(r.u64("Msg_Id")?),
-            result: status(r, "Result", v3)?,
+            result: super::SubmitResult(status(r, "Result", v3)?),
         })
     }
 
     pub(crate) fn encode(&self, dst: &mut BytesMut, v3: bool) -> Result<(), EncodeError> {
         dst.put_u64(self.msg_id.0);
-        put_status(dst, self.result, v3)
+        put_status(dst, self.result.0, v3)
     }
 }

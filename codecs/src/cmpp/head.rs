@@ -99,6 +99,33 @@ pub struct Head {
 impl Head {
     /// The header length.
     pub const LEN: usize = 12;
+
+    /// The header at the front of `bytes`; `None` when fewer than [`Head::LEN`] bytes.
+    ///
+    /// ```
+    /// use packwire_codecs::cmpp::{CommandId, Head, SequenceId};
+    /// let h = Head::parse(&[0, 0, 0, 12, 0, 0, 0, 8, 0, 0, 0, 7]).unwrap();
+    /// assert_eq!(h, Head { total_length: 12, command_id: CommandId::ACTIVE_TEST, sequence_id: SequenceId(7) });
+    /// assert_eq!(Head::parse(&[0; 11]), None);
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Option<Head> {
+        let word = |i: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(bytes.get(i..i + 4)?.try_into().ok()?))
+        };
+        Some(Head {
+            total_length: word(0)?,
+            command_id: CommandId(word(4)?),
+            sequence_id: SequenceId(word(8)?),
+        })
+    }
+
+    /// Appends the header's 12 bytes to `dst`.
+    pub fn encode(&self, dst: &mut bytes::BytesMut) {
+        use bytes::BufMut;
+        dst.put_u32(self.total_length);
+        dst.put_u32(self.command_id.0);
+        dst.put_u32(self.sequence_id.0);
+    }
 }
 
 /// The protocol version byte: high nibble major, low nibble minor (0x20, 0x21, 0x30).

@@ -361,10 +361,15 @@ impl Decoder for CmppCodec {
         let Some(frame) = self.framing.decode(src)? else {
             return Ok(None);
         };
-        let command_id = CommandId(u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
-        let sequence_id = SequenceId(u32::from_be_bytes([
-            frame[8], frame[9], frame[10], frame[11],
-        ]));
+        // (the framing hands out nothing shorter than the header)
+        let Some(Head {
+            command_id,
+            sequence_id,
+            ..
+        }) = Head::parse(&frame)
+        else {
+            return Err(FrameError::malformed("a PDU shorter than its header", 0));
+        };
         let body =
             Body::load(command_id, &frame, self.version).inspect_err(|_| self.failed = true)?;
         if self.follow {
@@ -419,9 +424,12 @@ impl Encoder<&Pdu> for CmppCodec {
             }
         }
         let start = dst.len();
-        dst.put_u32(0); // Total_Length, filled in below
-        dst.put_u32(pdu.body.command_id().0);
-        dst.put_u32(pdu.sequence_id.0);
+        Head {
+            total_length: 0, // filled in once the body is written
+            command_id: pdu.body.command_id(),
+            sequence_id: pdu.sequence_id,
+        }
+        .encode(dst);
         if let Err(e) = pdu.body.encode(dst, self.version) {
             dst.truncate(start);
             return Err(e);

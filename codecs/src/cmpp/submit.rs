@@ -176,20 +176,20 @@ impl Submit {
 pub struct SubmitResp {
     /// The id the ISMG assigned (the first of a group send's range).
     pub msg_id: MsgId,
-    /// 0 ok, 8 flow control (resend later), ... ([`super::SubmitResult`]).
-    pub result: u32,
+    /// 0 ok, 8 flow control (resend later), ...
+    pub result: super::SubmitResult,
 }
 
 impl SubmitResp {
     pub(crate) fn load(r: &mut Reader<'_>, v3: bool) -> Result<Self, FrameError> {
         Ok(SubmitResp {
             msg_id: MsgId(r.u64("Msg_Id")?),
-            result: status(r, "Result", v3)?,
+            result: super::SubmitResult(status(r, "Result", v3)?),
         })
     }
 
     pub(crate) fn encode(&self, dst: &mut BytesMut, v3: bool) -> Result<(), EncodeError> {
         dst.put_u64(self.msg_id.0);
-        put_status(dst, self.result, v3)
+        put_status(dst, self.result.0, v3)
     }
 }

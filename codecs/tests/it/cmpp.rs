@@ -88,7 +88,7 @@ fn vectors_g1_to_g3_connect_and_its_responses() {
     let Body::ConnectResp(r) = p.body else {
         panic!()
     };
-    assert_eq!((r.status, r.version), (0, Version(0x21)));
+    assert_eq!((r.status, r.version), (ConnectStatus::OK, Version(0x21)));
     assert_eq!(
         r.authenticator_ismg.to_vec(),
         unhex("6c0b846e25bab6daa4ed1c466e0f4bd8")
@@ -97,7 +97,7 @@ fn vectors_g1_to_g3_connect_and_its_responses() {
     let Body::ConnectResp(r) = p.body else {
         panic!()
     };
-    assert_eq!((r.status, r.version), (0, Version::V30));
+    assert_eq!((r.status, r.version), (ConnectStatus::OK, Version::V30));
     assert_eq!(
         r.authenticator_ismg.to_vec(),
         unhex("7942977274098cf210ab0c16c367bc8d")
@@ -152,7 +152,10 @@ fn vectors_g4_to_g7_submit_and_resp_in_both_layouts() {
         let Body::SubmitResp(r) = decode_one(v, hex).body else {
             panic!()
         };
-        assert_eq!((r.msg_id, r.result), (MsgId(0xb2b9da8000010000), 0));
+        assert_eq!(
+            (r.msg_id, r.result),
+            (MsgId(0xb2b9da8000010000), SubmitResult::OK)
+        );
         assert_eq!(r.msg_id.0, 12878564852733378560);
     }
 }
@@ -181,7 +184,10 @@ fn vectors_g8_to_g11_deliver_and_resp_in_both_layouts() {
     for (v, hex) in [(Version::V30, G9), (Version::V20, G11)] {
         assert!(matches!(
             decode_one(v, hex).body,
-            Body::DeliverResp(DeliverResp { result: 0, .. })
+            Body::DeliverResp(DeliverResp {
+                result: SubmitResult::OK,
+                ..
+            })
         ));
     }
 }
@@ -455,7 +461,7 @@ fn the_encoder_is_strict() {
                 1,
                 Body::SubmitResp(SubmitResp {
                     msg_id: MsgId(1),
-                    result: 300
+                    result: SubmitResult(300)
                 })
             ),
             &mut dst
@@ -559,11 +565,11 @@ fn pdus(v3: bool) -> impl Strategy<Value = Vec<Pdu>> {
         deliver,
         (any::<u64>(), status.clone()).prop_map(|(id, r)| Body::SubmitResp(SubmitResp {
             msg_id: MsgId(id),
-            result: r
+            result: SubmitResult(r)
         })),
         (any::<u64>(), status.clone()).prop_map(|(id, r)| Body::DeliverResp(DeliverResp {
             msg_id: MsgId(id),
-            result: r
+            result: SubmitResult(r)
         })),
         (octets(6), any::<[u8; 16]>(), any::<u8>(), any::<u32>()).prop_map(|(s, a, v, t)| {
             Body::Connect(Connect {
@@ -575,7 +581,7 @@ fn pdus(v3: bool) -> impl Strategy<Value = Vec<Pdu>> {
         }),
         (status.clone(), any::<[u8; 16]>(), any::<u8>()).prop_map(|(s, a, v)| Body::ConnectResp(
             ConnectResp {
-                status: s,
+                status: ConnectStatus(s),
                 authenticator_ismg: a,
                 version: Version(v)
             }
@@ -810,7 +816,7 @@ fn pdus_say_whether_they_are_requests_or_responses_for_a_session() {
         77,
         Body::SubmitResp(SubmitResp {
             msg_id: MsgId(1),
-            result: 0,
+            result: SubmitResult::OK,
         }),
     );
     assert_eq!(resp.role(), Role::Response(77));
@@ -862,7 +868,7 @@ fn a_codec_following_connect_switches_layouts_with_the_login() {
     assert_eq!(submit.body, Body::Submit(Box::new(submit_g4_g6())));
     let mut out = BytesMut::new();
     let resp = ConnectResp {
-        status: 0,
+        status: ConnectStatus::OK,
         authenticator_ismg: [1; 16],
         version: Version::V20,
     };

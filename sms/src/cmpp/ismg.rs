@@ -533,7 +533,7 @@ async fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
                 conn,
                 seq,
                 Body::ConnectResp(ConnectResp {
-                    status: ConnectStatus::OTHER.0,
+                    status: ConnectStatus::OTHER,
                     authenticator_ismg: [0; 16],
                     version: sess.version,
                 }),
@@ -568,7 +568,7 @@ async fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
             conn,
             seq,
             Body::ConnectResp(ConnectResp {
-                status: status.0,
+                status,
                 authenticator_ismg: [0; 16],
                 version,
             }),
@@ -612,7 +612,7 @@ async fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
         conn,
         seq,
         Body::ConnectResp(ConnectResp {
-            status: 0,
+            status: ConnectStatus::OK,
             authenticator_ismg: authenticator_ismg(
                 0,
                 &c.authenticator_source,
@@ -664,7 +664,7 @@ async fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &S
                 seq,
                 Body::SubmitResp(SubmitResp {
                     msg_id: MsgId(0),
-                    result: SubmitResult::FLOW_CONTROL.0,
+                    result: SubmitResult::FLOW_CONTROL,
                 }),
             )
             .await;
@@ -685,7 +685,7 @@ async fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &S
         seq,
         Body::SubmitResp(SubmitResp {
             msg_id: first,
-            result: 0,
+            result: SubmitResult::OK,
         }),
     )
     .await;

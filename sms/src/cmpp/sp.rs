@@ -343,13 +343,13 @@ async fn login(shared: &Shared, conn: &Conn<Pdu>) -> Result<(), SpError> {
     let Body::ConnectResp(r) = resp.body else {
         return Err(SpError::Unexpected(format!("{:?}", resp.body.command_id())));
     };
-    if r.status != 0 {
-        return Err(SpError::Login(ConnectStatus(r.status)));
+    if r.status != ConnectStatus::OK {
+        return Err(SpError::Login(r.status));
     }
     if cfg.verify_ismg
         && !verify_ismg(
             &r.authenticator_ismg,
-            r.status,
+            r.status.0,
             &auth,
             cfg.secret.as_bytes(),
         )
@@ -381,7 +381,7 @@ async fn on_pdu(shared: &Shared, conn: &Conn<Pdu>, pdu: Pdu) {
             sequence_id: pdu.sequence_id,
             body: Body::DeliverResp(DeliverResp {
                 msg_id: d.msg_id,
-                result: 0,
+                result: SubmitResult::OK,
             }),
         })
         .await;
@@ -602,7 +602,7 @@ impl SpClient {
             let Body::SubmitResp(r) = resp.body else {
                 return Err(SpError::Unexpected(format!("{:?}", resp.body.command_id())));
             };
-            match SubmitResult(r.result) {
+            match r.result {
                 SubmitResult::OK => return Ok(r.msg_id),
                 SubmitResult::FLOW_CONTROL if attempt < retries => {
                     tokio::time::sleep(pause).await;

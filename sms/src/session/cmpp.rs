@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use packwire_codecs::cmpp::{
-    Body, Connect, DeliverResp, Pdu, Split, Submit, Version, authenticator_source, pick_format,
-    split_text, timestamp,
+    Body, Connect, ConnectStatus, DeliverResp, Pdu, Split, Submit, SubmitResult, Version,
+    authenticator_source, pick_format, split_text, timestamp,
 };
 use packwire_codecs::sms::{UdhRef, concat_info, strip_udh};
 use packwire_core::EncodeError;
@@ -43,9 +43,6 @@ impl Sp {
         }
     }
 }
-
-/// CMPP's SUBMIT_RESP Result for flow control: send again later.
-const FLOW_CONTROL: u32 = 8;
 
 impl Protocol for Sp {
     type Pdu = Pdu;
@@ -120,19 +117,23 @@ impl Protocol for Sp {
         let seq = pdu.sequence_id.0;
         let answer = |body| Pdu::new(seq, body);
         match &pdu.body {
-            Body::ConnectResp(r) => Incoming::LoginAnswer(seq, (r.status != 0).then_some(r.status)),
+            Body::ConnectResp(r) => {
+                Incoming::LoginAnswer(seq, (r.status != ConnectStatus::OK).then_some(r.status.0))
+            }
             Body::SubmitResp(r) => Incoming::SubmitAnswer(
                 seq,
                 match r.result {
-                    0 => SubmitOutcome::Accepted(Bytes::from(r.msg_id.0.to_string())),
-                    FLOW_CONTROL => SubmitOutcome::Throttled(FLOW_CONTROL),
-                    code => SubmitOutcome::Rejected(code),
+                    SubmitResult::OK => {
+                        SubmitOutcome::Accepted(Bytes::from(r.msg_id.0.to_string()))
+                    }
+                    SubmitResult::FLOW_CONTROL => SubmitOutcome::Throttled(r.result.0),
+                    code => SubmitOutcome::Rejected(code.0),
                 },
             ),
             Body::Deliver(d) => {
                 let ack = answer(Body::DeliverResp(DeliverResp {
                     msg_id: d.msg_id,
-                    result: 0,
+                    result: SubmitResult::OK,
                 }));
                 match d.report() {
                     Some(Ok(r)) => Incoming::Report(
