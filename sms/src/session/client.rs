@@ -23,13 +23,23 @@ pub struct ClientConfig {
     pub response_timeout: Duration,
     /// How many times a submit is sent before it fails as timed out (CMPP's N).
     pub max_tries: u32,
+    /// How long the login's answer may take.
+    pub login_timeout: Duration,
     /// A link check goes out when nothing has been received for this long.
     pub link_check_after: Duration,
+    /// How long a link check may go unanswered (`None`: the response timeout).
+    pub link_check_timeout: Option<Duration>,
+    /// Link checks that go unanswered, one after the other, before the link is given up
+    /// (at least 1).
+    pub link_check_tries: u32,
     /// The pause after the gateway throttled a submit, doubled for each throttle in a
     /// row up to [`ClientConfig::max_backoff`].
     pub backoff: Duration,
     /// The longest pause after throttling.
     pub max_backoff: Duration,
+    /// Times a submit may be throttled before it fails as rejected with the throttling
+    /// status (`None`: retried until accepted).
+    pub max_throttled: Option<u32>,
 }
 
 impl Default for ClientConfig {
@@ -39,9 +49,13 @@ impl Default for ClientConfig {
             tps: None,
             response_timeout: Duration::from_secs(60),
             max_tries: 3,
+            login_timeout: Duration::from_secs(10),
             link_check_after: Duration::from_secs(30),
+            link_check_timeout: None,
+            link_check_tries: 1,
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            max_throttled: None,
         }
     }
 }
@@ -60,7 +74,8 @@ pub enum Event {
         /// The gateway's id for it (what its report will carry).
         id: Bytes,
     },
-    /// A submit was refused with this status.
+    /// A submit was refused with this status (or throttled more than
+    /// [`ClientConfig::max_throttled`] times: the throttling status).
     Rejected {
         /// The request.
         request: RequestId,
@@ -95,6 +110,7 @@ struct Queued<S> {
     part: S,
     not_before: Option<Instant>,
     tries: u32,
+    throttled: u32,
 }
 
 #[derive(Debug)]
@@ -103,6 +119,7 @@ struct InFlight<S> {
     part: S,
     sent: Instant,
     tries: u32,
+    throttled: u32,
 }
 
 /// A client session: feed it what arrives and the time, write what it hands out.
@@ -129,6 +146,8 @@ pub struct ClientSession<P: Protocol> {
     in_flight: HashMap<u32, InFlight<P::Submit>>,
     /// our link check in flight: its sequence number and when it went
     link_check: Option<(u32, Instant)>,
+    /// link checks gone unanswered one after the other
+    link_misses: u32,
     last_rx: Option<Instant>,
     /// no submit goes before this (the rate, or a throttle's pause)
     next_send: Option<Instant>,
@@ -151,6 +170,7 @@ impl<P: Protocol> ClientSession<P> {
             queue: VecDeque::new(),
             in_flight: HashMap::new(),
             link_check: None,
+            link_misses: 0,
             last_rx: None,
             next_send: None,
             throttled_in_a_row: 0,
@@ -169,11 +189,13 @@ impl<P: Protocol> ClientSession<P> {
     /// The connection is up: the login goes out.
     pub fn connected(&mut self, now: Instant) {
         let seq = self.seq();
-        self.transmit.push_back(self.protocol.login(seq));
+        let login = self.protocol.login(seq);
+        self.transmit.push_back(login);
         self.state = State::LoggingIn {
             seq,
-            deadline: now + self.cfg.response_timeout,
+            deadline: now + self.cfg.login_timeout,
         };
+        self.link_misses = 0;
         self.last_rx = Some(now);
     }
 
@@ -190,6 +212,7 @@ impl<P: Protocol> ClientSession<P> {
                 part: f.part,
                 not_before: None,
                 tries: f.tries,
+                throttled: f.throttled,
             });
         }
         self.link_check = None;
@@ -209,9 +232,18 @@ impl<P: Protocol> ClientSession<P> {
             part,
             not_before: None,
             tries: 0,
+            throttled: 0,
         });
         self.pump(now);
         request
+    }
+
+    /// Takes back a submit that has not gone out yet; `false` once it has been sent (its
+    /// answer will come as an event) or when it is not known.
+    pub fn cancel(&mut self, request: RequestId) -> bool {
+        let before = self.queue.len();
+        self.queue.retain(|q| q.request != request);
+        self.queue.len() < before
     }
 
     /// Asks for the submits that carry `msg` (as [`ClientSession::submit`] each), one
@@ -305,6 +337,7 @@ impl<P: Protocol> ClientSession<P> {
             Incoming::LinkCheckAnswer(seq) => {
                 if self.link_check.is_some_and(|(s, _)| s == seq) {
                     self.link_check = None;
+                    self.link_misses = 0;
                 }
             }
             Incoming::Logout(answer) => {
@@ -338,6 +371,7 @@ impl<P: Protocol> ClientSession<P> {
             let payload: Vec<u8> = parts.iter().flat_map(|(_, p)| p.iter().copied()).collect();
             self.events.push_back(Event::Mo(Mo {
                 text: self.protocol.text(coding, &payload),
+                parts: parts.len(),
                 payload: Bytes::from(payload),
                 coding,
                 part: None,
@@ -365,6 +399,14 @@ impl<P: Protocol> ClientSession<P> {
                     id,
                 });
             }
+            SubmitOutcome::Throttled(status)
+                if self.cfg.max_throttled.is_some_and(|m| f.throttled >= m) =>
+            {
+                self.events.push_back(Event::Rejected {
+                    request: f.request,
+                    status,
+                });
+            }
             SubmitOutcome::Throttled(_) => {
                 // the same request again, first in line, after a pause that grows while
                 // the gateway keeps throttling; nothing else goes before it
@@ -381,6 +423,7 @@ impl<P: Protocol> ClientSession<P> {
                     part: f.part,
                     not_before: Some(at),
                     tries: 0,
+                    throttled: f.throttled + 1,
                 });
             }
             SubmitOutcome::Rejected(status) => self.events.push_back(Event::Rejected {
@@ -422,6 +465,7 @@ impl<P: Protocol> ClientSession<P> {
                     part: q.part,
                     sent: now,
                     tries: q.tries + 1,
+                    throttled: q.throttled,
                 },
             );
             self.next_send = interval.map(|i| now + i);
@@ -466,11 +510,17 @@ impl<P: Protocol> ClientSession<P> {
             self.in_flight.insert(seq, f);
         }
         if let Some((_, sent)) = self.link_check {
-            if sent + timeout <= now {
-                self.link_check = None;
-                self.state = State::Disconnected;
-                self.events.push_back(Event::LinkLost);
-                return;
+            if sent + self.link_wait() <= now {
+                self.link_misses += 1;
+                if self.link_misses >= self.cfg.link_check_tries.max(1) {
+                    self.link_check = None;
+                    self.state = State::Disconnected;
+                    self.events.push_back(Event::LinkLost);
+                    return;
+                }
+                let seq = self.seq();
+                self.transmit.push_back(self.protocol.link_check(seq));
+                self.link_check = Some((seq, now));
             }
         } else if self
             .last_rx
@@ -483,6 +533,13 @@ impl<P: Protocol> ClientSession<P> {
         self.pump(now);
     }
 
+    /// How long a link check may go unanswered.
+    fn link_wait(&self) -> Duration {
+        self.cfg
+            .link_check_timeout
+            .unwrap_or(self.cfg.response_timeout)
+    }
+
     /// When [`ClientSession::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at: Vec<Instant> = Vec::new();
@@ -492,7 +549,7 @@ impl<P: Protocol> ClientSession<P> {
                 let t = self.cfg.response_timeout;
                 at.extend(self.in_flight.values().map(|f| f.sent + t));
                 match self.link_check {
-                    Some((_, sent)) => at.push(sent + t),
+                    Some((_, sent)) => at.push(sent + self.link_wait()),
                     None => at.extend(self.last_rx.map(|r| r + self.cfg.link_check_after)),
                 }
                 if self.in_flight.len() < self.cfg.window {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use packwire_codecs::cmpp::{
     Body, Connect, ConnectStatus, DeliverResp, Pdu, Split, Submit, SubmitResult, Version,
-    authenticator_source, pick_format, split_text, timestamp,
+    authenticator_source, pick_format, split_text, timestamp, verify_ismg,
 };
 use packwire_codecs::sms::{UdhRef, concat_info, strip_udh};
 use packwire_core::EncodeError;
@@ -27,7 +27,16 @@ pub struct Sp {
     pub service_id: Bytes,
     /// The reference of the next long message's parts.
     pub next_ref: u8,
+    /// Check the ISMG's AuthenticatorISMG (either status width): an ISMG that does not
+    /// know the secret is refused with [`BAD_AUTHENTICATOR`]. Default true.
+    pub verify_ismg: bool,
+    /// AuthenticatorSource of the last CONNECT sent
+    sent_auth: [u8; 16],
 }
+
+/// The login status a session reports when the ISMG's AuthenticatorISMG does not match
+/// (not a CMPP status: the ISMG accepted, but cannot prove it knows the secret).
+pub const BAD_AUTHENTICATOR: u32 = u32::MAX;
 
 impl Sp {
     /// An SP logging in as `account` with `secret` in `version`.
@@ -40,6 +49,8 @@ impl Sp {
             version,
             service_id: Bytes::new(),
             next_ref: 1,
+            verify_ismg: true,
+            sent_auth: [0; 16],
         }
     }
 }
@@ -48,14 +59,15 @@ impl Protocol for Sp {
     type Pdu = Pdu;
     type Submit = Box<Submit>;
 
-    fn login(&self, seq: u32) -> Pdu {
+    fn login(&mut self, seq: u32) -> Pdu {
         let (_, month, day, hour, minute, second) = crate::cmpp::beijing_now();
         let ts = timestamp(month, day, hour, minute, second);
+        self.sent_auth = authenticator_source(&self.account, &self.secret, ts);
         Pdu::new(
             seq,
             Body::Connect(Connect {
                 source_addr: self.account.clone(),
-                authenticator_source: authenticator_source(&self.account, &self.secret, ts),
+                authenticator_source: self.sent_auth,
                 version: self.version,
                 timestamp: ts,
             }),
@@ -117,9 +129,23 @@ impl Protocol for Sp {
         let seq = pdu.sequence_id.0;
         let answer = |body| Pdu::new(seq, body);
         match &pdu.body {
-            Body::ConnectResp(r) => {
-                Incoming::LoginAnswer(seq, (r.status != ConnectStatus::OK).then_some(r.status.0))
-            }
+            Body::ConnectResp(r) => Incoming::LoginAnswer(
+                seq,
+                if r.status != ConnectStatus::OK {
+                    Some(r.status.0)
+                } else if self.verify_ismg
+                    && !verify_ismg(
+                        &r.authenticator_ismg,
+                        r.status.0,
+                        &self.sent_auth,
+                        &self.secret,
+                    )
+                {
+                    Some(BAD_AUTHENTICATOR)
+                } else {
+                    None
+                },
+            ),
             Body::SubmitResp(r) => Incoming::SubmitAnswer(
                 seq,
                 match r.result {
@@ -141,6 +167,7 @@ impl Protocol for Sp {
                             id: Bytes::from(r.msg_id.0.to_string()),
                             delivered: &r.stat[..] == b"DELIVRD",
                             stat: r.stat,
+                            to: r.dest_terminal_id,
                         },
                         ack,
                     ),
@@ -165,6 +192,7 @@ impl Protocol for Sp {
                                 coding: d.msg_fmt,
                                 part,
                                 text: None,
+                                parts: 1,
                             },
                             ack,
                         )

@@ -41,6 +41,8 @@ pub struct Report {
     pub stat: Bytes,
     /// Whether it says the message was delivered.
     pub delivered: bool,
+    /// The number the message went to.
+    pub to: Bytes,
 }
 
 /// A message from a mobile; the session puts a long one back together from its parts
@@ -61,6 +63,8 @@ pub struct Mo {
     /// The payload as text, when `coding` is a text coding of the protocol (filled in by
     /// the session once the message is whole).
     pub text: Option<String>,
+    /// How many parts it came in (1 for a message that fitted one).
+    pub parts: usize,
 }
 
 /// A text to send, in the terms every SMS protocol has: the session's protocol turns it
@@ -139,8 +143,8 @@ pub trait Protocol {
     /// A message to submit, ready for one request (one part of a long text).
     type Submit: Clone + std::fmt::Debug;
 
-    /// The login request.
-    fn login(&self, seq: u32) -> Self::Pdu;
+    /// The login request (a protocol may keep what it needs to check the answer).
+    fn login(&mut self, seq: u32) -> Self::Pdu;
     /// The submit request for `part`.
     fn submit(&self, seq: u32, part: &Self::Submit) -> Self::Pdu;
     /// The link check request.

@@ -75,7 +75,7 @@ impl Protocol for Esme {
     type Pdu = Pdu;
     type Submit = Sm;
 
-    fn login(&self, seq: u32) -> Pdu {
+    fn login(&mut self, seq: u32) -> Pdu {
         let b = self.bind.clone();
         Pdu::new(
             seq,
@@ -143,6 +143,7 @@ impl Protocol for Esme {
                             delivered: r.state == Some(2),
                             id: r.id,
                             stat: r.stat,
+                            to: sm.source.addr.clone(),
                         },
                         ack,
                     ),
@@ -156,6 +157,7 @@ impl Protocol for Esme {
                                 coding: sm.data_coding,
                                 part,
                                 text: None,
+                                parts: 1,
                             },
                             ack,
                         )
@@ -178,6 +180,7 @@ impl Protocol for Esme {
                     coding: d.data_coding,
                     part: None,
                     text: None,
+                    parts: 1,
                 },
                 pdu.answer(ok, Body::DataSmResp(SmResp::default())),
             ),

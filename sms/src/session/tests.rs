@@ -833,3 +833,108 @@ fn a_message_becomes_one_submit_per_part_and_each_long_one_gets_its_own_referenc
     s.step();
     assert_eq!(s.smsc.submits.len(), 4, "nothing went");
 }
+
+#[test]
+fn a_submit_throttled_more_than_allowed_fails_with_the_throttling_status() {
+    let mut p = Pair::bound(ClientConfig {
+        max_throttled: Some(2),
+        ..ClientConfig::default()
+    });
+    p.smsc.throttle_next = 10;
+    let r = p.client.submit(p.now, sm("a"));
+    p.step();
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.smsc.submits.len(), 3, "the first try and two retries");
+    assert_eq!(
+        p.events.last(),
+        Some(&Event::Rejected {
+            request: r,
+            status: CommandStatus::ESME_RTHROTTLED.0
+        })
+    );
+    // the next submit starts its own count
+    p.smsc.throttle_next = 1;
+    let r2 = p.client.submit(p.now, sm("b"));
+    p.step();
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.accepted(), [r2]);
+}
+
+#[test]
+fn link_checks_can_be_tried_several_times_each_with_its_own_wait() {
+    let mut p = Pair::bound(ClientConfig {
+        link_check_after: Duration::from_secs(10),
+        link_check_timeout: Some(Duration::from_secs(5)),
+        link_check_tries: 3,
+        ..ClientConfig::default()
+    });
+    p.smsc.answer_links = false;
+    p.advance(Duration::from_secs(10));
+    assert_eq!(p.smsc.links, 1);
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.smsc.links, 2, "unanswered for 5 s: another");
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.smsc.links, 3);
+    p.advance(Duration::from_secs(4));
+    assert!(!p.events.contains(&Event::LinkLost));
+    p.advance(Duration::from_secs(1));
+    assert_eq!(p.events.last(), Some(&Event::LinkLost), "three unanswered");
+    // an answer in between starts the count again
+    let mut p = Pair::bound(ClientConfig {
+        link_check_after: Duration::from_secs(10),
+        link_check_timeout: Some(Duration::from_secs(5)),
+        link_check_tries: 2,
+        ..ClientConfig::default()
+    });
+    p.smsc.answer_links = false;
+    p.advance(Duration::from_secs(14));
+    assert_eq!(p.smsc.links, 1);
+    // the first check missed, the second answered
+    p.smsc.answer_links = true;
+    p.advance(Duration::from_secs(1));
+    assert_eq!(p.smsc.links, 2);
+    p.smsc.answer_links = false;
+    p.advance(Duration::from_secs(10));
+    assert_eq!(p.smsc.links, 3, "10 s after the answer");
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.smsc.links, 4);
+    assert!(!p.events.contains(&Event::LinkLost), "one miss only");
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.events.last(), Some(&Event::LinkLost));
+}
+
+#[test]
+fn a_submit_not_yet_sent_can_be_taken_back() {
+    let mut p = Pair::bound(ClientConfig {
+        window: 1,
+        ..ClientConfig::default()
+    });
+    p.smsc.hold = true;
+    let a = p.client.submit(p.now, sm("a"));
+    let b = p.client.submit(p.now, sm("b"));
+    p.step();
+    assert!(!p.client.cancel(a), "a is in flight");
+    assert!(p.client.cancel(b));
+    assert!(!p.client.cancel(b), "only once");
+    p.smsc.release();
+    p.step();
+    assert_eq!(p.accepted(), [a]);
+    assert_eq!(p.smsc.submits, texts(&["a"]));
+}
+
+#[test]
+fn a_login_unanswered_within_the_login_timeout_is_a_lost_link() {
+    let now = Instant::now();
+    let mut c = ClientSession::new(
+        Esme::transceiver("esme01", "secret"),
+        ClientConfig {
+            login_timeout: Duration::from_secs(3),
+            ..ClientConfig::default()
+        },
+    );
+    c.connected(now);
+    assert!(c.poll_transmit().is_some());
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(3)));
+    c.handle_timeout(now + Duration::from_secs(3));
+    assert_eq!(c.poll_event(), Some(Event::LinkLost));
+}
