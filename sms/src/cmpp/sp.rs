@@ -1,25 +1,24 @@
 //! The SP side: log in (again after every reconnect), submit with automatic splitting and
-//! flow-control retries, receive MO messages and status reports.
+//! flow-control retries, receive MO messages and status reports — the session layer's
+//! [`GatewayClient`] with CMPP's [`Sp`], behind the API CMPP applications had before.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use packwire_codecs::cmpp::{
-    Body, CmppCodec, Connect, ConnectStatus, Deliver, DeliverResp, MsgFmt, MsgId, Pdu, Reassembler,
-    Split, Submit, SubmitResult, UdhRef, Version, authenticator_source, pick_format, split_text,
-    timestamp, verify_ismg,
+    CmppCodec, ConnectStatus, MsgFmt, MsgId, Pdu, Split, Submit, SubmitResult, UdhRef, Version,
+    pick_format, split_text,
 };
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::{Direction, Traced, beijing_now};
-use packwire_net::{
-    Backoff, CallConfig, CallError, Client, ClientHandle, CloseReason, Conn, Listener,
-};
+use super::{Direction, Traced};
+use crate::session::cmpp::{BAD_AUTHENTICATOR, Sp};
+use crate::session::{ClientConfig, Event, GatewayClient, SendError};
+use packwire_net::{Backoff, CallConfig, CallError};
 
 /// How the SP client connects and behaves.
 #[derive(Debug, Clone)]
@@ -225,39 +224,14 @@ pub enum Delivery {
     },
 }
 
-const REPORTS_KEPT: usize = 65_536;
-
-struct Shared {
-    cfg: SpConfig,
-    /// the logged-in connection, if any
-    session: watch::Sender<Option<Conn<Pdu>>>,
-    /// the outcome of the first login (for `connect`)
-    first_login: watch::Sender<Option<Result<(), SpError>>>,
-    deliveries: mpsc::Sender<Delivery>,
-    reports: Mutex<HashMap<MsgId, String>>,
-    report_arrived: Notify,
-    reassembler: Mutex<Reassembler>,
-    udh_ref: AtomicU8,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("account", &self.cfg.account)
-            .finish_non_exhaustive()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn text_of(b: &Bytes) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+/// Deliveries that may wait unread; past them, newer ones are dropped (and counted by
+/// [`SpClient::deliveries_dropped`]).
+const DELIVERY_BUFFER: usize = 4096;
 
 /// An SP's connection to an ISMG: logs in on every (re)connect, keeps the link checked,
-/// and offers [`SpClient::submit`] and the deliveries.
+/// and offers [`SpClient::submit`] and the deliveries. It is the session layer's
+/// [`GatewayClient`] speaking [`Sp`] (the same session an SMPP ESME runs), configured
+/// from an [`SpConfig`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -277,163 +251,36 @@ fn text_of(b: &Bytes) -> String {
 /// ```
 #[derive(Debug)]
 pub struct SpClient {
-    client: ClientHandle<Pdu>,
-    shared: Arc<Shared>,
+    gateway: Arc<GatewayClient<Sp>>,
+    cfg: SpConfig,
+    udh_ref: AtomicU8,
     deliveries: tokio::sync::Mutex<mpsc::Receiver<Delivery>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     trace: tokio::sync::Mutex<mpsc::Receiver<(Direction, Pdu)>>,
+    events: tokio::task::JoinHandle<()>,
 }
 
-struct Login(Arc<Shared>);
-
-impl Listener<Pdu> for Login {
-    fn on_connected(&self, conn: &Conn<Pdu>, _is_reconnect: bool) {
-        let (shared, conn) = (self.0.clone(), conn.clone());
-        tokio::spawn(async move {
-            let outcome = login(&shared, &conn).await;
-            match &outcome {
-                Ok(()) => {
-                    shared.session.send_replace(Some(conn.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "CMPP login failed");
-                    conn.close(CloseReason::Kicked);
-                }
-            }
-            shared.first_login.send_if_modified(|v| {
-                if v.is_none() {
-                    *v = Some(outcome);
-                    true
-                } else {
-                    false
-                }
-            });
-        });
-    }
-
-    fn on_before_close(&self, conn: &Conn<Pdu>, _reason: &CloseReason) {
-        self.0.session.send_if_modified(|s| {
-            if s.as_ref().is_some_and(|c| c.id() == conn.id()) {
-                *s = None;
-                true
-            } else {
-                false
-            }
-        });
-    }
+fn text_of(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
-async fn login(shared: &Shared, conn: &Conn<Pdu>) -> Result<(), SpError> {
-    let cfg = &shared.cfg;
-    let (_, month, day, hour, minute, second) = beijing_now();
-    let ts = timestamp(month, day, hour, minute, second);
-    let auth = authenticator_source(cfg.account.as_bytes(), cfg.secret.as_bytes(), ts);
-    let connect = Connect {
-        source_addr: Bytes::copy_from_slice(cfg.account.as_bytes()),
-        authenticator_source: auth,
-        version: cfg.version,
-        timestamp: ts,
-    };
-    let resp = tokio::time::timeout(
-        cfg.login_timeout,
-        conn.call(Pdu::new(0, Body::Connect(connect))),
-    )
-    .await
-    .map_err(|_| SpError::Call(CallError::TimedOut { sends: 1 }))?
-    .map_err(SpError::Call)?;
-    let Body::ConnectResp(r) = resp.body else {
-        return Err(SpError::Unexpected(format!("{:?}", resp.body.command_id())));
-    };
-    if r.status != ConnectStatus::OK {
-        return Err(SpError::Login(r.status));
+/// The session's settings for an SP configuration.
+fn session_config(cfg: &SpConfig) -> ClientConfig {
+    let (retries, pause) = cfg.flow_retries;
+    ClientConfig {
+        window: cfg.calls.window,
+        tps: None,
+        response_timeout: cfg.calls.timeout,
+        max_tries: cfg.calls.max_sends,
+        login_timeout: cfg.login_timeout,
+        link_check_after: cfg.link_check.0,
+        // CMPP's C and N: another ACTIVE_TEST after each silent interval, N in all
+        link_check_timeout: Some(cfg.link_check.0),
+        link_check_tries: cfg.link_check.1.max(1),
+        backoff: pause,
+        max_backoff: pause.saturating_mul(1 << retries.min(16)),
+        max_throttled: Some(retries),
     }
-    if cfg.verify_ismg
-        && !verify_ismg(
-            &r.authenticator_ismg,
-            r.status.0,
-            &auth,
-            cfg.secret.as_bytes(),
-        )
-    {
-        return Err(SpError::BadAuthenticator);
-    }
-    Ok(())
-}
-
-async fn on_pdu(shared: &Shared, conn: &Conn<Pdu>, pdu: Pdu) {
-    let d = match pdu.body {
-        Body::Deliver(d) => d,
-        Body::Terminate => {
-            // the ISMG ends the session: answer, close; the client logs in again later
-            let _ = conn
-                .respond(Pdu {
-                    sequence_id: pdu.sequence_id,
-                    body: Body::TerminateResp,
-                })
-                .await;
-            conn.close(CloseReason::Kicked);
-            return;
-        }
-        _ => return,
-    };
-    // never dropped: an unacknowledged DELIVER would be sent again
-    let _ = conn
-        .respond(Pdu {
-            sequence_id: pdu.sequence_id,
-            body: Body::DeliverResp(DeliverResp {
-                msg_id: d.msg_id,
-                result: SubmitResult::OK,
-            }),
-        })
-        .await;
-    let delivery = match d.report() {
-        Some(Ok(r)) => {
-            let stat = text_of(&r.stat);
-            {
-                let mut reports = lock(&shared.reports);
-                if reports.len() >= REPORTS_KEPT {
-                    reports.clear();
-                }
-                reports.insert(r.msg_id, stat.clone());
-            }
-            shared.report_arrived.notify_waiters();
-            Delivery::Report {
-                msg_id: r.msg_id,
-                stat,
-                dest: text_of(&r.dest_terminal_id),
-            }
-        }
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "a status report that does not parse");
-            return;
-        }
-        None => {
-            let Deliver {
-                src_terminal_id,
-                dest_id,
-                msg_fmt,
-                tp_udhi,
-                msg_content,
-                ..
-            } = *d;
-            let whole = lock(&shared.reassembler).push(
-                Instant::now(),
-                &src_terminal_id,
-                &dest_id,
-                msg_fmt,
-                tp_udhi,
-                &msg_content,
-            );
-            let Some(w) = whole else { return };
-            Delivery::Mo {
-                from: text_of(&src_terminal_id),
-                to: text_of(&dest_id),
-                text: w.text,
-                parts: w.parts.len(),
-            }
-        }
-    };
-    // waits when the application does not keep up: the connection stops reading
-    let _ = shared.deliveries.send(delivery).await;
 }
 
 impl SpClient {
@@ -444,55 +291,45 @@ impl SpClient {
     /// [`SpError::Login`] with the ISMG's status, [`SpError::BadAuthenticator`],
     /// [`SpError::NotConnected`] when nothing answered within the login timeout.
     pub async fn connect(cfg: SpConfig) -> Result<SpClient, SpError> {
-        let (deliveries_tx, deliveries) = mpsc::channel(4096);
         let (trace_tx, trace) = mpsc::channel(super::TRACE_BUFFER);
-        let shared = Arc::new(Shared {
-            session: watch::Sender::new(None),
-            first_login: watch::Sender::new(None),
-            deliveries: deliveries_tx,
-            reports: Mutex::new(HashMap::new()),
-            report_arrived: Notify::new(),
-            reassembler: Mutex::new(Reassembler::new(Duration::from_secs(600), 10_000)),
-            udh_ref: AtomicU8::new(1),
-            cfg,
-        });
-        let version = shared.cfg.version;
-        let trace_tx = shared.cfg.trace.then_some(trace_tx);
+        let version = cfg.version;
+        let trace_tx = cfg.trace.then_some(trace_tx);
         let make = move || Traced {
             inner: CmppCodec::new(version),
             trace: trace_tx.clone(),
         };
-        let st = shared.clone();
-        let mut builder = Client::builder(make, move |conn: Conn<Pdu>, pdu: Pdu| {
-            let st = st.clone();
-            async move { on_pdu(&st, &conn, pdu).await }
-        })
-        .calls(shared.cfg.calls)
-        .link_check(shared.cfg.link_check.0, shared.cfg.link_check.1)
-        .backoff(shared.cfg.backoff.clone())
-        .connect_timeout(shared.cfg.login_timeout)
-        .listener(Login(shared.clone()));
-        for n in &shared.cfg.nodes {
-            builder = builder.node(*n);
-        }
-        let client = builder.start();
-        let mut first = shared.first_login.subscribe();
+        let mut sp = Sp::new(cfg.account.clone(), cfg.secret.clone(), version);
+        sp.verify_ismg = cfg.verify_ismg;
+        let gateway = Arc::new(GatewayClient::start(
+            make,
+            &cfg.nodes,
+            cfg.backoff.clone(),
+            sp,
+            session_config(&cfg),
+        ));
+        let (first_tx, mut first) = watch::channel(None);
+        let (tx, deliveries) = mpsc::channel(DELIVERY_BUFFER);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let events = tokio::spawn(pass_on(gateway.clone(), first_tx, tx, dropped.clone()));
         let outcome =
-            tokio::time::timeout(shared.cfg.login_timeout, first.wait_for(Option::is_some)).await;
+            tokio::time::timeout(cfg.login_timeout, first.wait_for(Option::is_some)).await;
         let result = match outcome {
             Ok(Ok(v)) => v.clone().unwrap_or(Err(SpError::NotConnected)),
             _ => Err(SpError::NotConnected),
         };
         let sp = SpClient {
-            client,
-            shared,
+            gateway,
+            cfg,
+            udh_ref: AtomicU8::new(1),
             deliveries: tokio::sync::Mutex::new(deliveries),
+            dropped,
             trace: tokio::sync::Mutex::new(trace),
+            events,
         };
         match result {
             Ok(()) => Ok(sp),
             Err(e) => {
-                sp.client.shutdown().await;
+                sp.stop(Duration::ZERO).await;
                 Err(e)
             }
         }
@@ -500,52 +337,30 @@ impl SpClient {
 
     /// Whether a logged-in connection is up now.
     pub fn is_logged_in(&self) -> bool {
-        self.shared.session.borrow().is_some()
+        self.gateway.is_logged_in()
     }
 
     /// Resolves once no logged-in connection has been up for `grace`: the ISMG went
     /// away and did not take the client back in that time (the client keeps trying).
     pub async fn lost(&self, grace: Duration) {
-        let mut rx = self.shared.session.subscribe();
-        loop {
-            if rx.wait_for(Option::is_none).await.is_err() {
-                return; // the client stopped
-            }
-            let back = tokio::time::timeout(grace, rx.wait_for(Option::is_some)).await;
-            if !matches!(back, Ok(Ok(_))) {
-                return;
-            }
-        }
-    }
-
-    /// The logged-in connection, waiting up to the login timeout for one.
-    async fn session(&self) -> Result<Conn<Pdu>, SpError> {
-        let mut rx = self.shared.session.subscribe();
-        let r = tokio::time::timeout(
-            self.shared.cfg.login_timeout,
-            rx.wait_for(|s| s.as_ref().is_some_and(|c| !c.is_closed())),
-        )
-        .await;
-        match r {
-            Ok(Ok(c)) => c.clone().ok_or(SpError::NotConnected),
-            _ => Err(SpError::NotConnected),
-        }
+        self.gateway.lost(grace).await;
     }
 
     /// Sends a message: split into parts when long (a 8-bit reference; every part keeps
     /// the signature), one SUBMIT per part, each retried on Result 8 with a doubling
     /// pause. A SUBMIT whose connection dropped before its SUBMIT_RESP is sent again
     /// after the next login, up to the calls' `max_sends` times (at least once delivery:
-    /// the ISMG may see it twice). Returns each part's Msg_Id (for a group send, the first of the part's
-    /// consecutive ids, one per destination in order).
+    /// the ISMG may see it twice). Returns each part's Msg_Id (for a group send, the first
+    /// of the part's consecutive ids, one per destination in order).
     ///
     /// # Errors
     /// [`SpError::Rejected`] with the ISMG's Result, [`SpError::FlowControl`] after the
-    /// retries, [`SpError::Call`] when a SUBMIT got no answer, [`SpError::Encode`].
+    /// retries, [`SpError::Call`] when a SUBMIT got no answer, [`SpError::NotConnected`]
+    /// when no login came in time, [`SpError::Encode`].
     pub async fn submit(&self, msg: &Outgoing) -> Result<Vec<MsgId>, SpError> {
-        let cfg = &self.shared.cfg;
+        let cfg = &self.cfg;
         let fmt = msg.fmt.unwrap_or_else(|| pick_format(&msg.text));
-        let reference = UdhRef::Eight(self.shared.udh_ref.fetch_add(1, Ordering::Relaxed));
+        let reference = UdhRef::Eight(self.udh_ref.fetch_add(1, Ordering::Relaxed));
         let parts = split_text(
             &msg.text,
             &Split {
@@ -555,86 +370,78 @@ impl SpClient {
             },
         )
         .map_err(|e| SpError::Encode(e.to_string()))?;
-        let mut ids = Vec::with_capacity(parts.len());
-        for p in parts {
-            let submit = Submit {
-                pk_total: p.pk_total,
-                pk_number: p.pk_number,
-                registered_delivery: u8::from(msg.report),
-                service_id: Bytes::copy_from_slice(cfg.service_id.as_bytes()),
-                tp_udhi: p.tp_udhi,
-                msg_fmt: fmt.0,
-                msg_src: Bytes::copy_from_slice(cfg.account.as_bytes()),
-                fee_type: Bytes::from_static(b"01"),
-                src_id: Bytes::copy_from_slice(cfg.src_id.as_bytes()),
-                dest_terminal_ids: msg
-                    .to
-                    .iter()
-                    .map(|t| Bytes::copy_from_slice(t.as_bytes()))
-                    .collect(),
-                msg_content: p.content,
-                ..Submit::default()
-            };
-            ids.push(self.submit_one(submit).await?);
-        }
-        Ok(ids)
-    }
-
-    async fn submit_one(&self, submit: Submit) -> Result<MsgId, SpError> {
-        let (retries, mut pause) = self.shared.cfg.flow_retries;
-        let pdu = Pdu::new(0, Body::Submit(Box::new(submit)));
-        for attempt in 0..=retries {
-            let mut lost = 0;
-            let resp = loop {
-                let conn = self.session().await?;
-                match conn.call(pdu.clone()).await {
-                    Ok(r) => break r,
-                    // not sent: the connection went away first; wait for the next login
-                    Err(CallError::Send(packwire_net::SendError::Closed)) => {}
-                    // sent, then the connection dropped before the answer: send it again
-                    // after the next login (at least once: the ISMG may see it twice)
-                    Err(CallError::Closed) if lost < self.shared.cfg.calls.max_sends => {
-                        lost += 1;
-                    }
-                    Err(e) => return Err(SpError::Call(e)),
-                }
-            };
-            let Body::SubmitResp(r) = resp.body else {
-                return Err(SpError::Unexpected(format!("{:?}", resp.body.command_id())));
-            };
-            match r.result {
-                SubmitResult::OK => return Ok(r.msg_id),
-                SubmitResult::FLOW_CONTROL if attempt < retries => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                SubmitResult::FLOW_CONTROL => return Err(SpError::FlowControl),
-                other => return Err(SpError::Rejected(other)),
+        let submits: Vec<Box<Submit>> = parts
+            .into_iter()
+            .map(|p| {
+                Box::new(Submit {
+                    pk_total: p.pk_total,
+                    pk_number: p.pk_number,
+                    registered_delivery: u8::from(msg.report),
+                    service_id: Bytes::copy_from_slice(cfg.service_id.as_bytes()),
+                    tp_udhi: p.tp_udhi,
+                    msg_fmt: fmt.0,
+                    msg_src: Bytes::copy_from_slice(cfg.account.as_bytes()),
+                    fee_type: Bytes::from_static(b"01"),
+                    src_id: Bytes::copy_from_slice(cfg.src_id.as_bytes()),
+                    dest_terminal_ids: msg
+                        .to
+                        .iter()
+                        .map(|t| Bytes::copy_from_slice(t.as_bytes()))
+                        .collect(),
+                    msg_content: p.content,
+                    ..Submit::default()
+                })
+            })
+            .collect();
+        let n = submits.len() as u32;
+        let sends = cfg.calls.max_sends;
+        let (retries, pause) = cfg.flow_retries;
+        // a login, every part's sends, and the flow-control pauses
+        let wait = cfg
+            .login_timeout
+            .saturating_add(cfg.calls.timeout.saturating_mul(sends.saturating_mul(n)))
+            .saturating_add(pause.saturating_mul(2u32.saturating_pow(retries.min(16) + 1)));
+        match self.gateway.submit_wait(submits, wait).await {
+            Ok(ids) => ids
+                .iter()
+                .map(|id| {
+                    std::str::from_utf8(id)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .map(MsgId)
+                        .ok_or_else(|| SpError::Unexpected(text_of(id)))
+                })
+                .collect(),
+            Err(SendError::Rejected(r)) if SubmitResult(r) == SubmitResult::FLOW_CONTROL => {
+                Err(SpError::FlowControl)
             }
+            Err(SendError::Rejected(r)) => Err(SpError::Rejected(SubmitResult(r))),
+            Err(SendError::NoAnswer) if !self.is_logged_in() => Err(SpError::NotConnected),
+            Err(SendError::NoAnswer | SendError::TimedOut) => {
+                Err(SpError::Call(CallError::TimedOut { sends }))
+            }
+            Err(SendError::Encode(e)) => Err(SpError::Encode(e)),
+            Err(_) => Err(SpError::NotConnected),
         }
-        Err(SpError::FlowControl)
     }
 
-    /// The next MO message or status report (acknowledged already).
+    /// The next MO message or status report (acknowledged already; at most 4096 wait
+    /// unread, newer ones are dropped and counted).
     pub async fn next_delivery(&self) -> Option<Delivery> {
         self.deliveries.lock().await.recv().await
+    }
+
+    /// Deliveries dropped because nobody read them.
+    pub fn deliveries_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed) + self.gateway.dropped_events()
     }
 
     /// The Stat of the report on `msg_id`, waiting up to `wait` — also when the report
     /// came before the submit returned.
     pub async fn report_for(&self, msg_id: MsgId, wait: Duration) -> Option<String> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let arrived = self.shared.report_arrived.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            if let Some(s) = lock(&self.shared.reports).get(&msg_id) {
-                return Some(s.clone());
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return None;
-            }
-        }
+        let id = msg_id.0.to_string();
+        let r = self.gateway.report_for(id.as_bytes(), wait).await?;
+        Some(text_of(&r.stat))
     }
 
     /// The next traced PDU (with [`SpConfig::trace`]; at most
@@ -645,14 +452,67 @@ impl SpClient {
 
     /// Sends TERMINATE (waiting briefly for its answer) and stops.
     pub async fn terminate(self) {
-        let conn = self.shared.session.borrow().clone();
-        if let Some(conn) = conn {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(5),
-                conn.call(Pdu::new(0, Body::Terminate)),
-            )
-            .await;
+        self.stop(Duration::from_secs(5)).await;
+    }
+
+    async fn stop(self, grace: Duration) {
+        self.events.abort();
+        // the task holds the other reference until it has stopped
+        let _ = self.events.await;
+        if let Ok(g) = Arc::try_unwrap(self.gateway) {
+            g.shutdown(grace).await;
         }
-        self.client.shutdown().await;
+    }
+}
+
+/// Passes the session's events on: the first login's outcome to `connect`, reports and
+/// MO messages as deliveries.
+async fn pass_on(
+    gateway: Arc<GatewayClient<Sp>>,
+    first: watch::Sender<Option<Result<(), SpError>>>,
+    deliveries: mpsc::Sender<Delivery>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let settle = |outcome: Result<(), SpError>| {
+        first.send_if_modified(|v| {
+            let unset = v.is_none();
+            if unset {
+                *v = Some(outcome);
+            }
+            unset
+        });
+    };
+    while let Some(e) = gateway.next_event().await {
+        let d = match e {
+            Event::LoggedIn => {
+                settle(Ok(()));
+                continue;
+            }
+            Event::LoginRefused(BAD_AUTHENTICATOR) => {
+                tracing::warn!("CMPP login: the ISMG's authenticator does not match");
+                settle(Err(SpError::BadAuthenticator));
+                continue;
+            }
+            Event::LoginRefused(code) => {
+                tracing::warn!(status = %ConnectStatus(code), "CMPP login refused");
+                settle(Err(SpError::Login(ConnectStatus(code))));
+                continue;
+            }
+            Event::Report(r) => Delivery::Report {
+                msg_id: MsgId(text_of(&r.id).parse().unwrap_or(0)),
+                stat: text_of(&r.stat),
+                dest: text_of(&r.to),
+            },
+            Event::Mo(m) => Delivery::Mo {
+                from: text_of(&m.from),
+                to: text_of(&m.to),
+                text: m.text,
+                parts: m.parts,
+            },
+            _ => continue,
+        };
+        if deliveries.try_send(d).is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

@@ -238,6 +238,11 @@ impl<P: Protocol> ClientSession<P> {
         request
     }
 
+    /// The protocol (to build submits with it).
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
     /// Takes back a submit that has not gone out yet; `false` once it has been sent (its
     /// answer will come as an event) or when it is not known.
     pub fn cancel(&mut self, request: RequestId) -> bool {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use packwire_core::EncodeError;
 use packwire_net::{Backoff, Client, ClientHandle, CloseReason, Conn, Listener};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{ClientConfig, ClientSession, Event, Message, Protocol, Report, RequestId};
 
@@ -76,6 +76,8 @@ struct Shared<P: Protocol> {
     waiters: Mutex<HashMap<RequestId, oneshot::Sender<Event>>>,
     reports: Mutex<Reports>,
     report_arrived: Notify,
+    /// whether the session is logged in now
+    logged_in: watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,7 +108,20 @@ where
             }
         }
         while let Some(mut e) = s.poll_event() {
-            let lost = matches!(e, Event::LinkLost | Event::LoggedOut);
+            // a refused login closes too: the runtime connects (and logs in) again later
+            let lost = matches!(
+                e,
+                Event::LinkLost | Event::LoggedOut | Event::LoginRefused(_)
+            );
+            match e {
+                Event::LoggedIn => {
+                    self.logged_in.send_replace(true);
+                }
+                Event::LinkLost | Event::LoggedOut | Event::LoginRefused(_) => {
+                    self.logged_in.send_replace(false);
+                }
+                _ => {}
+            }
             let answered = match &e {
                 Event::Accepted { request, .. } | Event::Rejected { request, .. } => Some(*request),
                 Event::TimedOut(request) => Some(*request),
@@ -159,6 +174,7 @@ where
             *c = None;
             drop(c);
             self.0.session().disconnected(now());
+            self.0.logged_in.send_replace(false);
         }
     }
 }
@@ -207,6 +223,7 @@ where
             waiters: Mutex::new(HashMap::new()),
             reports: Mutex::new(Reports::default()),
             report_arrived: Notify::new(),
+            logged_in: watch::Sender::new(false),
         });
         let st = shared.clone();
         let mut b = Client::builder_sync(make, move |_conn: &Conn<P::Pdu>, pdu: P::Pdu| {
@@ -286,11 +303,32 @@ where
     /// [`SendError`]: the text cannot be encoded, a part was refused or went unanswered,
     /// the wait ran out, or the client stopped.
     pub async fn send_wait(&self, msg: &Message, wait: Duration) -> Result<Vec<Bytes>, SendError> {
-        let answers: Vec<oneshot::Receiver<Event>> = {
+        let parts = self
+            .shared
+            .session()
+            .protocol_mut()
+            .parts(msg)
+            .map_err(|e| SendError::Encode(e.to_string()))?;
+        self.submit_wait(parts, wait).await
+    }
+
+    /// Submits `parts` (queued until logged in; window and rate apply) and waits up to
+    /// `wait` for every answer: the gateway's ids, in order. On the first failure, parts
+    /// not sent yet are taken back (none goes out after an error); when the wait runs
+    /// out, those not sent yet are taken back too, and answers to the ones sent come as
+    /// events.
+    ///
+    /// # Errors
+    /// [`SendError`]: a part refused or unanswered, the wait ran out, the client stopped.
+    pub async fn submit_wait(
+        &self,
+        parts: Vec<P::Submit>,
+        wait: Duration,
+    ) -> Result<Vec<Bytes>, SendError> {
+        let (requests, answers): (Vec<RequestId>, Vec<oneshot::Receiver<Event>>) = {
             let mut s = self.shared.session();
-            let requests = s
-                .send(now(), msg)
-                .map_err(|e| SendError::Encode(e.to_string()))?;
+            let t = now();
+            let requests: Vec<RequestId> = parts.into_iter().map(|p| s.submit(t, p)).collect();
             // registered before any answer can be handled: that needs the session lock
             let mut w = lock(&self.shared.waiters);
             let rx = requests
@@ -303,21 +341,61 @@ where
                 .collect();
             drop(w);
             self.shared.flush(&mut s);
-            rx
+            (requests, rx)
         };
         self.shared.wake.notify_one();
         let deadline = tokio::time::Instant::now() + wait;
         let mut ids = Vec::with_capacity(answers.len());
         for a in answers {
-            match tokio::time::timeout_at(deadline, a).await {
-                Ok(Ok(Event::Accepted { id, .. })) => ids.push(id),
-                Ok(Ok(Event::Rejected { status, .. })) => return Err(SendError::Rejected(status)),
-                Ok(Ok(_)) => return Err(SendError::TimedOut),
-                Ok(Err(_)) => return Err(SendError::Stopped),
-                Err(_) => return Err(SendError::NoAnswer),
+            let failed = match tokio::time::timeout_at(deadline, a).await {
+                Ok(Ok(Event::Accepted { id, .. })) => {
+                    ids.push(id);
+                    continue;
+                }
+                Ok(Ok(Event::Rejected { status, .. })) => SendError::Rejected(status),
+                Ok(Ok(_)) => SendError::TimedOut,
+                Ok(Err(_)) => SendError::Stopped,
+                Err(_) => SendError::NoAnswer,
+            };
+            let mut s = self.shared.session();
+            let mut w = lock(&self.shared.waiters);
+            for r in &requests[ids.len()..] {
+                if s.cancel(*r) {
+                    w.remove(r);
+                }
             }
+            return Err(failed);
         }
         Ok(ids)
+    }
+
+    /// Whether the session is logged in now.
+    pub fn is_logged_in(&self) -> bool {
+        *self.shared.logged_in.borrow()
+    }
+
+    /// Waits until logged in, up to `wait`; `false` when the wait ran out.
+    pub async fn logged_in(&self, wait: Duration) -> bool {
+        let mut rx = self.shared.logged_in.subscribe();
+        matches!(
+            tokio::time::timeout(wait, rx.wait_for(|v| *v)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Resolves once the session has not been logged in for `grace`: the gateway went
+    /// away and did not take the client back in that time (the client keeps trying).
+    pub async fn lost(&self, grace: Duration) {
+        let mut rx = self.shared.logged_in.subscribe();
+        loop {
+            if rx.wait_for(|v| !*v).await.is_err() {
+                return;
+            }
+            let back = tokio::time::timeout(grace, rx.wait_for(|v| *v)).await;
+            if !matches!(back, Ok(Ok(_))) {
+                return;
+            }
+        }
     }
 
     /// The delivery report on message `id`, waiting up to `wait` — also when it came
