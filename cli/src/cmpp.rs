@@ -3,9 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use packwire_codecs::cmpp::{Pdu, Version};
 use packwire_sms::cmpp::{
@@ -345,84 +343,39 @@ fn print_event(e: &IsmgEvent, trace: bool) {
 }
 
 /// `packwire cmpp bench`: `conns` SP connections, each keeping `window` submits in flight
-/// (the CMPP window) for `seconds`; prints JSON.
+/// (the CMPP window) for `seconds`; prints JSON. The SPs are the session layer's clients
+/// (what `SpClient` runs), driven through its events rather than one task per submit.
 pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::Result<()> {
-    let cfg = sp.config()?.calls(packwire_net::CallConfig::new(
-        window.max(1),
-        Duration::from_secs(10),
-        1,
-    ));
+    use packwire_sms::session::{ClientConfig, GatewayClient, Message, Protocol, cmpp};
+    if conns == 0 || window == 0 {
+        return Err(crate::net::usage("--conns and --window must be at least 1"));
+    }
+    let addr = sp.config()?.nodes[0];
+    let cfg = ClientConfig {
+        window,
+        response_timeout: Duration::from_secs(10),
+        max_tries: 1,
+        ..ClientConfig::default()
+    };
+    let version = sp.version;
     runtime()?.block_on(async move {
-        let mut sps = Vec::new();
-        for _ in 0..conns.max(1) {
-            let sp = SpClient::connect(cfg.clone())
-                .await
-                .map_err(|e| io::Error::other(format!("login: {e}")))?;
-            sps.push(Arc::new(sp));
-        }
-        let done = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        // why submits failed, by error, so a failure count is never a mystery
-        let why = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
-            String,
-            u64,
-        >::new()));
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs(seconds);
-        let mut tasks = tokio::task::JoinSet::new();
-        for sp in &sps {
-            for _ in 0..window.max(1) {
-                let (sp, done, failed, why) =
-                    (sp.clone(), done.clone(), failed.clone(), why.clone());
-                tasks.spawn(async move {
-                    let msg = Outgoing::text("13800138000", "packwire cmpp bench");
-                    // a connection that is gone stops its senders (no retry storm)
-                    while Instant::now() < deadline && sp.is_logged_in() {
-                        match sp.submit(&msg).await {
-                            Ok(_) => done.fetch_add(1, Ordering::Relaxed),
-                            Err(e) => {
-                                *why.lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .entry(e.to_string())
-                                    .or_default() += 1;
-                                failed.fetch_add(1, Ordering::Relaxed)
-                            }
-                        };
-                    }
-                });
-            }
-        }
-        // submits still waiting a little after the end are given up, not waited for
-        let grace = tokio::time::Instant::from_std(deadline) + Duration::from_secs(2);
-        while let Ok(Some(_)) = tokio::time::timeout_at(grace, tasks.join_next()).await {}
-        tasks.abort_all();
-        let secs = start.elapsed().as_secs_f64();
-        let n = done.load(Ordering::Relaxed);
-        let lost = sps.iter().filter(|sp| !sp.is_logged_in()).count();
-        println!(
-            "{}",
-            serde_json::json!({
-                "conns": conns,
-                "window": window,
-                "submits": n,
-                "failed": failed.load(Ordering::Relaxed),
-                "failures": *why.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-                "seconds": secs,
-                "submits_per_sec": n as f64 / secs,
-                "lost_connections": lost,
+        let mut login = cmpp::Sp::new(sp.account.clone(), sp.secret.clone(), version);
+        let part = login
+            .parts(&Message::new("13800138000", "packwire cmpp bench"))
+            .map_err(io::Error::other)?
+            .remove(0);
+        let backoff = packwire_net::Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let clients = (0..conns)
+            .map(|_| {
+                GatewayClient::start(
+                    move || packwire_codecs::cmpp::CmppCodec::new(version),
+                    &[addr],
+                    backoff.clone(),
+                    login.clone(),
+                    cfg.clone(),
+                )
             })
-        );
-        for sp in sps {
-            if let Ok(sp) = Arc::try_unwrap(sp) {
-                sp.terminate().await;
-            }
-        }
-        if lost > 0 {
-            return Err(io::Error::other(format!(
-                "{lost} of {} connections to the ISMG were lost before the end (the result above is partial)",
-                conns.max(1)
-            )));
-        }
-        Ok(())
+            .collect();
+        crate::gateway_bench::run(clients, part, window, seconds).await
     })
 }

@@ -4,6 +4,7 @@ mod cmpp;
 mod cmpp_json;
 mod decode;
 mod demo;
+mod gateway_bench;
 mod http_json;
 mod net;
 mod smpp;

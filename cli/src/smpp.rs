@@ -294,72 +294,19 @@ pub(crate) fn bench(esme: &EsmeArgs, conns: usize, window: usize, seconds: u64) 
         return Err(crate::net::usage("--conns and --window must be at least 1"));
     }
     runtime()?.block_on(async move {
-        let mut tasks = tokio::task::JoinSet::new();
-        let start = tokio::time::Instant::now();
-        let deadline = start + Duration::from_secs(seconds);
-        for _ in 0..conns {
-            let cfg = ClientConfig {
-                window,
-                ..ClientConfig::default()
-            };
-            let client = smpp::connect(&[addr], esme.esme(), cfg);
-            tasks.spawn(async move {
-                let msg = Sm::new(
-                    Address::new("10086"),
-                    Address::new("13800138000"),
-                    0,
-                    "packwire smpp bench",
-                );
-                let (mut accepted, mut refused, mut lost) = (0u64, 0u64, false);
-                // twice the window queued: the session always has the next one ready
-                for _ in 0..2 * window {
-                    client.submit(msg.clone());
-                }
-                loop {
-                    match tokio::time::timeout_at(deadline, client.next_event()).await {
-                        Err(_) => break,
-                        Ok(Some(Event::Accepted { .. })) => {
-                            accepted += 1;
-                            client.submit(msg.clone());
-                        }
-                        Ok(Some(Event::Rejected { .. } | Event::TimedOut(_))) => refused += 1,
-                        Ok(Some(Event::LoginRefused(_) | Event::LinkLost | Event::LoggedOut))
-                        | Ok(None) => {
-                            lost = true;
-                            break;
-                        }
-                        Ok(Some(_)) => {}
-                    }
-                }
-                client.shutdown(Duration::from_secs(1)).await;
-                (accepted, refused, lost)
-            });
-        }
-        let (mut accepted, mut refused, mut lost) = (0u64, 0u64, 0usize);
-        while let Some(r) = tasks.join_next().await {
-            let (a, f, l) = r.map_err(io::Error::other)?;
-            accepted += a;
-            refused += f;
-            lost += usize::from(l);
-        }
-        let secs = seconds.max(1) as f64;
-        println!(
-            "{}",
-            serde_json::json!({
-                "conns": conns,
-                "window": window,
-                "seconds": seconds,
-                "submits": accepted,
-                "refused": refused,
-                "lost_connections": lost,
-                "submits_per_second": (accepted as f64 / secs).round(),
-            })
+        let cfg = ClientConfig {
+            window,
+            ..ClientConfig::default()
+        };
+        let clients = (0..conns)
+            .map(|_| smpp::connect(&[addr], esme.esme(), cfg.clone()))
+            .collect();
+        let msg = Sm::new(
+            Address::new("10086"),
+            Address::new("13800138000"),
+            0,
+            "packwire smpp bench",
         );
-        if lost > 0 || refused > 0 {
-            return Err(io::Error::other(format!(
-                "{lost} connection(s) lost, {refused} submit(s) refused"
-            )));
-        }
-        Ok(())
+        crate::gateway_bench::run(clients, msg, window, seconds).await
     })
 }

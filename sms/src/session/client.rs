@@ -547,25 +547,33 @@ impl<P: Protocol> ClientSession<P> {
 
     /// When [`ClientSession::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut at: Vec<Instant> = Vec::new();
+        let min = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
         match self.state {
-            State::LoggingIn { deadline, .. } | State::LoggingOut { deadline } => at.push(deadline),
+            State::LoggingIn { deadline, .. } | State::LoggingOut { deadline } => Some(deadline),
             State::Bound => {
                 let t = self.cfg.response_timeout;
-                at.extend(self.in_flight.values().map(|f| f.sent + t));
-                match self.link_check {
-                    Some((_, sent)) => at.push(sent + self.link_wait()),
-                    None => at.extend(self.last_rx.map(|r| r + self.cfg.link_check_after)),
-                }
+                let mut at = self.in_flight.values().map(|f| f.sent + t).min();
+                at = min(
+                    at,
+                    match self.link_check {
+                        Some((_, sent)) => Some(sent + self.link_wait()),
+                        None => self.last_rx.map(|r| r + self.cfg.link_check_after),
+                    },
+                );
                 if self.in_flight.len() < self.cfg.window {
                     if let Some(q) = self.queue.front() {
-                        let ready = [q.not_before, self.next_send].into_iter().flatten().max();
-                        at.extend(ready);
+                        at = min(
+                            at,
+                            [q.not_before, self.next_send].into_iter().flatten().max(),
+                        );
                     }
                 }
+                at
             }
-            State::Disconnected | State::Closed => {}
+            State::Disconnected | State::Closed => None,
         }
-        at.into_iter().min()
     }
 }

@@ -68,7 +68,10 @@ fn now() -> Instant {
 struct Shared<P: Protocol> {
     session: Mutex<ClientSession<P>>,
     conn: Mutex<Option<Conn<P::Pdu>>>,
+    /// wakes the timer task when a deadline comes earlier than the one it sleeps for
     wake: Notify,
+    /// what the timer task sleeps until (`None`: until woken)
+    timer_at: Mutex<Option<Instant>>,
     events: mpsc::Sender<Event>,
     dropped_events: AtomicU64,
     unsent: AtomicU64,
@@ -92,8 +95,20 @@ where
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes what the session hands out and passes its events on.
+    /// Writes what the session hands out and passes its events on, and wakes the timer
+    /// task when the session's next deadline is earlier than the one it sleeps for (not
+    /// on every PDU: the timer would take the session's lock as often as the traffic).
     fn flush(&self, s: &mut ClientSession<P>) {
+        self.pass(s);
+        if let Some(due) = s.poll_timeout() {
+            let at = *lock(&self.timer_at);
+            if at.is_none_or(|a| due < a) {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    fn pass(&self, s: &mut ClientSession<P>) {
         let conn = self
             .conn
             .lock()
@@ -164,8 +179,6 @@ where
         let mut s = self.0.session();
         s.connected(now());
         self.0.flush(&mut s);
-        drop(s);
-        self.0.wake.notify_one();
     }
 
     fn on_before_close(&self, conn: &Conn<P::Pdu>, _reason: &CloseReason) {
@@ -217,6 +230,7 @@ where
             session: Mutex::new(ClientSession::new(protocol, cfg)),
             conn: Mutex::new(None),
             wake: Notify::new(),
+            timer_at: Mutex::new(None),
             events: tx,
             dropped_events: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
@@ -230,8 +244,6 @@ where
             let mut s = st.session();
             s.handle(now(), &pdu);
             st.flush(&mut s);
-            drop(s);
-            st.wake.notify_one();
         })
         .backoff(backoff)
         .listener(Hooks(shared.clone()));
@@ -243,6 +255,7 @@ where
         let timer = tokio::spawn(async move {
             loop {
                 let due = st.session().poll_timeout();
+                *lock(&st.timer_at) = due;
                 let wake = st.wake.notified();
                 tokio::pin!(wake);
                 // registered before the look at the deadline is acted on: a wake in
@@ -275,8 +288,6 @@ where
         let mut s = self.shared.session();
         let id = s.submit(now(), part);
         self.shared.flush(&mut s);
-        drop(s);
-        self.shared.wake.notify_one();
         id
     }
 
@@ -289,8 +300,6 @@ where
         let mut s = self.shared.session();
         let r = s.send(now(), msg);
         self.shared.flush(&mut s);
-        drop(s);
-        self.shared.wake.notify_one();
         r
     }
 
@@ -343,7 +352,6 @@ where
             self.shared.flush(&mut s);
             (requests, rx)
         };
-        self.shared.wake.notify_one();
         let deadline = tokio::time::Instant::now() + wait;
         let mut ids = Vec::with_capacity(answers.len());
         for a in answers {
