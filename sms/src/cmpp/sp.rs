@@ -16,7 +16,7 @@ use packwire_codecs::cmpp::{
 use tokio::sync::{mpsc, watch};
 
 use super::{Direction, Traced};
-use crate::session::cmpp::{BAD_AUTHENTICATOR, Sp};
+use crate::session::cmpp::{BAD_AUTHENTICATOR, Sp, part_submits};
 use crate::session::{ClientConfig, Event, GatewayClient, SendError};
 use packwire_net::{Backoff, CallConfig, CallError};
 
@@ -370,29 +370,21 @@ impl SpClient {
             },
         )
         .map_err(|e| SpError::Encode(e.to_string()))?;
-        let submits: Vec<Box<Submit>> = parts
-            .into_iter()
-            .map(|p| {
-                Box::new(Submit {
-                    pk_total: p.pk_total,
-                    pk_number: p.pk_number,
-                    registered_delivery: u8::from(msg.report),
-                    service_id: Bytes::copy_from_slice(cfg.service_id.as_bytes()),
-                    tp_udhi: p.tp_udhi,
-                    msg_fmt: fmt.0,
-                    msg_src: Bytes::copy_from_slice(cfg.account.as_bytes()),
-                    fee_type: Bytes::from_static(b"01"),
-                    src_id: Bytes::copy_from_slice(cfg.src_id.as_bytes()),
-                    dest_terminal_ids: msg
-                        .to
-                        .iter()
-                        .map(|t| Bytes::copy_from_slice(t.as_bytes()))
-                        .collect(),
-                    msg_content: p.content,
-                    ..Submit::default()
-                })
-            })
-            .collect();
+        let template = Submit {
+            registered_delivery: u8::from(msg.report),
+            service_id: Bytes::copy_from_slice(cfg.service_id.as_bytes()),
+            msg_fmt: fmt.0,
+            msg_src: Bytes::copy_from_slice(cfg.account.as_bytes()),
+            fee_type: Bytes::from_static(b"01"),
+            src_id: Bytes::copy_from_slice(cfg.src_id.as_bytes()),
+            dest_terminal_ids: msg
+                .to
+                .iter()
+                .map(|t| Bytes::copy_from_slice(t.as_bytes()))
+                .collect(),
+            ..Submit::default()
+        };
+        let submits = part_submits(parts, &template);
         let n = submits.len() as u32;
         let sends = cfg.calls.max_sends;
         let (retries, pause) = cfg.flow_retries;

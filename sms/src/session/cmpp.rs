@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use packwire_codecs::cmpp::{
-    Body, Connect, ConnectStatus, DeliverResp, Pdu, Split, Submit, SubmitResult, Version,
+    Body, Connect, ConnectStatus, DeliverResp, Part, Pdu, Split, Submit, SubmitResult, Version,
     authenticator_source, pick_format, split_text, timestamp, verify_ismg,
 };
 use packwire_codecs::sms::{UdhRef, concat_info, strip_udh};
@@ -32,6 +32,23 @@ pub struct Sp {
     pub verify_ismg: bool,
     /// AuthenticatorSource of the last CONNECT sent
     sent_auth: [u8; 16],
+}
+
+/// One SUBMIT per part of a split text: `template`'s fields (addresses, Msg_Fmt,
+/// Registered_Delivery, ...) with each part's Pk_total, Pk_number, TP_udhi and content.
+pub fn part_submits(parts: Vec<Part>, template: &Submit) -> Vec<Box<Submit>> {
+    parts
+        .into_iter()
+        .map(|p| {
+            Box::new(Submit {
+                pk_total: p.pk_total,
+                pk_number: p.pk_number,
+                tp_udhi: p.tp_udhi,
+                msg_content: p.content,
+                ..template.clone()
+            })
+        })
+        .collect()
 }
 
 /// The login status a session reports when the ISMG's AuthenticatorISMG does not match
@@ -100,25 +117,17 @@ impl Protocol for Sp {
         } else {
             Bytes::from(msg.from.clone())
         };
-        Ok(split_text(&msg.text, &split)?
-            .into_iter()
-            .map(|p| {
-                Box::new(Submit {
-                    pk_total: p.pk_total,
-                    pk_number: p.pk_number,
-                    registered_delivery: u8::from(msg.report),
-                    service_id: self.service_id.clone(),
-                    tp_udhi: p.tp_udhi,
-                    msg_fmt: fmt.0,
-                    msg_src: self.account.clone(),
-                    fee_type: Bytes::from_static(b"01"),
-                    src_id: src_id.clone(),
-                    dest_terminal_ids: vec![Bytes::from(msg.to.clone())],
-                    msg_content: p.content,
-                    ..Submit::default()
-                })
-            })
-            .collect())
+        let template = Submit {
+            registered_delivery: u8::from(msg.report),
+            service_id: self.service_id.clone(),
+            msg_fmt: fmt.0,
+            msg_src: self.account.clone(),
+            fee_type: Bytes::from_static(b"01"),
+            src_id,
+            dest_terminal_ids: vec![Bytes::from(msg.to.clone())],
+            ..Submit::default()
+        };
+        Ok(part_submits(split_text(&msg.text, &split)?, &template))
     }
 
     fn text(&self, coding: u8, payload: &[u8]) -> Option<String> {
