@@ -407,7 +407,7 @@ where
     }
 
     /// The delivery report on message `id`, waiting up to `wait` — also when it came
-    /// before this call (the last [`REPORTS_KEPT`] reports are kept). Reports also come
+    /// before this call (the last 65,536 reports are kept). Reports also come
     /// as events.
     pub async fn report_for(&self, id: &[u8], wait: Duration) -> Option<Report> {
         let deadline = tokio::time::Instant::now() + wait;
