@@ -203,7 +203,8 @@ enum SmppCommand {
         /// Push an MO message to every bound account this often (seconds).
         #[arg(long)]
         mo_every: Option<u64>,
-        /// Answer ESME_RTHROTTLED past this many submits per second per connection.
+        /// Answer ESME_RTHROTTLED past this many submits per second per account (all its
+        /// connections together).
         #[arg(long)]
         tps: Option<u32>,
         /// Print every submit.

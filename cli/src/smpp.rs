@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::Bytes;
-use packwire_codecs::smpp::{Address, CommandStatus, LongMode, Sm};
+use packwire_codecs::smpp::{Address, Body, CommandStatus, LongMode, Sm};
 use packwire_codecs::sms::UdhRef;
 use packwire_sms::session::{Account, ClientConfig, Event, SmscConfig, SmscEvent};
 use packwire_sms::smpp::{self, BindKind, Esme, Smsc};
@@ -197,13 +197,13 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
     }
     let ids: Vec<String> = accounts
         .iter()
-        .map(|acc| String::from_utf8_lossy(&acc.system_id).into_owned())
+        .map(|acc| String::from_utf8_lossy(&acc.name).into_owned())
         .collect();
     runtime()?.block_on(async move {
         let mut cfg = SmscConfig::new(accounts);
-        cfg.receipts = a.reports;
-        cfg.receipt_after = Duration::from_millis(500);
-        cfg.tps = a.tps;
+        cfg.reports = a.reports;
+        cfg.report_after = Duration::from_millis(500);
+        cfg.rate = a.tps;
         let stop = crate::stop::Stop::install(a.seconds);
         let smsc = Smsc::bind(a.listen.as_str(), cfg)
             .await
@@ -238,7 +238,7 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
                     for id in &ids {
                         mo_n += 1;
                         let text = format!("MO test {mo_n}");
-                        if smsc.push_mo(id, Address::new("13800000000"), Address::new(id.clone()), text.clone()) > 0 {
+                        if smsc.push_mo(id, "13800000000", id, &text).await > 0 {
                             println!("[mo] to {id}: {text}");
                         }
                     }
@@ -261,7 +261,7 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
 fn count(e: &SmscEvent, submits: &mut u64, throttled: &mut u64) {
     match e {
         SmscEvent::Submitted { .. } => *submits += 1,
-        SmscEvent::Throttled => *throttled += 1,
+        SmscEvent::Throttled { .. } => *throttled += 1,
         _ => {}
     }
 }
@@ -269,18 +269,30 @@ fn count(e: &SmscEvent, submits: &mut u64, throttled: &mut u64) {
 /// Binds and unbinds always; per-submit lines only with `--trace`.
 fn print_event(e: &SmscEvent, trace: bool) {
     match e {
-        SmscEvent::Bound(id) => println!("[bind] {}", String::from_utf8_lossy(id)),
-        SmscEvent::Refused(id, s) => println!("[refused] {}: {s}", String::from_utf8_lossy(id)),
-        SmscEvent::Unbound => println!("[unbind]"),
-        SmscEvent::LinkLost => println!("[link lost] no answer to enquire_link"),
-        SmscEvent::Submitted { id, sm } if trace => println!(
-            "[submit] to {}: message_id {} ({} bytes, data_coding {})",
-            String::from_utf8_lossy(&sm.dest.addr),
-            String::from_utf8_lossy(id),
-            sm.payload().len(),
-            sm.data_coding
+        SmscEvent::LoggedIn { account, .. } => {
+            println!("[bind] {}", String::from_utf8_lossy(account));
+        }
+        SmscEvent::LoginRefused {
+            account, status, ..
+        } => println!(
+            "[refused] {}: {}",
+            String::from_utf8_lossy(account),
+            CommandStatus(*status)
         ),
-        SmscEvent::Throttled if trace => println!("[throttled]"),
+        SmscEvent::LoggedOut { .. } => println!("[unbind]"),
+        SmscEvent::LinkLost => println!("[link lost] no answer to enquire_link"),
+        SmscEvent::Submitted { ids, request, .. } if trace => {
+            if let Body::SubmitSm(sm) = &request.body {
+                println!(
+                    "[submit] to {}: message_id {} ({} bytes, data_coding {})",
+                    String::from_utf8_lossy(&sm.dest.addr),
+                    String::from_utf8_lossy(ids.first().map_or(&b""[..], |i| &i[..])),
+                    sm.payload().len(),
+                    sm.data_coding
+                );
+            }
+        }
+        SmscEvent::Throttled { .. } if trace => println!("[throttled]"),
         _ => {}
     }
 }

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use packwire_codecs::cmpp::Version;
-use packwire_codecs::smpp::Address;
 use packwire_sms::cmpp::{Account as CmppAccount, Ismg, IsmgConfig};
 use packwire_sms::gateway::{Gateway, GatewayConfig, Login};
 use packwire_sms::session::cmpp::Sp;
@@ -81,12 +80,9 @@ async fn the_same_application_runs_over_smpp() {
     let login = Login::Smpp(Esme::transceiver("esme01", "secret"));
     let gw = Gateway::connect(GatewayConfig::new(vec![smsc.local_addr()], login));
     application(&gw, || async {
-        let n = smsc.push_mo(
-            "esme01",
-            Address::new("13800138000"),
-            Address::new("10086"),
-            "hi from a phone",
-        );
+        let n = smsc
+            .push_mo("esme01", "13800138000", "10086", "hi from a phone")
+            .await;
         assert_eq!(n, 1);
     })
     .await;

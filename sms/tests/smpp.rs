@@ -45,7 +45,7 @@ fn sm(text: &str) -> Sm {
 #[tokio::test]
 async fn an_esme_binds_submits_gets_receipts_and_mo_and_binds_again_after_a_drop() {
     let mut cfg = SmscConfig::new(vec![Account::new("esme01", "secret")]);
-    cfg.receipt_after = Duration::from_millis(20);
+    cfg.report_after = Duration::from_millis(20);
     let smsc = Smsc::bind("127.0.0.1:0", cfg).await.unwrap();
     let esme = smpp::connect(
         &[smsc.local_addr()],
@@ -75,12 +75,7 @@ async fn an_esme_binds_submits_gets_receipts_and_mo_and_binds_again_after_a_drop
     assert_eq!(reports, sorted, "a receipt for every id given");
 
     // an MO pushed to the bound account (bound before its bind_resp went)
-    let pushed = smsc.push_mo(
-        "esme01",
-        Address::new("13800138000"),
-        Address::new("10086"),
-        "hi",
-    );
+    let pushed = smsc.push_mo("esme01", "13800138000", "10086", "hi").await;
     assert_eq!(pushed, 1);
     let got = until(&esme, |e| matches!(e, Event::Mo(_))).await;
     let Some(Event::Mo(mo)) = got.last() else {
@@ -102,7 +97,7 @@ async fn an_esme_binds_submits_gets_receipts_and_mo_and_binds_again_after_a_drop
 
     let mut bound = 0;
     while let Some(e) = smsc.try_event() {
-        bound += usize::from(matches!(e, SmscEvent::Bound(_)));
+        bound += usize::from(matches!(e, SmscEvent::LoggedIn { .. }));
     }
     assert_eq!(bound, 2);
     assert_eq!(esme.dropped_events(), 0);

@@ -1,26 +1,24 @@
-//! The ISMG side: accounts, login, SUBMIT_RESP with Msg_Ids, status reports, MO pushes.
+//! The ISMG side: accounts, login, SUBMIT_RESP with Msg_Ids, status reports, MO pushes —
+//! the session layer's [`GatewayServer`] with [`IsmgProtocol`], its events in CMPP's
+//! terms.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
-use packwire_codecs::cmpp::{
-    Body, Cancel, CancelResp, CmppCodec, Connect, ConnectResp, ConnectStatus, Deliver, MsgFmt,
-    MsgId, MsgIdParts, Pdu, Query, QueryResp, Reassembler, Report, Split, Submit, SubmitResp,
-    SubmitResult, UdhRef, Version, authenticator_ismg, authenticator_source, decode_text,
-    pick_format, split_text,
-};
+use packwire_codecs::cmpp::{Body, CmppCodec, ConnectStatus, MsgId, Pdu, SubmitResult, Version};
 use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
-use super::{Direction, Traced, beijing_now};
-use packwire_net::{
-    CallConfig, CallError, CloseReason, Conn, Registry, Server, ServerHandle, StatsSnapshot,
+use super::{Direction, Traced};
+use crate::session::cmpp::{IsmgIds, IsmgProtocol};
+use crate::session::{
+    self, EventOf, GatewayServer, MoError, ServeOptions, ServerConfig, ServerEvent, ServerShared,
 };
+use packwire_net::{CallConfig, CallError, Conn, ServerHandle, StatsSnapshot};
 
 /// An SP account on the ISMG.
 #[derive(Debug, Clone)]
@@ -250,47 +248,105 @@ pub enum IsmgEvent {
     },
 }
 
-/// A logged-in connection's session.
-#[derive(Debug, Clone)]
-struct Session {
-    account: Arc<Account>,
-    version: Version,
-    /// reports scheduled or in flight, not yet acknowledged
-    pending_reports: Arc<AtomicUsize>,
+fn text_of(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
-struct State {
-    cfg: IsmgConfig,
-    accounts: HashMap<String, Arc<Account>>,
-    registry: OnceLock<Registry<Pdu>>,
-    events: mpsc::Sender<IsmgEvent>,
-    dropped: AtomicU64,
-    msg_seq: AtomicU16,
-    udh_ref: AtomicU8,
-    reassembler: Mutex<Reassembler>,
-    /// per account: (second, SUBMITs in it)
-    flow: Mutex<HashMap<String, (u64, u32)>>,
-    /// reports dropped because a session's backlog was full
-    reports_dropped: AtomicU64,
-    start: Instant,
-}
-
-impl State {
-    /// Reports an event; drops it when too many wait unread (a simulator must not grow
-    /// without bound because nobody reads its events).
-    fn event(&self, e: IsmgEvent) {
-        if self.events.try_send(e).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+impl Account {
+    /// The session layer's account.
+    fn to_session(&self) -> session::Account<Vec<Version>> {
+        session::Account {
+            name: Bytes::from(self.id.clone()),
+            secret: Bytes::from(self.secret.clone()),
+            allowed: self.versions.clone(),
+            ips: self.ips.clone(),
+            max_sessions: Some(self.max_connections),
+            rate: self.rate,
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+impl IsmgConfig {
+    /// The session layer's configuration.
+    fn to_session(&self) -> ServerConfig<Vec<Version>> {
+        let mut c = ServerConfig::new(self.accounts.iter().map(Account::to_session).collect());
+        c.rate = self.flow_limit;
+        c.reports = self.report_delay.is_some();
+        c.report_after = self.report_delay.unwrap_or_default();
+        c.report_stat = Bytes::from(self.report_stat.clone());
+        c.max_pending_reports = self.max_pending_reports;
+        c.window = self.calls.window;
+        c.request_timeout = self.calls.timeout;
+        c.request_sends = self.calls.max_sends;
+        c.link_check_after = Some(self.link_check.0);
+        c.link_check_timeout = self.calls.timeout;
+        c.link_check_tries = self.link_check.1;
+        c
+    }
 }
 
-fn text_of(b: &Bytes) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// The session layer's event in CMPP's terms (`None`: one CMPP's events do not name).
+fn event_of(e: EventOf<IsmgProtocol>) -> Option<IsmgEvent> {
+    let submitted = |account: &Bytes, request: &Pdu, msg_ids, result| {
+        let Body::Submit(s) = &request.body else {
+            return None;
+        };
+        Some(IsmgEvent::Submitted {
+            account: text_of(account),
+            msg_ids,
+            dest: s.dest_terminal_ids.iter().map(text_of).collect(),
+            part: (s.pk_total, s.pk_number),
+            result,
+        })
+    };
+    match e {
+        ServerEvent::LoggedIn {
+            account,
+            login,
+            peer,
+        } => Some(IsmgEvent::LoggedIn {
+            account: text_of(&account),
+            version: login,
+            peer,
+        }),
+        ServerEvent::LoginRefused {
+            account,
+            status,
+            peer,
+        } => Some(IsmgEvent::LoginRefused {
+            source_addr: text_of(&account),
+            status: ConnectStatus(status),
+            peer,
+        }),
+        ServerEvent::Submitted {
+            account,
+            ids,
+            request,
+        } => submitted(&account, &request, ids, SubmitResult::OK),
+        ServerEvent::Throttled { account, request } => {
+            submitted(&account, &request, Vec::new(), SubmitResult::FLOW_CONTROL)
+        }
+        ServerEvent::Message {
+            account,
+            to,
+            text,
+            parts,
+        } => Some(IsmgEvent::Message {
+            account: text_of(&account),
+            dest: text_of(&to),
+            text,
+            parts,
+        }),
+        ServerEvent::ReportSent { account, id, acked } => Some(IsmgEvent::ReportSent {
+            account: text_of(&account),
+            msg_id: id,
+            acked,
+        }),
+        ServerEvent::LoggedOut { account } => Some(IsmgEvent::Terminated {
+            account: text_of(&account),
+        }),
+        ServerEvent::MoSent { .. } | ServerEvent::LinkLost => None,
+    }
 }
 
 /// An ISMG simulator: SPs log in, submit, and get reports and MO messages.
@@ -314,14 +370,17 @@ fn text_of(b: &Bytes) -> String {
 /// ```
 #[derive(Debug)]
 pub struct Ismg {
-    server: ServerHandle<Pdu>,
-    state: Arc<State>,
+    server: GatewayServer<IsmgProtocol>,
     events: mpsc::Receiver<IsmgEvent>,
+    dropped: Arc<AtomicU64>,
+    max_sends: u32,
 }
 
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").finish_non_exhaustive()
+/// Passes an event on; drops it (and counts it) when too many wait unread: a simulator
+/// must not grow without bound because nobody reads its events.
+fn pass(events: &mpsc::Sender<IsmgEvent>, dropped: &AtomicU64, e: IsmgEvent) {
+    if events.try_send(e).is_err() {
+        dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -332,55 +391,47 @@ impl Ismg {
     /// When the address cannot be bound.
     pub async fn bind(addr: impl ToSocketAddrs, cfg: IsmgConfig) -> io::Result<Ismg> {
         let (tx, events) = mpsc::channel(super::TRACE_BUFFER);
-        let (trace_tx, mut trace_rx) = mpsc::channel::<(Direction, Pdu)>(super::TRACE_BUFFER);
-        let state = Arc::new(State {
-            accounts: cfg
-                .accounts
-                .iter()
-                .map(|a| (a.id.clone(), Arc::new(a.clone())))
-                .collect(),
-            registry: OnceLock::new(),
-            events: tx,
-            dropped: AtomicU64::new(0),
-            msg_seq: AtomicU16::new(1),
-            udh_ref: AtomicU8::new(1),
-            reassembler: Mutex::new(Reassembler::new(Duration::from_secs(600), 10_000)),
-            flow: Mutex::new(HashMap::new()),
-            reports_dropped: AtomicU64::new(0),
-            start: Instant::now(),
-            cfg,
-        });
-        let trace = state.cfg.trace.then_some(trace_tx);
-        if trace.is_some() {
-            let st = state.clone();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let trace = cfg.trace.then(|| {
+            let (trace_tx, mut trace_rx) = mpsc::channel::<(Direction, Pdu)>(super::TRACE_BUFFER);
+            let (tx, dropped) = (tx.clone(), dropped.clone());
             tokio::spawn(async move {
                 while let Some((direction, pdu)) = trace_rx.recv().await {
-                    st.event(IsmgEvent::Pdu { direction, pdu });
+                    pass(&tx, &dropped, IsmgEvent::Pdu { direction, pdu });
                 }
             });
-        }
+            trace_tx
+        });
         let make = move || Traced {
             inner: CmppCodec::new(Version::V30).following_connect(),
             trace: trace.clone(),
         };
-        let st = state.clone();
-        let server = Server::builder(make, move |conn: Conn<Pdu>, pdu: Pdu| {
-            let st = st.clone();
-            async move { handle(&st, &conn, pdu).await }
-        })
-        .queue_capacity(state.cfg.window)
-        .message_size(Pdu::weight)
-        .calls(state.cfg.calls)
-        .link_check(state.cfg.link_check.0, state.cfg.link_check.1)
-        .auth_gate(state.cfg.login_timeout)
-        .limits(&state.cfg.limits)
-        .bind(addr)
+        let opts = ServeOptions {
+            login_timeout: cfg.login_timeout,
+            queue: cfg.window,
+            weigh: Some(Pdu::weight),
+            limits: cfg.limits,
+        };
+        let ids = IsmgIds::new(cfg.gateway_id);
+        let d = dropped.clone();
+        let server = GatewayServer::bind(
+            addr,
+            make,
+            ServerShared::new(cfg.to_session()),
+            move |_: &Conn<Pdu>| IsmgProtocol::new(ids.clone()),
+            move |_: &Conn<Pdu>, e| {
+                if let Some(e) = event_of(e) {
+                    pass(&tx, &d, e);
+                }
+            },
+            &opts,
+        )
         .await?;
-        let _ = state.registry.set(server.registry().clone());
         Ok(Ismg {
             server,
-            state,
             events,
+            dropped,
+            max_sends: cfg.calls.max_sends,
         })
     }
 
@@ -392,12 +443,12 @@ impl Ismg {
     /// Status reports dropped because a session's backlog of unacknowledged ones was full
     /// ([`IsmgConfig::max_pending_reports`]).
     pub fn reports_dropped(&self) -> u64 {
-        self.state.reports_dropped.load(Ordering::Relaxed)
+        self.server.reports_dropped()
     }
 
     /// Events dropped because [`super::TRACE_BUFFER`] of them waited unread.
     pub fn events_dropped(&self) -> u64 {
-        self.state.dropped.load(Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// The next event; `None` after shutdown.
@@ -412,26 +463,27 @@ impl Ismg {
 
     /// The runtime's statistics.
     pub fn stats(&self) -> StatsSnapshot {
-        self.server.stats()
+        self.server.server().stats()
     }
 
     /// The runtime server the simulator runs on (its registry, statistics, block list).
     pub fn server(&self) -> &ServerHandle<Pdu> {
-        &self.server
+        self.server.server()
     }
 
     /// Connections logged in as `account`.
     pub fn sessions(&self, account: &str) -> usize {
-        self.server.registry().user(account).len()
+        self.server.connections(account).len()
     }
 
     /// Sends an MO message from `from` (a phone number) to `to` (the SP's number) to one
     /// connection of `account`, split into parts when long; resolves when every part's
-    /// DELIVER was answered.
+    /// DELIVER was answered, with how many parts it took.
     ///
     /// # Errors
-    /// [`CallError::Closed`] when the account has no connection; the call's error
-    /// otherwise.
+    /// [`CallError::Closed`] when the account has no connection (or it closed first),
+    /// [`CallError::TimedOut`] when a part went unanswered, [`CallError::NotARequest`]
+    /// when the text cannot be carried.
     pub async fn push_mo(
         &self,
         account: &str,
@@ -441,50 +493,26 @@ impl Ismg {
     ) -> Result<usize, CallError> {
         let conn = self
             .server
-            .registry()
-            .user(account)
+            .connections(account)
             .into_iter()
             .next()
             .ok_or(CallError::Closed)?;
-        let fmt = pick_format(text);
-        let reference = UdhRef::Eight(self.state.udh_ref.fetch_add(1, Ordering::Relaxed));
-        let parts = split_text(
-            text,
-            &Split {
-                fmt,
-                reference,
-                signature: None,
-            },
-        )
-        .map_err(|_| CallError::NotARequest)?;
-        let n = parts.len();
-        for p in parts {
-            let d = Deliver {
-                msg_id: next_msg_id(&self.state, 1),
-                dest_id: Bytes::copy_from_slice(to.as_bytes()),
-                tp_udhi: p.tp_udhi,
-                msg_fmt: fmt.0,
-                src_terminal_id: Bytes::copy_from_slice(from.as_bytes()),
-                registered_delivery: 0,
-                msg_content: p.content,
-                ..Deliver::default()
-            };
-            conn.call(Pdu::new(0, Body::Deliver(Box::new(d)))).await?;
-        }
-        Ok(n)
+        self.server
+            .push_mo_to(&conn, from, to, text)
+            .await
+            .map_err(|e| match e {
+                MoError::NotReceiving => CallError::NotARequest,
+                MoError::Unanswered => CallError::TimedOut {
+                    sends: self.max_sends,
+                },
+                _ => CallError::Closed,
+            })
     }
 
     /// Ends every session of `account` with TERMINATE (waiting briefly for each
     /// answer) and closes them; returns how many there were.
     pub async fn terminate(&self, account: &str) -> usize {
-        let conns = self.server.registry().user(account);
-        for c in &conns {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(5), c.call(Pdu::new(0, Body::Terminate)))
-                    .await;
-            c.close(CloseReason::Kicked);
-        }
-        conns.len()
+        self.server.logout(account, Duration::from_secs(5)).await
     }
 
     /// Stops: every connection is closed after its queue is written; the statistics
@@ -492,303 +520,4 @@ impl Ismg {
     pub async fn shutdown(self) -> StatsSnapshot {
         self.server.shutdown(Duration::from_secs(2)).await
     }
-}
-
-/// Assigns `n` consecutive Msg_Ids (a group send) and returns the first.
-fn next_msg_id(st: &State, n: usize) -> MsgId {
-    let (_, month, day, hour, minute, second) = beijing_now();
-    let seq = st.msg_seq.fetch_add(n.max(1) as u16, Ordering::Relaxed);
-    MsgId::from_parts(MsgIdParts {
-        month: month as u8,
-        day: day as u8,
-        hour: hour as u8,
-        minute: minute as u8,
-        second: second as u8,
-        gateway: st.cfg.gateway_id,
-        sequence: seq,
-    })
-}
-
-/// Answers a request. Never dropped: when the SP's window of unwritten answers is full
-/// this waits, and the ISMG reads nothing more from that SP meanwhile (back-pressure).
-async fn reply(conn: &Conn<Pdu>, seq: u32, body: Body) {
-    // only a closed connection refuses it, and then nobody is left to read it
-    let _ = conn
-        .respond(Pdu {
-            sequence_id: packwire_codecs::cmpp::SequenceId(seq),
-            body,
-        })
-        .await;
-}
-
-async fn handle(st: &Arc<State>, conn: &Conn<Pdu>, pdu: Pdu) {
-    let seq = pdu.sequence_id.0;
-    let session = conn.attr::<Session>();
-    match (pdu.body, session) {
-        (Body::Connect(c), None) => login(st, conn, seq, &c).await,
-        (Body::Connect(_), Some(sess)) => {
-            // a second CONNECT on a logged-in connection: refused with status 5 (other
-            // error); the session it already has goes on unchanged
-            reply(
-                conn,
-                seq,
-                Body::ConnectResp(ConnectResp {
-                    status: ConnectStatus::OTHER,
-                    authenticator_ismg: [0; 16],
-                    version: sess.version,
-                }),
-            )
-            .await;
-        }
-        (Body::Submit(s), Some(sess)) => submit(st, conn, seq, *s, &sess).await,
-        (Body::Query(q), Some(_)) => query(conn, seq, q).await,
-        (Body::Cancel(Cancel { .. }), Some(_)) => {
-            reply(conn, seq, Body::CancelResp(CancelResp { success_id: 0 })).await;
-        }
-        (Body::Terminate, sess) => {
-            reply(conn, seq, Body::TerminateResp).await;
-            if let Some(s) = sess {
-                st.event(IsmgEvent::Terminated {
-                    account: s.account.id.clone(),
-                });
-            }
-            conn.close(CloseReason::Kicked);
-        }
-        // responses to the ISMG's own requests are matched by the runtime; a late one
-        // and anything else is left alone
-        _ => {}
-    }
-}
-
-async fn login(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, c: &Connect) {
-    let source = text_of(&c.source_addr);
-    let account = st.accounts.get(&source).cloned();
-    let refuse = async |status: ConnectStatus, version: Version| {
-        reply(
-            conn,
-            seq,
-            Body::ConnectResp(ConnectResp {
-                status,
-                authenticator_ismg: [0; 16],
-                version,
-            }),
-        )
-        .await;
-        st.event(IsmgEvent::LoginRefused {
-            source_addr: source.clone(),
-            status,
-            peer: conn.peer_addr(),
-        });
-        conn.close(CloseReason::Kicked);
-    };
-    let Some(account) = account else {
-        return refuse(ConnectStatus::BAD_SOURCE, Version::V30).await;
-    };
-    let highest = account
-        .versions
-        .iter()
-        .copied()
-        .max_by_key(|v| v.0)
-        .unwrap_or(Version::V30);
-    if !account.ips.is_empty() && !account.ips.contains(&conn.peer_addr().ip()) {
-        return refuse(ConnectStatus::BAD_SOURCE, highest).await;
-    }
-    let expected = authenticator_source(&c.source_addr, account.secret.as_bytes(), c.timestamp);
-    if expected != c.authenticator_source {
-        return refuse(ConnectStatus::AUTH_FAILED, highest).await;
-    }
-    // only 2.x and 3.x are spoken, and only the layouts this account allows; any other
-    // Version byte (0x00, 0x10, 0x40, 0xFF) is status 4, the version error, answered with
-    // the version the ISMG does speak
-    let spoken = matches!(c.version.0 >> 4, 2 | 3);
-    if !spoken || !account.versions.contains(&c.version.layout()) {
-        return refuse(ConnectStatus::VERSION_TOO_HIGH, highest).await;
-    }
-    let registry = st.registry.get();
-    if registry.is_some_and(|r| r.user(&account.id).len() >= account.max_connections) {
-        return refuse(ConnectStatus::OTHER, c.version).await;
-    }
-    reply(
-        conn,
-        seq,
-        Body::ConnectResp(ConnectResp {
-            status: ConnectStatus::OK,
-            authenticator_ismg: authenticator_ismg(
-                0,
-                &c.authenticator_source,
-                account.secret.as_bytes(),
-                c.version,
-            ),
-            // the negotiated version: the SP's, which this account allows
-            version: c.version,
-        }),
-    )
-    .await;
-    conn.set_attr(Session {
-        account: account.clone(),
-        version: c.version,
-        pending_reports: Arc::new(AtomicUsize::new(0)),
-    });
-    conn.authenticate();
-    if let Some(r) = registry {
-        r.bind_user(conn, &account.id);
-    }
-    st.event(IsmgEvent::LoggedIn {
-        account: account.id.clone(),
-        version: c.version,
-        peer: conn.peer_addr(),
-    });
-}
-
-async fn submit(st: &Arc<State>, conn: &Conn<Pdu>, seq: u32, s: Submit, sess: &Session) {
-    let dest: Vec<String> = s.dest_terminal_ids.iter().map(text_of).collect();
-    let part = (s.pk_total, s.pk_number);
-    if let Some(limit) = sess.account.rate.or(st.cfg.flow_limit) {
-        let throttled = {
-            let sec = st.start.elapsed().as_secs();
-            let mut flows = lock(&st.flow);
-            let f = flows.entry(sess.account.id.clone()).or_insert((sec, 0));
-            if f.0 != sec {
-                *f = (sec, 0);
-            }
-            if f.1 >= limit {
-                true
-            } else {
-                f.1 += 1;
-                false
-            }
-        };
-        if throttled {
-            reply(
-                conn,
-                seq,
-                Body::SubmitResp(SubmitResp {
-                    msg_id: MsgId(0),
-                    result: SubmitResult::FLOW_CONTROL,
-                }),
-            )
-            .await;
-            st.event(IsmgEvent::Submitted {
-                account: sess.account.id.clone(),
-                msg_ids: Vec::new(),
-                dest,
-                part,
-                result: SubmitResult::FLOW_CONTROL,
-            });
-            return;
-        }
-    }
-    let first = next_msg_id(st, dest.len());
-    let ids: Vec<MsgId> = first.group(dest.len().max(1)).collect();
-    reply(
-        conn,
-        seq,
-        Body::SubmitResp(SubmitResp {
-            msg_id: first,
-            result: SubmitResult::OK,
-        }),
-    )
-    .await;
-    st.event(IsmgEvent::Submitted {
-        account: sess.account.id.clone(),
-        msg_ids: ids.clone(),
-        dest: dest.clone(),
-        part,
-        result: SubmitResult::OK,
-    });
-    let whole = lock(&st.reassembler).push(
-        Instant::now(),
-        sess.account.id.as_bytes(),
-        dest.first().map_or(&b""[..], |d| d.as_bytes()),
-        s.msg_fmt,
-        s.tp_udhi,
-        &s.msg_content,
-    );
-    if let Some(w) = whole {
-        st.event(IsmgEvent::Message {
-            account: sess.account.id.clone(),
-            dest: dest.first().cloned().unwrap_or_default(),
-            text: w
-                .text
-                .or_else(|| decode_text(MsgFmt(s.msg_fmt), &s.msg_content)),
-            parts: w.parts.len(),
-        });
-    }
-    if let (Some(delay), 1) = (st.cfg.report_delay, s.registered_delivery) {
-        let n = ids.len();
-        let pending = &sess.pending_reports;
-        if pending.fetch_add(n, Ordering::AcqRel) + n > st.cfg.max_pending_reports {
-            // the SP does not acknowledge what it has: this report is not held for it
-            pending.fetch_sub(n, Ordering::AcqRel);
-            st.reports_dropped.fetch_add(n as u64, Ordering::Relaxed);
-            return;
-        }
-        let (st, conn, sess) = (st.clone(), conn.clone(), sess.clone());
-        let src_id = s.src_id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            for (id, d) in ids.iter().zip(&dest) {
-                // a closed session's reports go with it
-                let acked =
-                    !conn.is_closed() && send_report(&st, &conn, &sess, *id, d, &src_id).await;
-                st.event(IsmgEvent::ReportSent {
-                    account: sess.account.id.clone(),
-                    msg_id: *id,
-                    acked,
-                });
-            }
-            sess.pending_reports.fetch_sub(n, Ordering::AcqRel);
-        });
-    }
-}
-
-async fn send_report(
-    st: &State,
-    conn: &Conn<Pdu>,
-    sess: &Session,
-    id: MsgId,
-    dest: &str,
-    src_id: &Bytes,
-) -> bool {
-    let (year, month, day, hour, minute, _) = beijing_now();
-    let stamp = Bytes::from(format!(
-        "{:02}{month:02}{day:02}{hour:02}{minute:02}",
-        year % 100
-    ));
-    let report = Report {
-        msg_id: id,
-        stat: Bytes::copy_from_slice(st.cfg.report_stat.as_bytes()),
-        submit_time: stamp.clone(),
-        done_time: stamp,
-        dest_terminal_id: Bytes::copy_from_slice(dest.as_bytes()),
-        smsc_sequence: 0,
-    };
-    let Ok(content) = report.encode(sess.version) else {
-        return false;
-    };
-    let d = Deliver {
-        msg_id: next_msg_id(st, 1),
-        dest_id: src_id.clone(),
-        src_terminal_id: Bytes::copy_from_slice(dest.as_bytes()),
-        registered_delivery: 1,
-        msg_content: content,
-        ..Deliver::default()
-    };
-    conn.call(Pdu::new(0, Body::Deliver(Box::new(d))))
-        .await
-        .is_ok()
-}
-
-async fn query(conn: &Conn<Pdu>, seq: u32, q: Query) {
-    reply(
-        conn,
-        seq,
-        Body::QueryResp(Box::new(QueryResp {
-            time: q.time,
-            query_type: q.query_type,
-            query_code: q.query_code,
-            ..Default::default()
-        })),
-    )
-    .await;
 }

@@ -5,21 +5,36 @@
 //! reports and mobile-originated messages — with no sockets and no clock of its own.
 //! The caller feeds it PDUs and the time and takes back PDUs to write and events (quinn's
 //! `Connection` is the model). A protocol plugs in through [`Protocol`]: [`smpp`] and
-//! [`cmpp`] do.
+//! [`cmpp`] do. The gateway's side (an SMSC's, an ISMG's) is [`ServerSession`], with
+//! [`ServerProtocol`], run per connection by [`GatewayServer`].
 
 mod client;
 pub mod cmpp;
 mod run;
+mod serve;
 mod server;
 pub mod smpp;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_server;
 
 use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
 pub use run::{EVENT_BUFFER, GatewayClient, SendError};
-pub use server::{Account, BindCounts, SmscConfig, SmscEvent, SmscSession};
+pub use serve::{GatewayServer, MoError, ServeOptions};
+pub use server::{
+    Account, Ending, EventOf, Refusal, Request, ServerConfig, ServerEvent, ServerProtocol,
+    ServerSession, ServerShared, SubmitView, Verdict,
+};
+
+/// An SMSC's configuration (accounts restricted to bind kinds).
+pub type SmscConfig = ServerConfig<Vec<smpp::BindKind>>;
+/// An SMSC's session with one ESME.
+pub type SmscSession = ServerSession<smpp::SmscProtocol>;
+/// What happened on an SMSC.
+pub type SmscEvent = EventOf<smpp::SmscProtocol>;
 
 /// What a submit's answer says.
 #[derive(Debug, Clone, PartialEq, Eq)]
