@@ -207,6 +207,11 @@ enum SmppCommand {
         /// connections together).
         #[arg(long)]
         tps: Option<u32>,
+        /// Refuse a submit_sm that breaks a rule of the spec the tolerant decoder lets
+        /// through (a TLV of the wrong size, a time field not 16 characters), with the
+        /// status naming the field.
+        #[arg(long)]
+        strict: bool,
         /// Print every submit.
         #[arg(long)]
         trace: bool,
@@ -509,6 +514,7 @@ fn main() -> ExitCode {
                     reports,
                     mo_every,
                     tps,
+                    strict,
                     trace,
                     seconds,
                     stats_json,
@@ -521,6 +527,7 @@ fn main() -> ExitCode {
                 reports,
                 mo_every,
                 tps,
+                strict,
                 trace,
                 seconds,
                 stats_json,

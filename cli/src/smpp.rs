@@ -9,7 +9,7 @@ use bytes::Bytes;
 use packwire_codecs::smpp::{Address, Body, CommandStatus, LongMode, Sm};
 use packwire_codecs::sms::UdhRef;
 use packwire_sms::session::{Account, ClientConfig, Event, SmscConfig, SmscEvent};
-use packwire_sms::smpp::{self, BindKind, Esme, Smsc};
+use packwire_sms::smpp::{self, BindKind, Esme, Smsc, SmscProtocol};
 
 use crate::net::runtime;
 
@@ -182,6 +182,7 @@ pub(crate) struct Serve {
     pub(crate) reports: bool,
     pub(crate) mo_every: Option<u64>,
     pub(crate) tps: Option<u32>,
+    pub(crate) strict: bool,
     pub(crate) trace: bool,
     pub(crate) seconds: Option<u64>,
     pub(crate) stats_json: bool,
@@ -205,7 +206,9 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         cfg.report_after = Duration::from_millis(500);
         cfg.rate = a.tps;
         let stop = crate::stop::Stop::install(a.seconds);
-        let smsc = Smsc::bind(a.listen.as_str(), cfg)
+        let mut protocol = SmscProtocol::new(0);
+        protocol.strict = a.strict;
+        let smsc = Smsc::bind_with(a.listen.as_str(), cfg, protocol)
             .await
             .map_err(|e| crate::net::at(&a.listen, e))?;
         println!("SMPP SMSC listening on {}", smsc.local_addr());

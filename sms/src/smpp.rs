@@ -88,6 +88,19 @@ impl Smsc {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn bind(addr: impl ToSocketAddrs, cfg: SmscConfig) -> io::Result<Smsc> {
+        Smsc::bind_with(addr, cfg, SmscProtocol::new(0)).await
+    }
+
+    /// Listens on `addr`, each session speaking as `protocol` says (its system_id,
+    /// whether it is strict), with message ids of its own.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn bind_with(
+        addr: impl ToSocketAddrs,
+        cfg: SmscConfig,
+        protocol: SmscProtocol,
+    ) -> io::Result<Smsc> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let dropped_events = Arc::new(AtomicU64::new(0));
         let dropped = dropped_events.clone();
@@ -103,7 +116,7 @@ impl Smsc {
             SmppCodec::new,
             ServerShared::new(cfg),
             // each connection's message ids in a range of their own
-            |conn: &Conn<Pdu>| SmscProtocol::new(conn.id().0 << 24),
+            move |conn: &Conn<Pdu>| protocol.clone().ids_from(conn.id().0 << 24),
             move |_: &Conn<Pdu>, e| {
                 if tx.try_send(e).is_err() {
                     dropped.fetch_add(1, Ordering::Relaxed);

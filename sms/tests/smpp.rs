@@ -175,3 +175,77 @@ async fn the_smsc_closes_an_esme_that_stops_answering_its_enquire_link() {
     assert!(lost, "the SMSC says why");
     smsc.shutdown().await;
 }
+
+/// A submit_sm with a TLV one byte short (as some ESMEs send): the tolerant SMSC takes
+/// it, the strict one answers ESME_RINVPARLEN; both go on serving the connection.
+#[tokio::test]
+async fn a_strict_smsc_refuses_a_malformed_tlv_that_a_tolerant_one_takes() {
+    use bytes::{BufMut, BytesMut};
+    use packwire_codecs::smpp::{Bind, Body, CommandStatus, Pdu, SmppCodec, Tag};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_util::codec::{Decoder, Encoder};
+
+    for strict in [false, true] {
+        let mut protocol = smpp::SmscProtocol::new(0);
+        protocol.strict = strict;
+        let cfg = SmscConfig::new(vec![Account::new("esme01", "secret")]);
+        let smsc = Smsc::bind_with("127.0.0.1:0", cfg, protocol).await.unwrap();
+        let mut codec = SmppCodec::new();
+        let mut out = BytesMut::new();
+        codec
+            .encode(
+                Pdu::new(1, Body::BindTransceiver(Bind::new("esme01", "secret"))),
+                &mut out,
+            )
+            .unwrap();
+        // the submit with a one-byte sar_msg_ref_num, written by hand
+        let mut good = BytesMut::new();
+        let mut m = sm("odd");
+        m.registered_delivery = 0;
+        codec
+            .encode(Pdu::new(2, Body::SubmitSm(m)), &mut good)
+            .unwrap();
+        let mut bad = BytesMut::new();
+        bad.put_u32(good.len() as u32 + 5);
+        bad.extend_from_slice(&good[4..]);
+        bad.put_u16(Tag::SAR_MSG_REF_NUM.0);
+        bad.put_u16(1);
+        bad.put_u8(7);
+        out.extend_from_slice(&bad);
+        codec
+            .encode(Pdu::new(3, Body::SubmitSm(sm("fine"))), &mut out)
+            .unwrap();
+        let mut tcp = tokio::net::TcpStream::connect(smsc.local_addr())
+            .await
+            .unwrap();
+        tcp.write_all(&out).await.unwrap();
+        let mut got = BytesMut::new();
+        let mut answers = Vec::new();
+        timeout(WAIT, async {
+            while answers.len() < 3 {
+                assert!(tcp.read_buf(&mut got).await.unwrap() > 0, "closed");
+                while let Some(p) = codec.decode(&mut got).unwrap() {
+                    answers.push((p.sequence_number, p.command_status));
+                }
+            }
+        })
+        .await
+        .expect("three answers");
+        let status = if strict {
+            CommandStatus::ESME_RINVPARLEN
+        } else {
+            CommandStatus::ESME_ROK
+        };
+        assert_eq!(
+            answers,
+            [
+                (1, CommandStatus::ESME_ROK),
+                (2, status),
+                (3, CommandStatus::ESME_ROK)
+            ],
+            "strict: {strict}"
+        );
+        drop(tcp);
+        smsc.shutdown().await;
+    }
+}

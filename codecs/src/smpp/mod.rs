@@ -98,6 +98,35 @@ impl Pdu {
     pub fn command_id(&self) -> CommandId {
         self.body.command_id()
     }
+
+    /// Whether this PDU (decoded tolerantly) keeps every rule the encoder enforces; when
+    /// it does not, the status a strict peer answers it with, named after the field that
+    /// broke a rule (`ESME_RINVSRCADR` for a bad source_addr, `ESME_RINVPARLEN` for a TLV
+    /// of the wrong size, `ESME_RINVMSGLEN` for a bad short_message, ...), and the rule.
+    ///
+    /// # Errors
+    /// The status and the rule broken.
+    pub fn check_strict(&self) -> Result<(), (CommandStatus, &'static str)> {
+        let mut scratch = BytesMut::new();
+        let Err(EncodeError::Invalid { rule }) = self.body.encode(&mut scratch, true) else {
+            return Ok(());
+        };
+        let by_field = [
+            ("service_type", CommandStatus::ESME_RINVSERTYP),
+            ("source_addr", CommandStatus::ESME_RINVSRCADR),
+            ("destination_addr", CommandStatus::ESME_RINVDSTADR),
+            ("schedule_delivery_time", CommandStatus::ESME_RINVSCHED),
+            ("validity_period", CommandStatus::ESME_RINVEXPIRY),
+            ("short_message", CommandStatus::ESME_RINVMSGLEN),
+            ("a TLV", CommandStatus::ESME_RINVPARLEN),
+            ("submit_multi", CommandStatus::ESME_RINVNUMDESTS),
+        ];
+        let status = by_field
+            .iter()
+            .find(|(field, _)| rule.starts_with(field))
+            .map_or(CommandStatus::ESME_RSYSERR, |(_, s)| *s);
+        Err((status, rule))
+    }
 }
 
 /// Every SMPP 3.4 command and its fields.

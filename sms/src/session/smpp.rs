@@ -199,6 +199,11 @@ impl Protocol for Esme {
 pub struct SmscProtocol {
     /// The system_id it answers binds with (default `packwire`).
     pub system_id: Bytes,
+    /// Refuse a submit_sm that breaks a rule the encoder keeps (a TLV of the wrong size,
+    /// a time field not 16 characters, ...) with the status
+    /// [`Pdu::check_strict`] names, rather than take what the tolerant decoder read.
+    /// Default false.
+    pub strict: bool,
     next_id: u64,
     next_ref: u8,
 }
@@ -209,9 +214,18 @@ impl SmscProtocol {
     pub fn new(first_id: u64) -> Self {
         SmscProtocol {
             system_id: Bytes::from_static(b"packwire"),
+            strict: false,
             next_id: first_id,
             next_ref: 1,
         }
+    }
+}
+
+impl SmscProtocol {
+    /// The same, numbering its message ids from `first_id`.
+    pub fn ids_from(mut self, first_id: u64) -> Self {
+        self.next_id = first_id;
+        self
     }
 }
 
@@ -250,6 +264,12 @@ impl ServerProtocol for SmscProtocol {
         match &pdu.body {
             Body::BindTransmitter(b) | Body::BindReceiver(b) | Body::BindTransceiver(b) => {
                 Request::Login(b.system_id.clone())
+            }
+            Body::SubmitSm(_) if self.strict && pdu.check_strict().is_err() => {
+                let status = pdu.check_strict().err().map_or(ok, |(s, _)| s);
+                Request::Other(Some(
+                    pdu.answer(status, Body::SubmitSmResp(SmResp::default())),
+                ))
             }
             Body::SubmitSm(sm) => {
                 let (part, payload) = part_of(sm);

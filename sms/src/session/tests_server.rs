@@ -608,3 +608,44 @@ fn the_ismg_logs_an_sp_out_and_the_session_ends_with_its_answer() {
     );
     assert!(s.server.ending().is_some());
 }
+
+#[test]
+fn a_strict_smsc_refuses_what_a_tolerant_one_takes_naming_the_field() {
+    use packwire_codecs::smpp::Tag;
+    let mut bad = sm("odd");
+    // sar_msg_ref_num is two bytes; the tolerant decoder keeps a one-byte value as it came
+    bad.tlvs.push(Tag::SAR_MSG_REF_NUM, vec![7]);
+    let mut late = sm("late");
+    late.schedule_delivery_time = Bytes::from_static(b"2612");
+    for strict in [false, true] {
+        let shared = smpp_shared(smsc_cfg());
+        let mut protocol = SmscProtocol::new(0);
+        protocol.strict = strict;
+        let mut s = ServerSession::new(shared, protocol);
+        let now = Instant::now();
+        s.handle(
+            now,
+            &smpp::Pdu::new(
+                1,
+                Body::BindTransceiver(smpp::Bind::new("esme01", "secret")),
+            ),
+        );
+        s.handle(now, &smpp::Pdu::new(2, Body::SubmitSm(bad.clone())));
+        s.handle(now, &smpp::Pdu::new(3, Body::SubmitSm(late.clone())));
+        s.handle(now, &smpp::Pdu::new(4, Body::SubmitSm(sm("fine"))));
+        let statuses: Vec<CommandStatus> = std::iter::from_fn(|| s.poll_transmit())
+            .map(|p| p.command_status)
+            .collect();
+        let expected = if strict {
+            [
+                CommandStatus::ESME_ROK,
+                CommandStatus::ESME_RINVPARLEN,
+                CommandStatus::ESME_RINVSCHED,
+                CommandStatus::ESME_ROK,
+            ]
+        } else {
+            [CommandStatus::ESME_ROK; 4]
+        };
+        assert_eq!(statuses, expected, "strict: {strict}");
+    }
+}
