@@ -23,7 +23,7 @@ use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientSession, Event, RequestId};
 pub use run::{EVENT_BUFFER, GatewayClient, SendError};
-pub use serve::{GatewayServer, MoError, ServeOptions};
+pub use serve::{GatewayServer, MoError, ServeOptions, Served};
 pub use server::{
     Account, Ending, EventOf, Refusal, Request, ServerConfig, ServerEvent, ServerProtocol,
     ServerSession, ServerShared, SubmitView, Verdict,

@@ -73,6 +73,31 @@ pub enum MoError {
     Closed,
 }
 
+/// A protocol the runtime can run: it and what its sessions hold may cross threads.
+/// Every [`ServerProtocol`] whose types are `Send` (and its PDUs and account terms
+/// `Sync`) is one.
+pub trait Served:
+    ServerProtocol<
+        Pdu: Send + Sync + 'static,
+        Id: Send,
+        Login: Send,
+        Allowed: Send + Sync + 'static,
+    > + Send
+    + 'static
+{
+}
+
+impl<P> Served for P where
+    P: ServerProtocol<
+            Pdu: Send + Sync + 'static,
+            Id: Send,
+            Login: Send,
+            Allowed: Send + Sync + 'static,
+        > + Send
+        + 'static
+{
+}
+
 /// One connection's session and its timer.
 struct ConnSession<P: ServerProtocol> {
     session: Mutex<ServerSession<P>>,
@@ -92,14 +117,7 @@ struct Run<P: ServerProtocol> {
     reports_dropped: AtomicU64,
 }
 
-impl<P> Run<P>
-where
-    P: ServerProtocol + Send + 'static,
-    P::Pdu: Send + Sync + 'static,
-    P::Id: Send,
-    P::Login: Send,
-    P::Allowed: Send + Sync + 'static,
-{
+impl<P: Served> Run<P> {
     fn session_of(&self, conn: &Conn<P::Pdu>) -> Arc<ConnSession<P>> {
         if let Some(s) = conn.attr::<Arc<ConnSession<P>>>() {
             return s;
@@ -236,14 +254,7 @@ where
 /// waited on it.
 struct Closed<P: ServerProtocol>(Arc<Run<P>>);
 
-impl<P> Listener<P::Pdu> for Closed<P>
-where
-    P: ServerProtocol + Send + 'static,
-    P::Pdu: Send + Sync + 'static,
-    P::Id: Send,
-    P::Login: Send,
-    P::Allowed: Send + Sync + 'static,
-{
+impl<P: Served> Listener<P::Pdu> for Closed<P> {
     fn on_before_close(&self, conn: &Conn<P::Pdu>, _reason: &CloseReason) {
         if let Some(cs) = conn.attr::<Arc<ConnSession<P>>>() {
             let mut s = lock(&cs.session);
@@ -274,14 +285,7 @@ where
     }
 }
 
-impl<P> GatewayServer<P>
-where
-    P: ServerProtocol + Send + 'static,
-    P::Pdu: Send + Sync + 'static,
-    P::Id: Send,
-    P::Login: Send,
-    P::Allowed: Send + Sync + 'static,
-{
+impl<P: Served> GatewayServer<P> {
     /// Listens on `addr`: each connection gets a codec from `make_codec` and a session of
     /// `shared` speaking the protocol `new_protocol` makes for it; every event goes to
     /// `sink` with its connection.
