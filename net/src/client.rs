@@ -160,6 +160,8 @@ impl Client {
                 backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
                 connect_timeout: Duration::from_secs(5),
                 offline: 0,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
         }
     }
@@ -172,6 +174,36 @@ struct ClientConfig {
     backoff: Backoff,
     connect_timeout: Duration,
     offline: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConnector>,
+}
+
+/// What a client's connection runs over.
+#[cfg(feature = "tls")]
+type ClientStream = crate::tls::ClientStream;
+#[cfg(not(feature = "tls"))]
+type ClientStream = TcpStream;
+
+/// Connects to `addr` (and runs the TLS handshake, when configured).
+async fn open(cc: &ClientConfig, addr: SocketAddr) -> std::io::Result<ClientStream> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    {
+        Ok(match &cc.tls {
+            Some(tls) => {
+                let (s, info) = tls.connect(stream, addr).await?;
+                tracing::debug!(?info.version, ?info.suite, "TLS connected");
+                crate::tls::ClientStream::Tls(Box::new(s))
+            }
+            None => crate::tls::ClientStream::Tcp(stream),
+        })
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = cc;
+        Ok(stream)
+    }
 }
 
 /// Options for a client; [`ClientBuilder::start`] runs it.
@@ -336,9 +368,19 @@ where
         self
     }
 
-    /// How long one connection attempt may take. Default 5 s.
+    /// How long one connection attempt may take (the TLS handshake included). Default
+    /// 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.client.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects over TLS: every connection (and reconnection, to any node) runs the
+    /// handshake first; a refused certificate is a failed connect
+    /// ([`ClientEvent::ConnectFailed`] with the reason) and the next node is tried.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, connector: crate::tls::TlsConnector) -> Self {
+        self.client.tls = Some(connector);
         self
     }
 
@@ -412,12 +454,11 @@ async fn supervise<F, H, M, C>(
     let mut connected_before = false;
     while !*shutdown.borrow() {
         let addr = cc.nodes[node % cc.nodes.len()];
-        match tokio::time::timeout(cc.connect_timeout, TcpStream::connect(addr)).await {
+        match tokio::time::timeout(cc.connect_timeout, open(&cc, addr)).await {
             Ok(Ok(stream)) => {
                 cc.backoff.reset();
                 let id = ConnId(ids.fetch_add(1, Ordering::Relaxed));
                 let is_reconnect = std::mem::replace(&mut connected_before, true);
-                let _ = stream.set_nodelay(true);
                 let peer = Transport::peer_addr(&stream).unwrap_or(addr);
                 let local = Transport::local_addr(&stream).unwrap_or(peer);
                 let conn = Conn::new(id, (peer, local), settings.clone());

@@ -310,6 +310,13 @@ impl<M: Send + 'static> Conn<M> {
         }
     }
 
+    /// What the connection's TLS handshake settled (version, suite, ALPN, the name asked
+    /// for, the peer's certificates), when it runs over TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<Arc<crate::tls::TlsInfo>> {
+        self.attr::<Arc<crate::tls::TlsInfo>>()
+    }
+
     /// Marks the connection authenticated (see [`crate::ServerBuilder::auth_gate`]).
     pub fn authenticate(&self) {
         self.inner.authenticated.store(true, Ordering::Release);

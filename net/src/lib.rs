@@ -81,6 +81,8 @@ mod registry;
 mod server;
 pub mod state;
 mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 mod tree;
 

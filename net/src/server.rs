@@ -138,6 +138,8 @@ struct ServerConfig {
     blocked: BlockList,
     backlog: u32,
     budget: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +150,8 @@ impl Default for ServerConfig {
             blocked: BlockList::default(),
             backlog: 4096,
             budget: DEFAULT_MEMORY_BUDGET,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -473,6 +477,16 @@ where
         self
     }
 
+    /// Serves TLS: each accepted connection runs the handshake first (within the
+    /// acceptor's deadline; a failure or a timeout closes it and is counted in the
+    /// acceptor's [`TlsStats`](crate::tls::TlsStats)), then the codec over the TLS
+    /// stream. What the handshake settled is [`Conn::tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, acceptor: crate::tls::TlsAcceptor) -> Self {
+        self.server.tls = Some(acceptor);
+        self
+    }
+
     /// Binds and starts accepting.
     ///
     /// # Errors
@@ -587,14 +601,29 @@ async fn accept_loop<F, H, M, C>(
                 Ok((stream, peer)) => {
                     if shared.admit(peer) {
                         let _ = stream.set_nodelay(true);
-                        conns.spawn(serve(stream, peer, shared.clone()));
+                        #[cfg(feature = "tls")]
+                        if let Some(tls) = shared.server.tls.clone() {
+                            let shared = shared.clone();
+                            conns.spawn(async move {
+                                // the peer's place (per-IP count) is held while it shakes hands
+                                match tls.accept(stream).await {
+                                    Some((s, info)) => {
+                                        let info = Arc::new(info);
+                                        serve(s, peer, shared, move |c| c.set_attr(info)).await;
+                                    }
+                                    None => shared.release_ip(peer.ip()),
+                                }
+                            });
+                            continue;
+                        }
+                        conns.spawn(serve(stream, peer, shared.clone(), |_| {}));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
             Some((stream, peer)) = adopted.recv() => {
                 if shared.admit(peer) {
-                    conns.spawn(serve(stream, peer, shared.clone()));
+                    conns.spawn(serve(stream, peer, shared.clone(), |_| {}));
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -628,6 +657,7 @@ fn serve<T, F, H, M, C>(
     stream: T,
     peer: SocketAddr,
     shared: Arc<Shared<Arc<F>, H, M>>,
+    init: impl FnOnce(&Conn<M>),
 ) -> impl Future<Output = ()> + Send + 'static
 where
     T: Transport,
@@ -640,6 +670,7 @@ where
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let cfg = &shared.env.cfg;
     let conn = Conn::new(id, (peer, local), shared.settings.clone());
+    init(&conn);
     shared.env.stats.accepted();
     shared.registry.add(conn.clone());
     let ring = IpCounter {
