@@ -11,6 +11,7 @@ mod smpp;
 mod smpp_json;
 mod spec;
 mod stop;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,8 @@ enum Command {
         stats_json: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        tls: tls::ServeTls,
     },
     /// Connect to a server, send each stdin line as a frame, print what comes back.
     Connect {
@@ -113,6 +116,13 @@ enum Command {
         codec: String,
         /// The server address (ip:port).
         addr: String,
+        #[command(flatten)]
+        tls: tls::ConnectTls,
+    },
+    /// Certificates for trying TLS out.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
     },
     /// The echo load client: frames per second and p50/p99 latency against an echo server
     /// speaking a 4-byte length framing (`packwire serve --codec length:strip=4 --echo`).
@@ -300,6 +310,21 @@ enum CmppCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Write a self-signed CA (ca.pem, ca.key), a server certificate for NAME and the
+    /// loopback addresses (server.pem, server.key) and a client certificate (client.pem,
+    /// client.key), both signed by the CA, into DIR. For trying TLS out, not production.
+    New {
+        /// Where to write them.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+        /// The server's DNS name.
+        #[arg(long, default_value = "localhost")]
+        name: String,
+    },
+}
+
 /// A server's hostile-peer limits; each defaults to the library's documented default.
 #[derive(Debug, clap::Args)]
 struct LimitArgs {
@@ -431,6 +456,7 @@ fn main() -> ExitCode {
             metrics,
             stats_json,
             limits,
+            tls,
         } => report(
             "serve",
             net::serve(net::ServeArgs {
@@ -442,9 +468,15 @@ fn main() -> ExitCode {
                 metrics: metrics.as_deref(),
                 stats_json,
                 limits: limits.limits(),
+                tls,
             }),
         ),
-        Command::Connect { codec, addr } => report("connect", net::connect(&codec, &addr)),
+        Command::Connect { codec, addr, tls } => {
+            report("connect", net::connect(&codec, &addr, &tls))
+        }
+        Command::Cert {
+            command: CertCommand::New { out, name },
+        } => report("cert new", tls::new_certs(&out, &name)),
         Command::Bench {
             connect,
             conns,

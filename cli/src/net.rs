@@ -57,6 +57,7 @@ pub(crate) struct ServeArgs<'a> {
     /// the final statistics as JSON
     pub(crate) stats_json: bool,
     pub(crate) limits: packwire_net::Limits,
+    pub(crate) tls: crate::tls::ServeTls,
 }
 
 /// Serves `/metrics` for `server` on `addr` (named `endpoint`), announcing where.
@@ -89,10 +90,17 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
         metrics,
         stats_json,
         limits,
+        tls,
     } = a;
     if baseline && metrics.is_some() {
         return Err(io::Error::other(
             "--metrics needs the packwire server, not --baseline",
+        ));
+    }
+    let tls = tls.acceptor()?;
+    if baseline && tls.is_some() {
+        return Err(io::Error::other(
+            "--tls-cert needs the packwire server, not --baseline",
         ));
     }
     let make = framing_factory(spec)?;
@@ -116,10 +124,16 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
         let server = match make() {
             // the length framing (what the benchmarks run) as its own codec type, so
             // its decode and encode are called directly, not through the enum
-            Framing::Length(c) => serve_with(move || c.clone(), echo, &limits, listen).await?,
-            _ => serve_with(make, echo, &limits, listen).await?,
+            Framing::Length(c) => {
+                serve_with(move || c.clone(), echo, &limits, tls.clone(), listen).await?
+            }
+            _ => serve_with(make, echo, &limits, tls.clone(), listen).await?,
         };
-        println!("packwire server listening on {}", server.local_addr());
+        let scheme = if tls.is_some() { " (TLS)" } else { "" };
+        println!(
+            "packwire server listening on {}{scheme}",
+            server.local_addr()
+        );
         let admin = match metrics {
             Some(addr) => Some(serve_metrics(addr, "serve", &server).await?),
             None => None,
@@ -135,6 +149,13 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
             server.shutdown(Duration::from_secs(5)).await,
             stats_json,
         );
+        if let Some(t) = &tls {
+            let s = t.stats().snapshot();
+            println!(
+                "tls: {} handshakes, {} failed, {} timed out",
+                s.ok, s.failed, s.timed_out
+            );
+        }
         Ok(())
     })
 }
@@ -161,6 +182,7 @@ async fn serve_with<C, F>(
     make: F,
     echo: bool,
     limits: &packwire_net::Limits,
+    tls: Option<packwire_net::tls::TlsAcceptor>,
     listen: &str,
 ) -> io::Result<packwire_net::ServerHandle<Bytes>>
 where
@@ -171,7 +193,7 @@ where
         + 'static,
     <C as tokio_util::codec::Encoder<Bytes>>::Error: std::fmt::Display,
 {
-    Server::builder_sync(make, move |conn: &Conn<Bytes>, frame: Bytes| {
+    let b = Server::builder_sync(make, move |conn: &Conn<Bytes>, frame: Bytes| {
         if echo {
             return Some(frame); // the answer, written by the connection's own task
         }
@@ -183,10 +205,12 @@ where
         ));
         None
     })
-    .limits(limits)
-    .bind(listen)
-    .await
-    .map_err(|e| at(listen, e))
+    .limits(limits);
+    let b = match tls {
+        Some(t) => b.tls(t),
+        None => b,
+    };
+    b.bind(listen).await.map_err(|e| at(listen, e))
 }
 
 /// The hand-written baseline: read what is there, decode every frame, encode every echo
@@ -224,9 +248,10 @@ pub(crate) fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
 
 /// `packwire connect`: sends each stdin line (its bytes as they are, UTF-8 or not) as a
 /// frame, prints what comes back.
-pub(crate) fn connect(spec: &str, addr: &str) -> io::Result<()> {
+pub(crate) fn connect(spec: &str, addr: &str, tls: &crate::tls::ConnectTls) -> io::Result<()> {
     let make = framing_factory(spec)?;
     let nodes = resolve(addr)?;
+    let tls = tls.connector()?;
     runtime()?.block_on(async move {
         let mut builder = Client::builder(make, |_: Conn<Bytes>, frame: Bytes| async move {
             let line = match std::str::from_utf8(&frame) {
@@ -237,6 +262,9 @@ pub(crate) fn connect(spec: &str, addr: &str) -> io::Result<()> {
         });
         for n in &nodes {
             builder = builder.node(*n);
+        }
+        if let Some(t) = tls {
+            builder = builder.tls(t);
         }
         let mut client = builder.start();
         // one attempt per address: a refused connection is an error, not a retry loop

@@ -1,0 +1,171 @@
+//! `packwire cert new`, `packwire serve --tls-cert` and `packwire connect --tls`, run as a
+//! user runs them: an echo over TLS with the CA trusted, and refusals that say why.
+
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+fn packwire(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn packwire");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Stops the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `packwire serve` over TLS on a free port, with `extra` options; its address.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args([
+            "serve",
+            "--codec",
+            "lines",
+            "--echo",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--seconds", "20", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire serve");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let addr = first
+        .trim()
+        .strip_prefix("packwire server listening on ")
+        .and_then(|a| a.strip_suffix(" (TLS)"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    (Server(child), addr)
+}
+
+fn certs() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "packwire-cli-tls-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let o = packwire(&["cert", "new", "--out", dir.to_str().unwrap()], b"");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "client.pem",
+        "client.key",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    dir
+}
+
+#[test]
+fn a_tls_echo_in_three_commands_and_a_client_that_does_not_trust_the_server_says_why() {
+    let dir = certs();
+    let (_server, addr) = serve(&dir, &[]);
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let o = packwire(
+        &[
+            "connect",
+            "--codec",
+            "lines",
+            &addr,
+            "--tls",
+            "--tls-ca",
+            ca,
+            "--tls-name",
+            "localhost",
+        ],
+        b"hello\nover tls\n",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("< hello") && out.contains("< over tls"),
+        "{out}"
+    );
+    // the Mozilla roots do not know the test CA
+    let o = packwire(&["connect", "--codec", "lines", &addr, "--tls"], b"x\n");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mutual_tls_from_the_cli_takes_the_client_certificate_and_refuses_none() {
+    let dir = certs();
+    let ca = dir.join("ca.pem");
+    let (_server, addr) = serve(&dir, &["--tls-client-ca", ca.to_str().unwrap()]);
+    let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+    let base = [
+        "connect",
+        "--codec",
+        "lines",
+        &addr,
+        "--tls",
+        "--tls-ca",
+        ca.to_str().unwrap(),
+    ];
+    let mut with_cert = base.to_vec();
+    with_cert.extend([
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let o = packwire(&with_cert, b"me\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("< me"),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // without one the server ends the session: nothing comes back
+    let o = packwire(&base, b"me\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("< me"), "{out}");
+    // a file that is not there is named
+    let o = packwire(
+        &[
+            "serve",
+            "--codec",
+            "lines",
+            "--tls-cert",
+            "/nonexistent.pem",
+            "--tls-key",
+            "/nonexistent.key",
+        ],
+        b"",
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pem"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
