@@ -6,6 +6,8 @@
 # latency, server peak RSS).
 # Usage: scripts/echo_bench.sh [SECONDS_PER_RUN] [REPS]
 #   ROWS="256x32 16x32" scripts/echo_bench.sh ...   runs only those rows (conns x in flight)
+#   TLS=1 scripts/echo_bench.sh ...   over TLS: packwire's TLS server against the hand-written
+#   tokio-rustls echo (`serve --baseline` with a certificate), loaded by `bench --tls`
 set -euo pipefail
 secs=${1:-3}
 reps=${2:-3}
@@ -13,6 +15,14 @@ cd "$(dirname "$0")/.."
 cargo build --release -p packwire-cli >/dev/null 2>&1
 bin=target/release/packwire
 port=17311
+serve_tls=()
+bench_tls=()
+if [ "${TLS:-0}" = 1 ]; then
+  certs=target/bench-tls
+  $bin cert new --out "$certs" >/dev/null
+  serve_tls=(--tls-cert "$certs/server.pem" --tls-key "$certs/server.key")
+  bench_tls=(--tls --tls-ca "$certs/ca.pem" --tls-name localhost)
+fi
 results=$(mktemp)
 rows=${ROWS:-1x1 1x32 16x1 16x32 256x1 256x32}
 for row in $rows; do
@@ -24,11 +34,11 @@ for row in $rows; do
         port=$((port + 1))
         extra=""
         [ "$server" = baseline ] && extra="--baseline"
-        $bin serve --codec length:strip=4 --listen 127.0.0.1:$port --echo $extra --seconds $((secs + 5)) >/dev/null 2>&1 &
+        $bin serve --codec length:strip=4 --listen 127.0.0.1:$port --echo $extra "${serve_tls[@]}" --seconds $((secs + 5)) >/dev/null 2>&1 &
         spid=$!
         sleep 0.5
         cpu0=$(awk '{print $14 + $15}' /proc/$spid/stat)
-        out=$($bin bench --connect 127.0.0.1:$port --conns "$conns" --inflight "$inflight" --seconds "$secs")
+        out=$($bin bench --connect 127.0.0.1:$port --conns "$conns" --inflight "$inflight" --seconds "$secs" "${bench_tls[@]}")
         cpu1=$(awk '{print $14 + $15}' /proc/$spid/stat)
         rss=$(awk '/VmHWM/ {print $2}' /proc/$spid/status)
         kill $spid 2>/dev/null || true

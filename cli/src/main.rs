@@ -142,6 +142,12 @@ enum Command {
         /// How long to run.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Measure connections per second instead: each connection opens (with --tls, its
+        /// handshake), echoes one frame and closes, again and again.
+        #[arg(long)]
+        handshakes: bool,
+        #[command(flatten)]
+        tls: tls::ConnectTls,
     },
     /// CMPP: send a message as an SP, or run an ISMG simulator.
     Cmpp {
@@ -483,9 +489,15 @@ fn main() -> ExitCode {
             inflight,
             size,
             seconds,
+            handshakes,
+            tls,
         } => report(
             "bench",
-            net::bench(&connect, conns, inflight, size, seconds),
+            if handshakes {
+                net::bench_handshakes(&connect, conns, size, seconds, &tls)
+            } else {
+                net::bench(&connect, conns, inflight, size, seconds, &tls)
+            },
         ),
         Command::Cmpp {
             command:

@@ -98,11 +98,6 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
         ));
     }
     let tls = tls.acceptor()?;
-    if baseline && tls.is_some() {
-        return Err(io::Error::other(
-            "--tls-cert needs the packwire server, not --baseline",
-        ));
-    }
     let make = framing_factory(spec)?;
     runtime()?.block_on(async move {
         let stop = crate::stop::Stop::install(seconds);
@@ -110,10 +105,24 @@ pub(crate) fn serve(a: ServeArgs<'_>) -> io::Result<()> {
             let l = TcpListener::bind(listen).await.map_err(|e| at(listen, e))?;
             println!("baseline echo server listening on {}", l.local_addr()?);
             let make = Arc::new(make);
+            // with TLS: the hand-written tokio-rustls echo, the TLS bench's baseline
+            let tls = tls
+                .as_ref()
+                .map(|t| packwire_net::tls::tokio_rustls::TlsAcceptor::from(t.rustls_config()));
             let run = async {
                 loop {
                     let (s, _) = l.accept().await?;
-                    tokio::spawn(baseline_echo(s, make()));
+                    let _ = s.set_nodelay(true);
+                    let codec = make();
+                    match &tls {
+                        Some(acceptor) => {
+                            let accept = acceptor.accept(s);
+                            tokio::spawn(async move { baseline_echo(accept.await?, codec).await });
+                        }
+                        None => {
+                            tokio::spawn(baseline_echo(s, codec));
+                        }
+                    }
                 }
             };
             return tokio::select! {
@@ -215,8 +224,10 @@ where
 
 /// The hand-written baseline: read what is there, decode every frame, encode every echo
 /// into one buffer, one write per read (flushes batched per read, not per frame).
-async fn baseline_echo(mut s: TcpStream, mut codec: Framing) -> io::Result<()> {
-    let _ = s.set_nodelay(true);
+async fn baseline_echo<S>(mut s: S, mut codec: Framing) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut rbuf = BytesMut::with_capacity(8 * 1024);
     let mut wbuf = BytesMut::with_capacity(8 * 1024);
     loop {
@@ -327,7 +338,9 @@ pub(crate) fn bench(
     inflight: usize,
     size: usize,
     seconds: u64,
+    tls: &crate::tls::ConnectTls,
 ) -> io::Result<()> {
+    let tls = tls.connector()?.map(Arc::new);
     if conns == 0 || inflight == 0 || seconds == 0 {
         return Err(usage(
             "--conns, --inflight and --seconds must be at least 1",
@@ -349,10 +362,21 @@ pub(crate) fn bench(
         let mut tasks = Vec::new();
         for _ in 0..conns {
             let total = total.clone();
+            let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(1 << 16);
                 // a connection that fails keeps what it measured: the result is partial
-                let r = bench_conn(addr, inflight, size, start, deadline, &total, &mut lat).await;
+                let r = bench_conn(
+                    addr,
+                    tls.as_deref(),
+                    inflight,
+                    size,
+                    start,
+                    deadline,
+                    &total,
+                    &mut lat,
+                )
+                .await;
                 (lat, r.err())
             }));
         }
@@ -395,6 +419,88 @@ pub(crate) fn bench(
     })
 }
 
+/// `packwire bench --handshakes`: `conns` loops, each opening a connection (and its TLS
+/// handshake), echoing one frame of `size` bytes and closing it, until `seconds` are up;
+/// prints connections per second as JSON.
+pub(crate) fn bench_handshakes(
+    addr: &str,
+    conns: usize,
+    size: usize,
+    seconds: u64,
+    tls: &crate::tls::ConnectTls,
+) -> io::Result<()> {
+    let tls = tls.connector()?.map(Arc::new);
+    if conns == 0 || seconds == 0 || size < 8 {
+        return Err(usage("--conns and --seconds at least 1, --size at least 8"));
+    }
+    let addr = *resolve(addr)?
+        .first()
+        .expect("resolve gives at least one address");
+    runtime()?.block_on(async move {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let tls = tls.clone();
+            tasks.push(tokio::spawn(async move {
+                let (mut done, mut failures) = (0u64, std::collections::BTreeMap::new());
+                while Instant::now() < deadline {
+                    match one_echo(addr, tls.as_deref(), size).await {
+                        Ok(()) => done += 1,
+                        Err(e) => *failures.entry(e.to_string()).or_insert(0u64) += 1,
+                    }
+                }
+                (done, failures)
+            }));
+        }
+        let (mut done, mut failures) = (0u64, std::collections::BTreeMap::<String, u64>::new());
+        for t in tasks {
+            let (d, f) = t.await.map_err(io::Error::other)?;
+            done += d;
+            for (k, v) in f {
+                *failures.entry(k).or_default() += v;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({
+                "conns": conns, "seconds": secs, "tls": tls.is_some(),
+                "connections": done, "connections_per_sec": done as f64 / secs,
+                "failures": failures,
+            })
+        );
+        Ok(())
+    })
+}
+
+/// Opens a connection (and its TLS handshake), echoes one frame, closes.
+async fn one_echo(
+    addr: std::net::SocketAddr,
+    tls: Option<&packwire_net::tls::TlsConnector>,
+    size: usize,
+) -> io::Result<()> {
+    async fn echo<S>(mut s: S, size: usize) -> io::Result<()>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut wire = BytesMut::new();
+        LengthFieldCodec::new()
+            .encode(Bytes::from(vec![0u8; size]), &mut wire)
+            .map_err(io::Error::other)?;
+        s.write_all(&wire).await?;
+        let mut got = vec![0u8; wire.len()];
+        s.read_exact(&mut got).await?;
+        s.shutdown().await
+    }
+    let s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    match tls {
+        Some(t) => echo(t.connect(s, addr).await?.0, size).await,
+        None => echo(s, size).await,
+    }
+}
+
 /// A progress line on stderr each second while `packwire bench` runs.
 async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -414,8 +520,10 @@ async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
 
 /// One `packwire bench` connection until `deadline`: keeps `inflight` frames in flight,
 /// counts echoes into `total` as they arrive and their round trips into `lat`.
+#[allow(clippy::too_many_arguments)]
 async fn bench_conn(
     addr: std::net::SocketAddr,
+    tls: Option<&packwire_net::tls::TlsConnector>,
     inflight: usize,
     size: usize,
     start: Instant,
@@ -423,10 +531,32 @@ async fn bench_conn(
     total: &AtomicU64,
     lat: &mut Vec<u64>,
 ) -> io::Result<()> {
-    let mut s = TcpStream::connect(addr)
+    let s = TcpStream::connect(addr)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("connect to {addr}: {e}")))?;
     s.set_nodelay(true)?;
+    match tls {
+        Some(t) => {
+            let (s, _) = t.connect(s, addr).await?;
+            bench_stream(s, inflight, size, start, deadline, total, lat).await
+        }
+        None => bench_stream(s, inflight, size, start, deadline, total, lat).await,
+    }
+}
+
+/// One bench connection's loop on an open stream.
+async fn bench_stream<S>(
+    mut s: S,
+    inflight: usize,
+    size: usize,
+    start: Instant,
+    deadline: Instant,
+    total: &AtomicU64,
+    lat: &mut Vec<u64>,
+) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut codec = LengthFieldCodec::new();
     let mut out = BytesMut::new();
     let mut frame = |out: &mut BytesMut| {

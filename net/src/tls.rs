@@ -32,10 +32,10 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-pub use tokio_rustls::rustls;
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+pub use tokio_rustls::{self, rustls};
 
 use crate::transport::Transport;
 
@@ -437,6 +437,16 @@ impl TlsAcceptor {
         &self.inner.stats
     }
 
+    /// The rustls configuration new connections get (to drive rustls yourself, as a
+    /// hand-written tokio-rustls server does).
+    pub fn rustls_config(&self) -> Arc<ServerConfig> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Runs a server-side handshake on `tcp` within the deadline.
     pub(crate) async fn accept(
         &self,
@@ -597,8 +607,12 @@ impl TlsClientConfig {
 }
 
 impl TlsConnector {
-    /// Runs a client-side handshake on `tcp` to `addr`.
-    pub(crate) async fn connect(
+    /// Runs a client-side handshake on `tcp`, connected to `addr` (the name checked when
+    /// none was set), and returns the TLS stream and what it settled.
+    ///
+    /// # Errors
+    /// When the handshake fails (a refused certificate, ...).
+    pub async fn connect(
         &self,
         tcp: TcpStream,
         addr: SocketAddr,
