@@ -386,9 +386,58 @@ pub struct TlsInfo {
     /// The peer's certificate chain (its own first), when it presented one: a client's
     /// with mutual TLS, the server's on a client.
     pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// The subject of the peer's certificate (`CN=alice, O=Example`), when it presented
+    /// one.
+    pub peer_subject: Option<String>,
+    /// The peer certificate's subject alternative names: DNS names, IP addresses,
+    /// e-mail addresses and URIs, as text.
+    pub peer_names: Vec<String>,
+}
+
+/// The subject and the alternative names of a DER certificate (`None` if it does not
+/// parse; rustls has verified it by then).
+fn identity(der: &[u8]) -> Option<(String, Vec<String>)> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject().to_string();
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    GeneralName::RFC822Name(e) => Some((*e).to_owned()),
+                    GeneralName::URI(u) => Some((*u).to_owned()),
+                    GeneralName::IPAddress(ip) => match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((subject, names))
 }
 
 fn info_of(c: &rustls::CommonState, server_name: Option<&str>) -> TlsInfo {
+    let peer_certificates: Vec<CertificateDer<'static>> = c
+        .peer_certificates()
+        .map(|cs| cs.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let (peer_subject, peer_names) = match peer_certificates.first().and_then(|c| identity(c)) {
+        Some((s, n)) => (Some(s), n),
+        None => (None, Vec::new()),
+    };
     TlsInfo {
         version: c.protocol_version().map(|v| format!("{v:?}")),
         suite: c
@@ -396,10 +445,9 @@ fn info_of(c: &rustls::CommonState, server_name: Option<&str>) -> TlsInfo {
             .map(|s| format!("{:?}", s.suite())),
         alpn: c.alpn_protocol().map(<[u8]>::to_vec),
         server_name: server_name.map(str::to_owned),
-        peer_certificates: c
-            .peer_certificates()
-            .map(|cs| cs.iter().map(|c| c.clone().into_owned()).collect())
-            .unwrap_or_default(),
+        peer_certificates,
+        peer_subject,
+        peer_names,
     }
 }
 

@@ -51,9 +51,13 @@ impl Pki {
     /// The same, with the certificate and the key as PEM.
     fn leaf_pem(&self, names: &[&str]) -> (String, String, Pair) {
         let key = KeyPair::generate().unwrap();
-        let params =
+        let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (
             cert.pem(),
@@ -62,6 +66,19 @@ impl Pki {
                 vec![cert.der().clone()],
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             ),
+        )
+    }
+
+    /// A certificate for `name` that expired in 2021.
+    fn expired(&self, name: &str) -> Pair {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
     }
 
@@ -283,6 +300,30 @@ async fn the_client_refuses_a_server_certificate_for_another_name() {
 }
 
 #[tokio::test]
+async fn the_client_refuses_an_expired_server_certificate_saying_so() {
+    let pki = Pki::new("test CA");
+    let (chain, key) = pki.expired("localhost");
+    let acceptor = TlsServerConfig::new(chain, key).unwrap().build().unwrap();
+    let server = echo(acceptor.clone()).await;
+    let connector = TlsClientConfig::with_roots(pki.roots())
+        .server_name("localhost")
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut client = Client::builder(LengthFieldCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+        .node(server.local_addr())
+        .tls(connector)
+        .start();
+    let ev = timeout(WAIT, client.next_event()).await.unwrap().unwrap();
+    let ClientEvent::ConnectFailed { error, .. } = ev else {
+        panic!("{ev:?}")
+    };
+    assert!(error.to_lowercase().contains("expired"), "{error}");
+    client.shutdown().await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn a_peer_that_never_finishes_its_handshake_is_closed_at_the_deadline() {
     let pki = Pki::new("test CA");
     let (chain, key) = pki.leaf(&["localhost"]);
@@ -381,4 +422,93 @@ fn configuration_errors_name_the_file_or_the_reason() {
         .unwrap_err();
     assert!(matches!(e, TlsError::ServerName(_)), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A raw TLS client asking for `name` (SNI) and offering `alpn`.
+async fn raw_client_named(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    name: &str,
+    alpn: &[&[u8]],
+    client: Option<Pair>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(pki.roots());
+    let mut cfg = match client {
+        Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sni_picks_the_certificate_alpn_the_protocol_and_the_peers_identity_is_readable() {
+    let pki = Pki::new("test CA");
+    let (chain, key) = pki.leaf(&["localhost"]);
+    let (other_chain, other_key) = pki.leaf(&["api.example"]);
+    let acceptor = TlsServerConfig::new(chain.clone(), key)
+        .unwrap()
+        .sni("api.example", other_chain.clone(), other_key)
+        .unwrap()
+        .alpn(vec![b"h2".to_vec(), b"packwire".to_vec()])
+        .client_ca(pki.roots())
+        .build()
+        .unwrap();
+    // the handler answers with what the handshake settled: the name asked for, the
+    // protocol, the client's subject and names (what an auth gate would check)
+    let server = Server::builder_sync(LineCodec::new, |c: &Conn<Bytes>, _: Bytes| {
+        let t = c.tls().expect("over TLS");
+        Some(Bytes::from(format!(
+            "{} {} {} {}",
+            t.server_name.as_deref().unwrap_or("-"),
+            String::from_utf8_lossy(t.alpn.as_deref().unwrap_or(b"-")),
+            t.peer_subject.as_deref().unwrap_or("-"),
+            t.peer_names.join(",")
+        )))
+    })
+    .tls(acceptor)
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let client_pair = || pki.leaf(&["alice.example", "192.0.2.7"]);
+    let mut codec = LineCodec::new();
+    for (name, expect_cert) in [("api.example", &other_chain[0]), ("localhost", &chain[0])] {
+        let mut s = raw_client_named(
+            server.local_addr(),
+            &pki,
+            name,
+            &[b"packwire"],
+            Some(client_pair()),
+        )
+        .await;
+        assert_eq!(&s.get_ref().1.peer_certificates().unwrap()[0], expect_cert);
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"packwire"[..]));
+        s.write_all(b"who\n").await.unwrap();
+        let mut buf = BytesMut::new();
+        let line = timeout(WAIT, async {
+            loop {
+                if let Some(l) = codec.decode(&mut buf).unwrap() {
+                    return l;
+                }
+                assert!(s.read_buf(&mut buf).await.unwrap() > 0);
+            }
+        })
+        .await
+        .unwrap();
+        let line = String::from_utf8(line.to_vec()).unwrap();
+        assert_eq!(
+            line,
+            format!("{name} packwire CN=alice.example alice.example,192.0.2.7")
+        );
+    }
+    server.shutdown(Duration::from_secs(1)).await;
 }
