@@ -53,6 +53,8 @@ pub(crate) struct Sp {
     /// 2 or 3 (or a Version byte such as 0x21).
     #[arg(long, default_value = "3", value_parser = parse_version)]
     version: Version,
+    #[command(flatten)]
+    tls: crate::tls::ConnectTls,
 }
 
 impl Sp {
@@ -61,12 +63,11 @@ impl Sp {
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::other(format!("{}: no address", self.host)))?;
-        Ok(SpConfig::new(
-            addr,
-            &self.account,
-            &self.secret,
-            self.version,
-        ))
+        let cfg = SpConfig::new(addr, &self.account, &self.secret, self.version);
+        Ok(match self.tls.connector()? {
+            Some(t) => cfg.tls(t),
+            None => cfg,
+        })
     }
 }
 
@@ -185,6 +186,7 @@ pub(crate) struct Serve {
     /// where to serve `/metrics`, if anywhere
     pub(crate) metrics: Option<String>,
     pub(crate) limits: packwire_net::Limits,
+    pub(crate) tls: crate::tls::ServeTls,
 }
 
 pub(crate) fn serve(a: Serve) -> io::Result<()> {
@@ -216,6 +218,9 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             cfg = cfg.trace();
         }
         cfg = cfg.limits(a.limits);
+        if let Some(t) = a.tls.acceptor()? {
+            cfg = cfg.tls(t);
+        }
         if let Some(n) = a.flow_limit {
             cfg = cfg.flow_limit(n);
         }
@@ -365,14 +370,16 @@ pub(crate) fn bench(sp: &Sp, conns: usize, window: usize, seconds: u64) -> io::R
             .map_err(io::Error::other)?
             .remove(0);
         let backoff = packwire_net::Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let tls = sp.tls.connector()?;
         let clients = (0..conns)
             .map(|_| {
-                GatewayClient::start(
+                GatewayClient::start_tls(
                     move || packwire_codecs::cmpp::CmppCodec::new(version),
                     &[addr],
                     backoff.clone(),
                     login.clone(),
                     cfg.clone(),
+                    tls.clone(),
                 )
             })
             .collect();

@@ -237,6 +237,8 @@ enum SmppCommand {
         /// Print the final statistics tree as one JSON object instead of text.
         #[arg(long)]
         stats_json: bool,
+        #[command(flatten)]
+        tls: tls::ServeTls,
     },
 }
 
@@ -313,6 +315,8 @@ enum CmppCommand {
         stats_json: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        tls: tls::ServeTls,
     },
 }
 
@@ -562,6 +566,7 @@ fn main() -> ExitCode {
                     trace,
                     seconds,
                     stats_json,
+                    tls,
                 },
         } => report(
             "smpp serve",
@@ -572,6 +577,7 @@ fn main() -> ExitCode {
                 mo_every,
                 tps,
                 strict,
+                tls,
                 trace,
                 seconds,
                 stats_json,
@@ -600,10 +606,12 @@ fn main() -> ExitCode {
                     metrics,
                     stats_json,
                     limits,
+                    tls,
                 },
         } => report(
             "cmpp serve",
             cmpp::serve(cmpp::Serve {
+                tls,
                 metrics,
                 stats_json,
                 listen,

@@ -28,6 +28,8 @@ pub(crate) struct EsmeArgs {
     /// Its password.
     #[arg(long)]
     password: String,
+    #[command(flatten)]
+    tls: crate::tls::ConnectTls,
 }
 
 impl EsmeArgs {
@@ -41,6 +43,19 @@ impl EsmeArgs {
 
     fn esme(&self) -> Esme {
         Esme::transceiver(self.system_id.clone(), self.password.clone())
+    }
+
+    /// An ESME client for `esme` at `addr`, over TLS when asked for.
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        esme: Esme,
+        cfg: ClientConfig,
+    ) -> io::Result<smpp::EsmeClient> {
+        Ok(match self.tls.connector()? {
+            Some(t) => smpp::connect_tls(&[addr], esme, cfg, t),
+            None => smpp::connect(&[addr], esme, cfg),
+        })
     }
 }
 
@@ -80,7 +95,7 @@ pub(crate) fn send(a: Send) -> io::Result<()> {
     runtime()?.block_on(async move {
         let mut esme = a.esme.esme();
         esme.kind = kind;
-        let client = smpp::connect(&[addr], esme, ClientConfig::default());
+        let client = a.esme.connect(addr, esme, ClientConfig::default())?;
         let mut template = Sm::new(
             Address::new(a.from.clone()),
             Address::new(a.to.clone()),
@@ -183,6 +198,7 @@ pub(crate) struct Serve {
     pub(crate) mo_every: Option<u64>,
     pub(crate) tps: Option<u32>,
     pub(crate) strict: bool,
+    pub(crate) tls: crate::tls::ServeTls,
     pub(crate) trace: bool,
     pub(crate) seconds: Option<u64>,
     pub(crate) stats_json: bool,
@@ -208,9 +224,11 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         let stop = crate::stop::Stop::install(a.seconds);
         let mut protocol = SmscProtocol::new(0);
         protocol.strict = a.strict;
-        let smsc = Smsc::bind_with(a.listen.as_str(), cfg, protocol)
-            .await
-            .map_err(|e| crate::net::at(&a.listen, e))?;
+        let smsc = match a.tls.acceptor()? {
+            Some(t) => Smsc::bind_tls(a.listen.as_str(), cfg, protocol, t).await,
+            None => Smsc::bind_with(a.listen.as_str(), cfg, protocol).await,
+        };
+        let smsc = smsc.map_err(|e| crate::net::at(&a.listen, e))?;
         println!("SMPP SMSC listening on {}", smsc.local_addr());
         let stop = stop.requested();
         tokio::pin!(stop);
@@ -314,8 +332,8 @@ pub(crate) fn bench(esme: &EsmeArgs, conns: usize, window: usize, seconds: u64) 
             ..ClientConfig::default()
         };
         let clients = (0..conns)
-            .map(|_| smpp::connect(&[addr], esme.esme(), cfg.clone()))
-            .collect();
+            .map(|_| esme.connect(addr, esme.esme(), cfg.clone()))
+            .collect::<io::Result<Vec<_>>>()?;
         let msg = Sm::new(
             Address::new("10086"),
             Address::new("13800138000"),

@@ -169,3 +169,78 @@ fn mutual_tls_from_the_cli_takes_the_client_certificate_and_refuses_none() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pem"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Starts `packwire <proto> serve` over TLS and returns it with its port.
+fn serve_gateway(dir: &std::path::Path, proto: &str, account: &str) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args([
+            proto,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--account",
+            account,
+        ])
+        .args(["--seconds", "20", "--tls-cert"])
+        .arg(dir.join("server.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("server.key"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn packwire serve");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    assert!(first.contains("listening on"), "{first}");
+    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    (Server(child), port)
+}
+
+#[test]
+fn cmpp_and_smpp_send_through_their_simulators_over_tls() {
+    let dir = certs();
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let tls = ["--tls", "--tls-ca", ca, "--tls-name", "localhost"];
+    let (_ismg, port) = serve_gateway(&dir, "cmpp", "901234:secret");
+    let mut args = vec!["cmpp", "send", "--port", &port, "--account", "901234"];
+    args.extend([
+        "--secret",
+        "secret",
+        "--to",
+        "13800138000",
+        "--text",
+        "hello",
+    ]);
+    args.extend(tls);
+    let o = packwire(&args, b"");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("Msg_Id"), "{out}");
+    let (_smsc, port) = serve_gateway(&dir, "smpp", "esme01:secret");
+    let mut args = vec!["smpp", "send", "--port", &port, "--system-id", "esme01"];
+    args.extend([
+        "--password",
+        "secret",
+        "--to",
+        "13800138000",
+        "--text",
+        "hello",
+    ]);
+    args.extend(tls);
+    let o = packwire(&args, b"");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("message_id"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -59,6 +59,9 @@ pub struct GatewayConfig {
     pub session: ClientConfig,
     /// The pause between connection attempts.
     pub backoff: Backoff,
+    /// Connect over TLS with this.
+    #[cfg(feature = "tls")]
+    pub tls: Option<packwire_net::tls::TlsConnector>,
 }
 
 impl GatewayConfig {
@@ -69,6 +72,8 @@ impl GatewayConfig {
             login,
             session: ClientConfig::default(),
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -95,29 +100,36 @@ macro_rules! each {
 impl Gateway {
     /// Connects and logs in (and again after every disconnect); sends queue until then.
     pub fn connect(cfg: GatewayConfig) -> Gateway {
+        #[cfg(feature = "tls")]
+        let tls = cfg.tls.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls = ();
         let GatewayConfig {
             nodes,
             login,
             session,
             backoff,
+            ..
         } = cfg;
         match login {
             Login::Cmpp(sp) => {
                 let v = sp.version;
-                Gateway::Cmpp(GatewayClient::start(
+                Gateway::Cmpp(GatewayClient::start_on(
                     move || CmppCodec::new(v),
                     &nodes,
                     backoff,
                     sp,
                     session,
+                    tls,
                 ))
             }
-            Login::Smpp(esme) => Gateway::Smpp(GatewayClient::start(
+            Login::Smpp(esme) => Gateway::Smpp(GatewayClient::start_on(
                 SmppCodec::new,
                 &nodes,
                 backoff,
                 esme,
                 session,
+                tls,
             )),
         }
     }

@@ -48,6 +48,18 @@ pub fn connect(nodes: &[SocketAddr], esme: Esme, cfg: ClientConfig) -> EsmeClien
     GatewayClient::start(SmppCodec::new, nodes, backoff, esme, cfg)
 }
 
+/// As [`connect`], over TLS.
+#[cfg(feature = "tls")]
+pub fn connect_tls(
+    nodes: &[SocketAddr],
+    esme: Esme,
+    cfg: ClientConfig,
+    tls: packwire_net::tls::TlsConnector,
+) -> EsmeClient {
+    let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    GatewayClient::start_tls(SmppCodec::new, nodes, backoff, esme, cfg, Some(tls))
+}
+
 impl GatewayClient<Esme> {
     /// Submits `text` from `template`'s addresses (its other fields copied into every
     /// part): one submit_sm when it fits, otherwise parts as `mode` says, in the most
@@ -101,6 +113,33 @@ impl Smsc {
         cfg: SmscConfig,
         protocol: SmscProtocol,
     ) -> io::Result<Smsc> {
+        Smsc::bind_on(addr, cfg, protocol, ServeOptions::default()).await
+    }
+
+    /// As [`Smsc::bind_with`], serving TLS with `tls`.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        addr: impl ToSocketAddrs,
+        cfg: SmscConfig,
+        protocol: SmscProtocol,
+        tls: packwire_net::tls::TlsAcceptor,
+    ) -> io::Result<Smsc> {
+        let opts = ServeOptions {
+            tls: Some(tls),
+            ..ServeOptions::default()
+        };
+        Smsc::bind_on(addr, cfg, protocol, opts).await
+    }
+
+    async fn bind_on(
+        addr: impl ToSocketAddrs,
+        cfg: SmscConfig,
+        protocol: SmscProtocol,
+        base: ServeOptions<Pdu>,
+    ) -> io::Result<Smsc> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let dropped_events = Arc::new(AtomicU64::new(0));
         let dropped = dropped_events.clone();
@@ -109,7 +148,7 @@ impl Smsc {
             // closed after this
             login_timeout: Duration::from_secs(60),
             queue: 64,
-            ..ServeOptions::default()
+            ..base
         };
         let server = GatewayServer::bind(
             addr,

@@ -113,6 +113,9 @@ pub struct IsmgConfig {
     /// link check (`link_check`) finds dead SPs, after 180 s of silence and three
     /// unanswered ACTIVE_TESTs, later than a server's 120 s default would close them.
     pub limits: packwire_net::Limits,
+    /// Serve TLS with this acceptor.
+    #[cfg(feature = "tls")]
+    pub tls: Option<packwire_net::tls::TlsAcceptor>,
 }
 
 impl IsmgConfig {
@@ -134,7 +137,16 @@ impl IsmgConfig {
                 idle_timeout: Some(Duration::ZERO),
                 ..packwire_net::Limits::default()
             },
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, acceptor: packwire_net::tls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// Sends status reports `delay` after each SUBMIT that asks for one.
@@ -406,12 +418,18 @@ impl Ismg {
             inner: CmppCodec::new(Version::V30).following_connect(),
             trace: trace.clone(),
         };
-        let opts = ServeOptions {
+        #[allow(unused_mut)]
+        let mut opts = ServeOptions {
             login_timeout: cfg.login_timeout,
             queue: cfg.window,
             weigh: Some(Pdu::weight),
             limits: cfg.limits,
+            ..ServeOptions::default()
         };
+        #[cfg(feature = "tls")]
+        {
+            opts.tls = cfg.tls.clone();
+        }
         let ids = IsmgIds::new(cfg.gateway_id);
         let d = dropped.clone();
         let server = GatewayServer::bind(

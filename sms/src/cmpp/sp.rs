@@ -53,6 +53,9 @@ pub struct SpConfig {
     pub verify_ismg: bool,
     /// Copy every PDU decoded and encoded to [`SpClient::next_trace`].
     pub trace: bool,
+    /// Connect over TLS with this.
+    #[cfg(feature = "tls")]
+    pub tls: Option<packwire_net::tls::TlsConnector>,
 }
 
 impl SpConfig {
@@ -73,7 +76,16 @@ impl SpConfig {
             backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
             verify_ismg: true,
             trace: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Connects over TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, connector: packwire_net::tls::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
     }
 
     /// Another ISMG to fail over to.
@@ -300,6 +312,16 @@ impl SpClient {
         };
         let mut sp = Sp::new(cfg.account.clone(), cfg.secret.clone(), version);
         sp.verify_ismg = cfg.verify_ismg;
+        #[cfg(feature = "tls")]
+        let gateway = Arc::new(GatewayClient::start_tls(
+            make,
+            &cfg.nodes,
+            cfg.backoff.clone(),
+            sp,
+            session_config(&cfg),
+            cfg.tls.clone(),
+        ));
+        #[cfg(not(feature = "tls"))]
         let gateway = Arc::new(GatewayClient::start(
             make,
             &cfg.nodes,

@@ -14,6 +14,12 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{ClientConfig, ClientSession, Event, Message, Protocol, Report, RequestId};
 
+/// A client's TLS, when the feature is on.
+#[cfg(feature = "tls")]
+pub(crate) type TlsOpt = Option<packwire_net::tls::TlsConnector>;
+#[cfg(not(feature = "tls"))]
+pub(crate) type TlsOpt = ();
+
 /// Events that may wait unread before new ones are dropped (and counted).
 pub const EVENT_BUFFER: usize = 10_000;
 
@@ -225,6 +231,38 @@ where
         F: Fn() -> C + Send + Sync + 'static,
         C: packwire_net::Codec<P::Pdu> + tokio_util::codec::Decoder<Item = P::Pdu> + Send + 'static,
     {
+        Self::start_on(make, nodes, backoff, protocol, cfg, TlsOpt::default())
+    }
+
+    /// As [`GatewayClient::start`], over TLS with `tls` when given.
+    #[cfg(feature = "tls")]
+    pub fn start_tls<C, F>(
+        make: F,
+        nodes: &[std::net::SocketAddr],
+        backoff: Backoff,
+        protocol: P,
+        cfg: ClientConfig,
+        tls: Option<packwire_net::tls::TlsConnector>,
+    ) -> Self
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: packwire_net::Codec<P::Pdu> + tokio_util::codec::Decoder<Item = P::Pdu> + Send + 'static,
+    {
+        Self::start_on(make, nodes, backoff, protocol, cfg, tls)
+    }
+
+    pub(crate) fn start_on<C, F>(
+        make: F,
+        nodes: &[std::net::SocketAddr],
+        backoff: Backoff,
+        protocol: P,
+        cfg: ClientConfig,
+        tls: TlsOpt,
+    ) -> Self
+    where
+        F: Fn() -> C + Send + Sync + 'static,
+        C: packwire_net::Codec<P::Pdu> + tokio_util::codec::Decoder<Item = P::Pdu> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {
             session: Mutex::new(ClientSession::new(protocol, cfg)),
@@ -250,6 +288,12 @@ where
         for n in nodes {
             b = b.node(*n);
         }
+        #[cfg(feature = "tls")]
+        if let Some(t) = tls {
+            b = b.tls(t);
+        }
+        #[cfg(not(feature = "tls"))]
+        let () = tls;
         let client = b.start();
         let st = shared.clone();
         let timer = tokio::spawn(async move {

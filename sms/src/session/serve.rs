@@ -40,6 +40,9 @@ pub struct ServeOptions<M> {
     pub weigh: Option<fn(&M) -> usize>,
     /// The server's hostile-peer limits.
     pub limits: Limits,
+    /// Serve TLS with this acceptor.
+    #[cfg(feature = "tls")]
+    pub tls: Option<packwire_net::tls::TlsAcceptor>,
 }
 
 impl<M> Default for ServeOptions<M> {
@@ -54,6 +57,8 @@ impl<M> Default for ServeOptions<M> {
                 idle_timeout: Some(Duration::ZERO),
                 ..Limits::default()
             },
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -322,6 +327,10 @@ impl<P: Served> GatewayServer<P> {
         .listener(Closed(run.clone()));
         if let Some(w) = opts.weigh {
             b = b.message_size(w);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(t) = opts.tls.clone() {
+            b = b.tls(t);
         }
         let server = b.bind(addr).await?;
         Ok(GatewayServer { server, run })
