@@ -28,6 +28,7 @@ pub mod smpp;
 #[cfg(any(feature = "cmpp", feature = "smpp"))]
 pub mod sms;
 mod varint;
+pub mod websocket;
 
 #[cfg(feature = "cmpp")]
 pub use cmpp::CmppCodec;

@@ -12,6 +12,7 @@ mod protocol;
 #[cfg(feature = "smpp")]
 mod smpp;
 mod varint;
+mod websocket;
 
 use bytes::Bytes;
 use proptest::prelude::*;

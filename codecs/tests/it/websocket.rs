@@ -1,0 +1,380 @@
+//! The WebSocket codec through the test kit (every split of the stream, byte at a time),
+//! the tests named after the Autobahn|Testsuite case groups they stand in for (it needs
+//! Python 2.7, which these machines cannot install). Frames are written here by hand,
+//! not by the codec's encoder.
+
+use bytes::{Bytes, BytesMut};
+use packwire_codecs::websocket::{CloseCode, Config, Message, Role, WebSocketCodec, close_code};
+use packwire_core::testkit::Kit;
+use proptest::prelude::*;
+use tokio_util::codec::{Decoder, Encoder};
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// One frame: FIN, RSV bits (0-7), opcode, payload, masked with `KEY` when `mask`.
+fn frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: bool) -> Vec<u8> {
+    let mut f = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
+    let m = if mask { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => f.push(m | n as u8),
+        n @ 126..=65_535 => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if mask {
+        f.extend_from_slice(&KEY);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// A frame from a client (masked).
+fn c(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame(fin, 0, opcode, payload, true)
+}
+
+fn server() -> Kit<impl Fn() -> WebSocketCodec> {
+    Kit::new(|| WebSocketCodec::new(Role::Server))
+}
+
+fn text(s: &str) -> Message {
+    Message::text(s)
+}
+
+fn bin(b: &[u8]) -> Message {
+    Message::Binary(Bytes::copy_from_slice(b))
+}
+
+#[test]
+fn case_1_framing_text_and_binary_of_every_length_form() {
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    for n in [0usize, 1, 125, 126, 127, 128, 1000] {
+        let t = "a".repeat(n);
+        wire.extend(c(true, 1, t.as_bytes()));
+        expected.push(text(&t));
+        let b: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        wire.extend(c(true, 2, &b));
+        expected.push(bin(&b));
+    }
+    server().allow_empty_items().decodes(&wire, &expected);
+    // the 16-bit form's largest and the 64-bit form's smallest, in random cuts
+    let (mut wire, mut expected) = (Vec::new(), Vec::new());
+    for n in [65_535usize, 65_536] {
+        let b: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        wire.extend(c(true, 2, &b));
+        expected.push(bin(&b));
+    }
+    server().every_split_max(0).decodes(&wire, &expected);
+    // a client reads unmasked frames
+    let wire = frame(true, 0, 1, b"hi", false);
+    Kit::new(|| WebSocketCodec::new(Role::Client)).decodes(&wire, &[text("hi")]);
+}
+
+#[test]
+fn case_1_masking_is_required_one_way_and_refused_the_other() {
+    server().rejects(
+        &frame(true, 0, 1, b"hi", false),
+        &[],
+        "malformed: a client's frames must be masked",
+    );
+    Kit::new(|| WebSocketCodec::new(Role::Client)).rejects(
+        &c(true, 1, b"hi"),
+        &[],
+        "malformed: a server's frames must not be masked",
+    );
+}
+
+#[test]
+fn case_1_lengths_in_their_shortest_form_only_unless_configured() {
+    // 5 bytes written with the 16-bit length
+    let mut f = vec![0x81, 0x80 | 126, 0, 5];
+    f.extend_from_slice(&KEY);
+    f.extend(b"hello".iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    server().rejects(
+        &f,
+        &[],
+        "malformed: a length below 126 must use the 7-bit form",
+    );
+    let mut lenient = Config::default();
+    lenient.minimal_lengths = false;
+    Kit::new(move || WebSocketCodec::with_config(Role::Server, lenient))
+        .decodes(&f, &[text("hello")]);
+    // the 64-bit length's top bit
+    let mut f = vec![0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1];
+    f.extend_from_slice(&KEY);
+    server().rejects(&f, &[], "malformed: the 64-bit length's top bit must be 0");
+}
+
+#[test]
+fn case_2_pings_and_pongs_with_payloads_up_to_125_bytes() {
+    let mut wire = c(true, 9, b"");
+    wire.extend(c(true, 9, &[0xfe; 125]));
+    wire.extend(c(true, 10, b"unsolicited"));
+    server().allow_empty_items().decodes(
+        &wire,
+        &[
+            Message::Ping(Bytes::new()),
+            Message::Ping(Bytes::from(vec![0xfe; 125])),
+            Message::Pong(Bytes::from_static(b"unsolicited")),
+        ],
+    );
+    // 2.5: a ping of 126 bytes fails as soon as its length is read
+    let mut wire = c(true, 1, b"first");
+    wire.extend(c(true, 9, &[0; 126]));
+    server().rejects(
+        &wire,
+        &[text("first")],
+        "malformed: a control frame carries at most 125",
+    );
+}
+
+#[test]
+fn case_3_reserved_bits_fail_the_connection() {
+    for rsv in 1..8 {
+        let mut wire = c(true, 1, b"ok");
+        wire.extend(frame(true, rsv, 1, b"hello", true));
+        wire.extend(c(true, 1, b"never"));
+        server().rejects(&wire, &[text("ok")], "malformed: RSV bits must be 0");
+    }
+}
+
+#[test]
+fn case_4_reserved_opcodes_fail_the_connection() {
+    for op in (3..=7).chain(0xb..=0xf) {
+        let mut wire = c(true, 1, b"ok");
+        wire.extend(c(true, op, b""));
+        server().rejects(&wire, &[text("ok")], "malformed: a reserved opcode");
+    }
+}
+
+#[test]
+fn case_5_fragments_with_control_frames_between_them() {
+    let mut wire = c(false, 1, b"frag");
+    wire.extend(c(true, 9, b"mid"));
+    wire.extend(c(false, 0, b"men"));
+    wire.extend(c(true, 10, b""));
+    wire.extend(c(true, 0, b"ted"));
+    wire.extend(c(false, 2, &[1, 2]));
+    wire.extend(c(true, 0, &[3]));
+    // (a stream that ends between fragments is truncated: no clean end there)
+    server().without_eof_check().allow_empty_items().decodes(
+        &wire,
+        &[
+            Message::Ping(Bytes::from_static(b"mid")),
+            Message::Pong(Bytes::new()),
+            text("fragmented"),
+            bin(&[1, 2, 3]),
+        ],
+    );
+}
+
+#[test]
+fn case_5_fragmentation_out_of_order_fails() {
+    server().rejects(
+        &c(true, 0, b"x"),
+        &[],
+        "malformed: a continuation frame without a message to continue",
+    );
+    let mut wire = c(false, 1, b"a");
+    wire.extend(c(true, 1, b"b"));
+    server().rejects(
+        &wire,
+        &[],
+        "malformed: a new data message before the fragmented one ended",
+    );
+    server().rejects(
+        &c(false, 9, b"p"),
+        &[],
+        "malformed: a control frame must not be fragmented",
+    );
+}
+
+#[test]
+fn case_6_utf8_is_checked_across_fragments_and_cut_characters() {
+    let s = "κόσμε 你好 🎉";
+    let b = s.as_bytes();
+    // every cut of the text into two fragments, characters cut too
+    for cut in 0..=b.len() {
+        let mut wire = c(false, 1, &b[..cut]);
+        wire.extend(c(true, 0, &b[cut..]));
+        server().decodes(&wire, &[text(s)]);
+    }
+    // invalid at the end of the message: a cut character never completed
+    let mut wire = c(false, 1, &b[..b.len() - 1]);
+    wire.extend(c(true, 0, b""));
+    server().rejects(&wire, &[], "malformed: a text message must be valid UTF-8");
+    // invalid sequences
+    for bad in [
+        &[0xc0, 0x80][..],
+        &[0xed, 0xa0, 0x80],
+        &[0xf4, 0x90, 0x80, 0x80],
+        &[0xff],
+    ] {
+        server().rejects(
+            &c(true, 1, bad),
+            &[],
+            "malformed: a text message must be valid UTF-8",
+        );
+    }
+    // binary is not text
+    server().decodes(&c(true, 2, &[0xff]), &[bin(&[0xff])]);
+}
+
+#[test]
+fn case_6_4_an_invalid_byte_fails_before_the_rest_of_its_frame_arrives() {
+    // 6.4.1: a text frame whose first bytes are valid, then F4 90 (beyond U+10FFFF); the
+    // frame claims 1,000 bytes and only 20 have come
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    payload.extend([0xf4, 0x90, 0x80, 0x80]);
+    payload.resize(1000, b'a');
+    let wire = c(true, 1, &payload);
+    let mut codec = WebSocketCodec::new(Role::Server);
+    let mut buf = BytesMut::from(&wire[..2 + 2 + 4 + 11]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None, "valid so far");
+    buf.extend_from_slice(&wire[19..21]);
+    let e = codec.decode(&mut buf).unwrap_err();
+    assert_eq!(close_code(&e), CloseCode::INVALID_DATA);
+    // and across fragments: the first fragment whole and valid, the second fails early
+    let mut codec = WebSocketCodec::new(Role::Server);
+    let mut wire = c(false, 1, "κόσμε".as_bytes());
+    wire.extend(c(true, 0, &payload[10..]));
+    let mut buf = BytesMut::from(&wire[..wire.len() - 900]);
+    let e = codec.decode(&mut buf).unwrap_err();
+    assert_eq!(e.rule(), Some("a text message must be valid UTF-8"));
+}
+
+#[test]
+fn case_7_close_frames_carry_nothing_or_a_sendable_code_and_a_utf8_reason() {
+    let mut reason = 1000u16.to_be_bytes().to_vec();
+    reason.extend_from_slice("bye 👋".as_bytes());
+    let mut wire = c(true, 8, b"");
+    wire.extend(c(true, 8, &reason));
+    for code in [
+        1001u16, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999,
+    ] {
+        wire.extend(c(true, 8, &code.to_be_bytes()));
+    }
+    let mut expected = vec![
+        Message::Close(None),
+        Message::Close(Some((CloseCode(1000), Bytes::from("bye 👋")))),
+    ];
+    for code in [
+        1001u16, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999,
+    ] {
+        expected.push(Message::Close(Some((CloseCode(code), Bytes::new()))));
+    }
+    server().decodes(&wire, &expected);
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65_535] {
+        server().rejects(
+            &c(true, 8, &code.to_be_bytes()),
+            &[],
+            "malformed: a close code that may not be sent",
+        );
+    }
+    server().rejects(
+        &c(true, 8, &[3]),
+        &[],
+        "malformed: a close frame's payload is empty",
+    );
+    server().rejects(
+        &c(true, 8, &[0x03, 0xe8, 0xff]),
+        &[],
+        "malformed: a close reason must be valid UTF-8",
+    );
+}
+
+#[test]
+fn case_9_limits_are_checked_at_the_header_and_memory_follows_what_arrives() {
+    let mut small = Config::default();
+    small.max_frame = 1000;
+    small.max_message = 1500;
+    let kit = Kit::new(move || WebSocketCodec::with_config(Role::Server, small));
+    kit.rejects(&c(true, 2, &[0; 1001]), &[], "too_large");
+    let mut wire = c(false, 2, &[0; 1000]);
+    wire.extend(c(true, 0, &[0; 501]));
+    kit.rejects(&wire, &[], "too_large");
+    let e = {
+        let mut codec = WebSocketCodec::with_config(Role::Server, small);
+        codec
+            .decode(&mut BytesMut::from(&c(true, 2, &[0; 1001])[..4]))
+            .unwrap_err()
+    };
+    assert_eq!(
+        close_code(&e),
+        CloseCode::TOO_BIG,
+        "known from the header alone"
+    );
+    // a header claiming 16 MiB reserves no more than 64 KiB ahead
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(16u64 << 20).to_be_bytes());
+    header.extend_from_slice(&KEY);
+    server().bounded_memory(&header, 64 * 1024 + 64);
+}
+
+#[test]
+fn the_encoder_is_strict() {
+    let mut codec = WebSocketCodec::new(Role::Server);
+    let mut out = BytesMut::new();
+    assert!(
+        codec
+            .encode(Message::Ping(Bytes::from(vec![0; 126])), &mut out)
+            .is_err()
+    );
+    assert!(
+        codec
+            .encode(Message::Text(Bytes::from_static(&[0xff])), &mut out)
+            .is_err()
+    );
+    assert!(
+        codec
+            .encode(Message::close(CloseCode(1005), ""), &mut out)
+            .is_err()
+    );
+    assert!(out.is_empty(), "nothing written for a refused message");
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        ".{0,200}".prop_map(Message::text),
+        proptest::collection::vec(any::<u8>(), 0..70_000).prop_map(|v| Message::Binary(v.into())),
+        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|v| Message::Ping(v.into())),
+        proptest::collection::vec(any::<u8>(), 0..125).prop_map(|v| Message::Pong(v.into())),
+        (1000u16..1004, ".{0,20}").prop_map(|(c, r)| Message::close(CloseCode(c), &r)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// What either end encodes, the other decodes, however the bytes are cut.
+    #[test]
+    fn both_ends_read_what_the_other_writes(msgs in proptest::collection::vec(message(), 1..6), cut in any::<prop::sample::Index>()) {
+        for (from, to) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+            let mut enc = WebSocketCodec::new(from);
+            let mut wire = BytesMut::new();
+            for m in &msgs {
+                enc.encode(m.clone(), &mut wire).unwrap();
+            }
+            let at = cut.index(wire.len() + 1);
+            let mut dec = WebSocketCodec::new(to);
+            let mut buf = BytesMut::from(&wire[..at]);
+            let mut got = Vec::new();
+            while let Some(m) = dec.decode(&mut buf).unwrap() {
+                got.push(m);
+            }
+            buf.extend_from_slice(&wire[at..]);
+            while let Some(m) = dec.decode(&mut buf).unwrap() {
+                got.push(m);
+            }
+            prop_assert_eq!(&got, &msgs);
+        }
+    }
+}
