@@ -12,6 +12,7 @@ mod smpp_json;
 mod spec;
 mod stop;
 mod tls;
+mod ws_json;
 
 use std::process::ExitCode;
 

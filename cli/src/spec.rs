@@ -39,7 +39,10 @@ SPEC is NAME or NAME:KEY=VALUE,KEY=VALUE (unknown keys are an error):
   cmpp2 | cmpp3 | cmpp3:max=4096
       CMPP 2.0 / 3.0 PDUs in that version's layout (status reports by their length)
   smpp | smpp:max=73728
-      SMPP 3.4 PDUs, TLVs by name";
+      SMPP 3.4 PDUs, TLVs by name
+  websocket:role=server | websocket:role=client,max=16777216
+      WebSocket messages after the handshake, as the server (masked frames) or the
+      client (unmasked) reads them; max bounds a frame";
 
 /// A decoder that prints its items as JSON.
 pub(crate) trait JsonDecoder {
@@ -208,9 +211,26 @@ pub(crate) fn parse(spec: &str) -> Result<Box<dyn JsonDecoder>, String> {
             let max = o.num("max", SmppCodec::DEFAULT_MAX_PDU)?;
             Box::new(SmppJson(SmppCodec::with_max_pdu(max)))
         }
+        "websocket" => {
+            let role = match o.take("role") {
+                Some("server") => packwire_codecs::websocket::Role::Server,
+                Some("client") => packwire_codecs::websocket::Role::Client,
+                other => {
+                    return Err(format!(
+                        "websocket: role={} must be server or client",
+                        other.unwrap_or("")
+                    ));
+                }
+            };
+            let mut cfg = packwire_codecs::websocket::Config::default();
+            cfg.max_frame = o.num("max", cfg.max_frame)?;
+            Box::new(crate::ws_json::WsJson(
+                packwire_codecs::websocket::WebSocketCodec::with_config(role, cfg),
+            ))
+        }
         other => {
             return Err(format!(
-                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, http-request, http-response, cmpp2, cmpp3 or smpp"
+                "unknown codec {other:?}: expected length, lines, delimiter, fixed, varint, http-request, http-response, cmpp2, cmpp3, smpp or websocket"
             ));
         }
     };

@@ -15,6 +15,7 @@ use packwire_codecs::http1::{
 };
 use packwire_codecs::length::Oversize;
 use packwire_codecs::smpp::SmppCodec;
+use packwire_codecs::websocket::{self, Role, WebSocketCodec};
 use packwire_codecs::{DelimiterCodec, FixedLengthCodec, LengthFieldCodec, LineCodec, VarintCodec};
 use packwire_core::testkit::{ErrorClass, Kit};
 use packwire_core::wire::Endian;
@@ -34,6 +35,8 @@ pub const TARGETS: &[&str] = &[
     "cmpp2",
     "cmpp3",
     "smpp",
+    "websocket_server",
+    "websocket_client",
     "http_request",
     "http_response",
     "http_head_differential",
@@ -57,6 +60,8 @@ pub fn run(name: &str, data: &[u8]) {
         "cmpp2" => cmpp(Version::V20, data),
         "cmpp3" => cmpp(Version::V30, data),
         "smpp" => decode_target(SmppCodec::new, data, true),
+        "websocket_server" => websocket(Role::Server, data),
+        "websocket_client" => websocket(Role::Client, data),
         "http_request" => http_request(data),
         "http_response" => http_response(data),
         "http_head_differential" => http_head_differential(data),
@@ -117,6 +122,38 @@ where
 fn cmpp(v: Version, data: &[u8]) {
     decode_target(|| CmppCodec::new(v), data, true);
     decode_target(|| CmppCodec::new(v).following_connect(), data, false);
+}
+
+/// WebSocket for one role: chunking equivalence, then what was decoded goes back the way
+/// it came (encoded by the other role, decoded by this one) unchanged.
+fn websocket(role: Role, data: &[u8]) {
+    let mut cfg = websocket::Config::default();
+    cfg.max_frame = 4096;
+    cfg.max_message = 8192;
+    let make = move || WebSocketCodec::with_config(role, cfg);
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
+    let kit = Kit::new(make).random_cases(0);
+    let run = kit
+        .check_chunking_equivalence(input, &cuts(seed, input.len()))
+        .unwrap_or_else(|f| panic!("{f}"));
+    let other = match role {
+        Role::Server => Role::Client,
+        Role::Client => Role::Server,
+    };
+    let mut enc = WebSocketCodec::new(other);
+    let mut wire = bytes::BytesMut::new();
+    for m in &run.items {
+        enc.encode(m.clone(), &mut wire)
+            .unwrap_or_else(|e| panic!("a decoded message does not encode: {e} ({m:?})"));
+    }
+    let mut dec = make();
+    let mut again = Vec::new();
+    while let Some(m) = dec.decode(&mut wire).expect("what was encoded decodes") {
+        again.push(m);
+    }
+    assert_eq!(again, run.items, "a message changed on its way back");
 }
 
 /// A length codec configured by the first input bytes.
