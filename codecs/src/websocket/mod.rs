@@ -31,7 +31,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "websocket")]
+mod handshake;
 mod utf8;
+
+#[cfg(feature = "websocket")]
+pub use handshake::{
+    Accepted, ClientHandshake, HandshakeError, Refused, ServerHandshake, accept_key,
+};
 
 use std::hash::{BuildHasher, Hasher};
 

@@ -378,3 +378,168 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "websocket")]
+mod handshake {
+    use bytes::BytesMut;
+    use packwire_codecs::http1::{ClientCodec, Event, RequestHead, ResponseHead, ServerCodec};
+    use packwire_codecs::websocket::{
+        ClientHandshake, HandshakeError, Message, Role, ServerHandshake, WebSocketCodec,
+    };
+    use tokio_util::codec::{Decoder, Encoder};
+
+    const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n\
+Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+
+    fn head(wire: &[u8]) -> (RequestHead, ServerCodec, BytesMut) {
+        let mut codec = ServerCodec::new();
+        let mut buf = BytesMut::from(wire);
+        let Some(Event::Head(h)) = codec.decode(&mut buf).unwrap() else {
+            panic!("a head")
+        };
+        (h, codec, buf)
+    }
+
+    fn encoded(resp: ResponseHead) -> String {
+        let mut out = BytesMut::new();
+        ServerCodec::new()
+            .encode(Event::Head(resp), &mut out)
+            .unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_rfcs_request_is_answered_with_its_accept_key_and_the_stream_goes_on_as_frames() {
+        // the request, then a masked "Hello" frame in the same read
+        let mut wire = RFC_REQUEST.to_vec();
+        wire.extend([
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]);
+        let (req, mut http, mut buf) = head(&wire);
+        let server = ServerHandshake {
+            protocols: vec!["superchat".into(), "chat".into()],
+            origins: Some(vec!["http://example.com".into()]),
+        };
+        let ok = server.accept(&req).unwrap();
+        assert_eq!(
+            ok.protocol.as_deref(),
+            Some("superchat"),
+            "the server's preference"
+        );
+        let text = encoded(ok.response);
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Sec-WebSocket-Protocol: superchat\r\n"),
+            "{text}"
+        );
+        // the http1 codec hands out the End and stops; the frame is still in the buffer
+        assert!(matches!(http.decode(&mut buf).unwrap(), Some(Event::End)));
+        assert!(http.is_upgraded());
+        let mut ws = WebSocketCodec::new(Role::Server);
+        assert_eq!(ws.decode(&mut buf).unwrap(), Some(Message::text("Hello")));
+    }
+
+    #[test]
+    fn a_bad_upgrade_is_refused_with_an_http_response_that_says_why() {
+        let server = ServerHandshake::default();
+        let cases: [(&str, &str, u16, &str); 6] = [
+            (
+                "GET /chat",
+                "Upgrade: websocket",
+                400,
+                "Connection: upgrade is missing",
+            ),
+            ("POST /chat", "", 400, "a WebSocket upgrade must be a GET"),
+            (
+                "GET /chat",
+                "Connection: keep-alive, Upgrade",
+                400,
+                "Upgrade: websocket is missing",
+            ),
+            (
+                "GET /chat",
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8",
+                426,
+                "Sec-WebSocket-Version must be 13",
+            ),
+            (
+                "GET /chat",
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=",
+                400,
+                "Sec-WebSocket-Key must be 16 bytes in base64",
+            ),
+            (
+                "GET /chat",
+                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13",
+                400,
+                "Sec-WebSocket-Key must be 16 bytes in base64",
+            ),
+        ];
+        for (line, fields, status, reason) in cases {
+            let wire = format!(
+                "{line} HTTP/1.1\r\nHost: x\r\n{fields}{}\r\n",
+                if fields.is_empty() { "" } else { "\r\n" }
+            );
+            let (req, _, _) = head(wire.as_bytes());
+            let refused = server.accept(&req).unwrap_err();
+            assert_eq!(
+                (refused.response.status, refused.reason),
+                (status, reason),
+                "{wire}"
+            );
+            let text = encoded(refused.response.clone());
+            if status == 426 {
+                assert!(text.contains("Sec-WebSocket-Version: 13\r\n"), "{text}");
+            }
+            assert_eq!(&refused.body()[..], reason.as_bytes());
+        }
+        // an origin not on the list
+        let only = ServerHandshake {
+            origins: Some(vec!["https://app.example".into()]),
+            ..ServerHandshake::default()
+        };
+        let (req, _, _) = head(RFC_REQUEST);
+        assert_eq!(only.accept(&req).unwrap_err().response.status, 403);
+    }
+
+    #[test]
+    fn a_client_builds_the_request_and_checks_the_answer() {
+        let client = ClientHandshake::new("example.com", "/ws", [7; 16], &["chat"]);
+        let mut wire = BytesMut::new();
+        ClientCodec::new()
+            .encode(Event::Head(client.request.clone()), &mut wire)
+            .unwrap();
+        let (req, _, _) = head(&wire);
+        let server = ServerHandshake {
+            protocols: vec!["chat".into()],
+            origins: None,
+        };
+        let ok = server.accept(&req).unwrap();
+        // through the wire and back
+        let mut resp_wire = BytesMut::new();
+        ServerCodec::new()
+            .encode(Event::Head(ok.response), &mut resp_wire)
+            .unwrap();
+        let mut cc = ClientCodec::new();
+        cc.expect_response_to("GET");
+        let Some(Event::Head(resp)) = cc.decode(&mut resp_wire).unwrap() else {
+            panic!("a response head")
+        };
+        assert_eq!(client.check(&resp), Ok(Some("chat".to_owned())));
+        // another client's key does not match
+        let other = ClientHandshake::new("example.com", "/ws", [8; 16], &["chat"]);
+        assert!(matches!(
+            other.check(&resp),
+            Err(HandshakeError::Invalid(_))
+        ));
+    }
+}
