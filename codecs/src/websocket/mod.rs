@@ -32,9 +32,13 @@
 //! ```
 
 #[cfg(feature = "websocket")]
+mod conn;
+#[cfg(feature = "websocket")]
 mod handshake;
 mod utf8;
 
+#[cfg(feature = "websocket")]
+pub use conn::{Incoming, Outgoing, ServerConnCodec};
 #[cfg(feature = "websocket")]
 pub use handshake::{
     Accepted, ClientHandshake, HandshakeError, Refused, ServerHandshake, accept_key,

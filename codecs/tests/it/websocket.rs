@@ -542,4 +542,53 @@ Sec-WebSocket-Version: 13\r\n\r\n";
             Err(HandshakeError::Invalid(_))
         ));
     }
+
+    #[test]
+    fn one_codec_reads_the_opening_request_then_frames_however_the_bytes_come() {
+        use packwire_codecs::websocket::{Incoming, Outgoing, ServerConnCodec};
+        let mut wire = RFC_REQUEST.to_vec();
+        wire.extend(super::c(false, 1, b"Hel"));
+        wire.extend(super::c(true, 9, b"p"));
+        wire.extend(super::c(true, 0, b"lo"));
+        for step in [1, 2, 7, wire.len()] {
+            let mut codec = ServerConnCodec::new();
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in wire.chunks(step) {
+                buf.extend_from_slice(chunk);
+                while let Some(i) = codec.decode(&mut buf).unwrap() {
+                    got.push(i);
+                }
+            }
+            assert!(matches!(&got[0], Incoming::Upgrade(h) if h.target() == b"/chat"));
+            let msgs: Vec<&Message> = got[1..]
+                .iter()
+                .map(|i| match i {
+                    Incoming::Message(m) => m,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(
+                msgs,
+                [&Message::Ping("p".into()), &Message::text("Hello")],
+                "step {step}"
+            );
+            assert_eq!(msgs[0].reply(), Some(Message::Pong("p".into())));
+        }
+        // a plain GET is handed out, and nothing after it is read as frames
+        let mut codec = ServerConnCodec::new();
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x81\x00"[..]);
+        let Some(Incoming::Upgrade(req)) = codec.decode(&mut buf).unwrap() else {
+            panic!()
+        };
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        let refused = ServerHandshake::default().accept(&req).unwrap_err();
+        let mut out = BytesMut::new();
+        codec
+            .encode(Outgoing::Refuse(Box::new(refused)), &mut out)
+            .unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.ends_with("Upgrade: websocket is missing"), "{text}");
+    }
 }

@@ -1,0 +1,168 @@
+//! A WebSocket server connection in one codec: the HTTP/1.1 opening request, then frames.
+//! It drops into any tokio server (a `Framed`, packwire's runtime) like every codec.
+
+use bytes::BytesMut;
+use packwire_core::{EncodeError, FrameError};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{Config, Message, Refused, Role, WebSocketCodec};
+use crate::http1::{Event, RequestHead, ResponseHead, ServerCodec};
+
+/// What a WebSocket server connection receives.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// The opening request: answer it with [`Outgoing::Accept`] (from
+    /// [`super::ServerHandshake::accept`]) or [`Outgoing::Refuse`] and close.
+    Upgrade(Box<RequestHead>),
+    /// A message or control frame (after the handshake).
+    Message(Message),
+}
+
+/// What a WebSocket server connection sends.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// The 101 that accepts the opening request.
+    Accept(Box<ResponseHead>),
+    /// A refusal (its response and body); close the connection after it.
+    Refuse(Box<Refused>),
+    /// A message or control frame.
+    Message(Message),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// reading the opening request
+    Http(Option<Box<RequestHead>>),
+    /// frames
+    Frames,
+    /// the opening request was not an upgrade: nothing more is read
+    Done,
+}
+
+/// The server side of a WebSocket connection: decodes the opening request
+/// ([`Incoming::Upgrade`]) and then messages, encodes the handshake's answer and then
+/// messages. The frames after an upgrade request are decoded even before the answer is
+/// written (a client may send them in the same packet).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packwire_codecs::websocket::{Incoming, Message, Outgoing, ServerConnCodec, ServerHandshake};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = ServerConnCodec::new();
+/// let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+/// Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"[..]);
+/// let Some(Incoming::Upgrade(req)) = codec.decode(&mut buf)? else { panic!() };
+/// let accepted = ServerHandshake::default().accept(&req).expect("a valid upgrade");
+/// let mut out = BytesMut::new();
+/// codec.encode(Outgoing::Accept(Box::new(accepted.response)), &mut out)?;
+/// assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ServerConnCodec {
+    http: ServerCodec,
+    ws: WebSocketCodec,
+    phase: Phase,
+}
+
+impl Default for ServerConnCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerConnCodec {
+    /// The default HTTP and WebSocket limits.
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// WebSocket limits `cfg` (HTTP's defaults for the opening request).
+    pub fn with_config(cfg: Config) -> Self {
+        ServerConnCodec {
+            http: ServerCodec::new(),
+            ws: WebSocketCodec::with_config(Role::Server, cfg),
+            phase: Phase::Http(None),
+        }
+    }
+}
+
+impl Decoder for ServerConnCodec {
+    type Item = Incoming;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, FrameError> {
+        loop {
+            match &mut self.phase {
+                Phase::Frames => return Ok(self.ws.decode(src)?.map(Incoming::Message)),
+                Phase::Done => return Ok(None),
+                Phase::Http(head) => match self.http.decode(src)? {
+                    None => return Ok(None),
+                    Some(Event::Head(h)) => *head = Some(Box::new(h)),
+                    // a body on the opening request is read and dropped (the handshake
+                    // refuses anything but a GET)
+                    Some(Event::Data(_) | Event::Trailers(_)) => {}
+                    Some(Event::End) => {
+                        let Some(h) = head.take() else {
+                            return Err(FrameError::malformed(
+                                "a request ended before its head",
+                                0,
+                            ));
+                        };
+                        self.phase = if self.http.is_upgraded() {
+                            Phase::Frames
+                        } else {
+                            Phase::Done
+                        };
+                        return Ok(Some(Incoming::Upgrade(h)));
+                    }
+                },
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, FrameError> {
+        match self.phase {
+            Phase::Frames => Ok(self.ws.decode_eof(src)?.map(Incoming::Message)),
+            Phase::Done => Ok(None),
+            Phase::Http(_) => match self.decode(src)? {
+                Some(i) => Ok(Some(i)),
+                None => self.http.decode_eof(src).map(|_| None),
+            },
+        }
+    }
+}
+
+impl Encoder<Outgoing> for ServerConnCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, out: Outgoing, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        match out {
+            Outgoing::Accept(resp) => self.http.encode(Event::Head(*resp), dst),
+            Outgoing::Refuse(r) => {
+                let body = r.body();
+                self.http.encode(Event::Head(r.response), dst)?;
+                self.http.encode(Event::Data(body), dst)?;
+                self.http.encode(Event::End, dst)
+            }
+            Outgoing::Message(m) => self.ws.encode(m, dst),
+        }
+    }
+}
+
+impl Message {
+    /// The answer the protocol itself requires, if any: a pong with a ping's payload; for
+    /// a close frame, the close frame that completes the closing handshake (its code
+    /// echoed, 1000 for one without).
+    pub fn reply(&self) -> Option<Message> {
+        match self {
+            Message::Ping(p) => Some(Message::Pong(p.clone())),
+            Message::Close(Some((code, _))) => {
+                Some(Message::Close(Some((*code, bytes::Bytes::new()))))
+            }
+            Message::Close(None) => Some(Message::Close(None)),
+            _ => None,
+        }
+    }
+}
