@@ -12,6 +12,7 @@ mod smpp_json;
 mod spec;
 mod stop;
 mod tls;
+mod ws;
 mod ws_json;
 
 use std::process::ExitCode;
@@ -119,6 +120,11 @@ enum Command {
         addr: String,
         #[command(flatten)]
         tls: tls::ConnectTls,
+    },
+    /// WebSocket: a server that answers the opening handshake, pings and close frames.
+    Ws {
+        #[command(subcommand)]
+        command: WsCommand,
     },
     /// Certificates for trying TLS out.
     Cert {
@@ -322,6 +328,27 @@ enum CmppCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum WsCommand {
+    /// Serve WebSocket (RFC 6455): echo text and binary messages, or print them.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Echo every text and binary message back.
+        #[arg(long)]
+        echo: bool,
+        /// Stop after this many seconds and print the statistics.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Print the final statistics tree as one JSON object.
+        #[arg(long)]
+        stats_json: bool,
+        #[command(flatten)]
+        tls: tls::ServeTls,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CertCommand {
     /// Write a self-signed CA (ca.pem, ca.key), a server certificate for NAME and the
     /// loopback addresses (server.pem, server.key) and a client certificate (client.pem,
@@ -488,6 +515,25 @@ fn main() -> ExitCode {
         Command::Cert {
             command: CertCommand::New { out, name },
         } => report("cert new", tls::new_certs(&out, &name)),
+        Command::Ws {
+            command:
+                WsCommand::Serve {
+                    listen,
+                    echo,
+                    seconds,
+                    stats_json,
+                    tls,
+                },
+        } => report(
+            "ws serve",
+            ws::serve(ws::Serve {
+                listen,
+                echo,
+                seconds,
+                stats_json,
+                tls,
+            }),
+        ),
         Command::Bench {
             connect,
             conns,

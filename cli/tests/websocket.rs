@@ -52,3 +52,72 @@ fn decode_prints_websocket_messages_for_either_role_and_stops_at_a_broken_rule()
     let (_, code) = decode("websocket:role=other", b"");
     assert_ne!(code, 0);
 }
+
+#[test]
+fn ws_serve_echo_answers_the_handshake_pings_messages_and_the_close() {
+    use std::io::{BufRead, Read};
+    use std::net::TcpStream;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args([
+            "ws",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--seconds",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _server = Kill(child);
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit("ws://").next().unwrap().to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut wire =
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .to_vec();
+    // a masked "Hello", a masked ping "p", a masked close 1000
+    wire.extend([
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
+    wire.extend([0x89, 0x81, 0, 0, 0, 0, b'p']);
+    wire.extend([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    s.write_all(&wire).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{text}"
+    );
+    let frames = &got[text.find("\r\n\r\n").unwrap() + 4..];
+    // unmasked: the echo, the pong, the close answer, then the server closed
+    assert_eq!(
+        frames,
+        [
+            &[0x81, 5][..],
+            b"Hello",
+            &[0x8a, 1, b'p'],
+            &[0x88, 2, 0x03, 0xe8]
+        ]
+        .concat()
+    );
+}
