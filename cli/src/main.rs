@@ -337,6 +337,9 @@ enum WsCommand {
         /// Echo every text and binary message back.
         #[arg(long)]
         echo: bool,
+        /// Agree to permessage-deflate (RFC 7692) when a client offers it.
+        #[arg(long)]
+        deflate: bool,
         /// Stop after this many seconds and print the statistics.
         #[arg(long)]
         seconds: Option<u64>,
@@ -520,6 +523,7 @@ fn main() -> ExitCode {
                 WsCommand::Serve {
                     listen,
                     echo,
+                    deflate,
                     seconds,
                     stats_json,
                     tls,
@@ -529,6 +533,7 @@ fn main() -> ExitCode {
             ws::serve(ws::Serve {
                 listen,
                 echo,
+                deflate,
                 seconds,
                 stats_json,
                 tls,

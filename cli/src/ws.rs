@@ -2,9 +2,12 @@
 //! the closing handshake; text and binary messages echoed or printed).
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
-use packwire_codecs::websocket::{Incoming, Message, Outgoing, ServerConnCodec, ServerHandshake};
+use packwire_codecs::websocket::{
+    Config, DeflateConfig, Incoming, Message, Outgoing, ServerConnCodec, ServerHandshake,
+};
 use packwire_net::{CloseReason, Conn, Server};
 
 use crate::net::{TOP_N, at, print_stats, runtime};
@@ -13,20 +16,16 @@ use crate::net::{TOP_N, at, print_stats, runtime};
 pub(crate) struct Serve {
     pub(crate) listen: String,
     pub(crate) echo: bool,
+    pub(crate) deflate: bool,
     pub(crate) seconds: Option<u64>,
     pub(crate) stats_json: bool,
     pub(crate) tls: crate::tls::ServeTls,
 }
 
 /// One connection's answer to what it received.
-fn handle(
-    hs: &ServerHandshake,
-    echo: bool,
-    conn: &Conn<Outgoing>,
-    inc: Incoming,
-) -> Option<Outgoing> {
+fn handle(echo: bool, conn: &Conn<Outgoing>, inc: Incoming) -> Option<Outgoing> {
     match inc {
-        Incoming::Upgrade(req) => match hs.accept(&req) {
+        Incoming::Upgrade { answer, .. } => match *answer {
             Ok(a) => {
                 conn.authenticate();
                 Some(Outgoing::Accept(Box::new(a.response)))
@@ -78,10 +77,14 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
     let tls = a.tls.acceptor()?;
     runtime()?.block_on(async move {
         let stop = crate::stop::Stop::install(a.seconds);
-        let hs = ServerHandshake::default();
+        let hs = Arc::new(ServerHandshake {
+            deflate: a.deflate.then(DeflateConfig::default),
+            ..ServerHandshake::default()
+        });
         let echo = a.echo;
-        let b = Server::builder_sync(ServerConnCodec::new, move |conn: &Conn<Outgoing>, inc| {
-            handle(&hs, echo, conn, inc)
+        let make = move || ServerConnCodec::with_handshake(hs.clone(), Config::default());
+        let b = Server::builder_sync(make, move |conn: &Conn<Outgoing>, inc| {
+            handle(echo, conn, inc)
         })
         // the opening request must come within 10 s
         .auth_gate(Duration::from_secs(10));

@@ -1,7 +1,8 @@
 """An outside WebSocket client (PyPI websockets) against `packwire ws serve --echo`.
 
 Text, UTF-8 text, binary, a message sent in fragments, a ping (its pong awaited), a
-1 MiB binary message, then the closing handshake with code 1000. Usage: ws_client.py URL
+1 MiB binary message, then the closing handshake with code 1000; with "deflate", all of
+it compressed (permessage-deflate). Usage: ws_client.py URL [deflate]
 """
 import asyncio
 import sys
@@ -9,8 +10,11 @@ import sys
 import websockets
 
 
-async def main(url):
-    async with websockets.connect(url, max_size=None, compression=None) as ws:
+async def main(url, compression):
+    async with websockets.connect(url, max_size=None, compression=compression) as ws:
+        if compression:
+            headers = ws.response_headers
+            assert "permessage-deflate" in str(headers.get("Sec-WebSocket-Extensions")), headers
         for msg in ["hello", "κόσμε 你好 🎉", b"\x00\x01\xfe\xff"]:
             await ws.send(msg)
             got = await ws.recv()
@@ -25,7 +29,7 @@ async def main(url):
         assert await ws.recv() == big
         await ws.close(code=1000, reason="done")
         assert ws.close_code == 1000, ws.close_code
-    print("websockets client: text, utf-8, binary, fragments, ping, 1 MiB, close 1000: ok")
+    print(f"websockets client ({compression or 'no compression'}): text, utf-8, binary, fragments, ping, 1 MiB, close 1000: ok")
 
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

@@ -5,15 +5,21 @@ use bytes::BytesMut;
 use packwire_core::{EncodeError, FrameError};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{Config, Message, Refused, Role, WebSocketCodec};
+use super::{Accepted, Config, Message, Refused, Role, ServerHandshake, WebSocketCodec};
 use crate::http1::{Event, RequestHead, ResponseHead, ServerCodec};
 
 /// What a WebSocket server connection receives.
 #[derive(Debug, Clone)]
 pub enum Incoming {
-    /// The opening request: answer it with [`Outgoing::Accept`] (from
-    /// [`super::ServerHandshake::accept`]) or [`Outgoing::Refuse`] and close.
-    Upgrade(Box<RequestHead>),
+    /// The opening request and the codec's [`ServerHandshake`]'s answer to it: send the
+    /// accepted response ([`Outgoing::Accept`]) or the refusal ([`Outgoing::Refuse`],
+    /// then close). What it agreed (permessage-deflate) is already in effect.
+    Upgrade {
+        /// The request.
+        request: Box<RequestHead>,
+        /// The handshake's answer.
+        answer: Box<Result<Accepted, Refused>>,
+    },
     /// A message or control frame (after the handshake).
     Message(Message),
 }
@@ -46,14 +52,14 @@ enum Phase {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use packwire_codecs::websocket::{Incoming, Message, Outgoing, ServerConnCodec, ServerHandshake};
+/// use packwire_codecs::websocket::{Incoming, Message, Outgoing, ServerConnCodec};
 /// use tokio_util::codec::{Decoder, Encoder};
 ///
 /// let mut codec = ServerConnCodec::new();
 /// let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 /// Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"[..]);
-/// let Some(Incoming::Upgrade(req)) = codec.decode(&mut buf)? else { panic!() };
-/// let accepted = ServerHandshake::default().accept(&req).expect("a valid upgrade");
+/// let Some(Incoming::Upgrade { answer, .. }) = codec.decode(&mut buf)? else { panic!() };
+/// let accepted = (*answer).expect("a valid upgrade");
 /// let mut out = BytesMut::new();
 /// codec.encode(Outgoing::Accept(Box::new(accepted.response)), &mut out)?;
 /// assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
@@ -64,6 +70,7 @@ pub struct ServerConnCodec {
     http: ServerCodec,
     ws: WebSocketCodec,
     phase: Phase,
+    handshake: std::sync::Arc<ServerHandshake>,
 }
 
 impl Default for ServerConnCodec {
@@ -73,17 +80,22 @@ impl Default for ServerConnCodec {
 }
 
 impl ServerConnCodec {
-    /// The default HTTP and WebSocket limits.
+    /// The default handshake (any origin, no subprotocol, no compression) and limits.
     pub fn new() -> Self {
-        Self::with_config(Config::default())
+        Self::with_handshake(
+            std::sync::Arc::new(ServerHandshake::default()),
+            Config::default(),
+        )
     }
 
-    /// WebSocket limits `cfg` (HTTP's defaults for the opening request).
-    pub fn with_config(cfg: Config) -> Self {
+    /// Answers opening requests with `handshake` (shared by the connections of a server)
+    /// and reads frames within `cfg` (HTTP's defaults for the opening request).
+    pub fn with_handshake(handshake: std::sync::Arc<ServerHandshake>, cfg: Config) -> Self {
         ServerConnCodec {
             http: ServerCodec::new(),
             ws: WebSocketCodec::with_config(Role::Server, cfg),
             phase: Phase::Http(None),
+            handshake,
         }
     }
 }
@@ -110,12 +122,22 @@ impl Decoder for ServerConnCodec {
                                 0,
                             ));
                         };
-                        self.phase = if self.http.is_upgraded() {
-                            Phase::Frames
-                        } else {
-                            Phase::Done
+                        let answer = self.handshake.accept(&h);
+                        self.phase = match &answer {
+                            Ok(a) => {
+                                if let Some(p) = a.deflate {
+                                    let level = self.handshake.deflate.map_or(6, |d| d.level);
+                                    self.ws.set_deflate(p, level);
+                                }
+                                Phase::Frames
+                            }
+                            // nothing after a refused request is read
+                            Err(_) => Phase::Done,
                         };
-                        return Ok(Some(Incoming::Upgrade(h)));
+                        return Ok(Some(Incoming::Upgrade {
+                            request: h,
+                            answer: Box::new(answer),
+                        }));
                     }
                 },
             }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{self, DeflateConfig, DeflateParams};
 use crate::http1::{BodyKind, RequestHead, ResponseHead, Version};
 
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -57,6 +58,8 @@ pub struct ServerHandshake {
     pub protocols: Vec<String>,
     /// The origins it accepts (`None`: any, as for non-browser clients).
     pub origins: Option<Vec<String>>,
+    /// permessage-deflate, agreed when a client offers it (`None`: never).
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// A request the server refused: the response to send (then close), and why.
@@ -76,6 +79,8 @@ pub struct Accepted {
     pub response: ResponseHead,
     /// The subprotocol chosen, if any.
     pub protocol: Option<String>,
+    /// permessage-deflate's parameters, when agreed.
+    pub deflate: Option<DeflateParams>,
 }
 
 fn refuse(status: u16, reason: &'static str) -> Refused {
@@ -142,6 +147,10 @@ impl ServerHandshake {
             .iter()
             .find(|p| offered.iter().any(|o| o == *p))
             .cloned();
+        let agreed = self
+            .deflate
+            .as_ref()
+            .and_then(|cfg| deflate::negotiate(h.get("sec-websocket-extensions")?, cfg));
         let accept = accept_key(key);
         let mut headers: Vec<(&[u8], &[u8])> = vec![
             (b"Upgrade", b"websocket"),
@@ -151,9 +160,16 @@ impl ServerHandshake {
         if let Some(p) = &protocol {
             headers.push((b"Sec-WebSocket-Protocol", p.as_bytes()));
         }
+        if let Some((_, answer)) = &agreed {
+            headers.push((b"Sec-WebSocket-Extensions", answer.as_bytes()));
+        }
         let mut response = ResponseHead::new(101, "Switching Protocols", headers, BodyKind::Empty);
         response.upgrade = true;
-        Ok(Accepted { response, protocol })
+        Ok(Accepted {
+            response,
+            protocol,
+            deflate: agreed.map(|(p, _)| p),
+        })
     }
 }
 
@@ -164,6 +180,16 @@ pub struct ClientHandshake {
     pub request: RequestHead,
     key: String,
     protocols: Vec<String>,
+    deflate: bool,
+}
+
+/// What a server's 101 agreed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreed {
+    /// The subprotocol it chose.
+    pub protocol: Option<String>,
+    /// permessage-deflate's parameters, when it took the offer.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Why a server's answer does not complete the handshake.
@@ -182,6 +208,17 @@ impl ClientHandshake {
     /// The request for `target` (a path, `/chat`) at `host`, with a fresh key from
     /// `nonce` (16 random bytes) and the subprotocols offered.
     pub fn new(host: &str, target: &str, nonce: [u8; 16], protocols: &[&str]) -> Self {
+        Self::with_deflate(host, target, nonce, protocols, false)
+    }
+
+    /// As [`ClientHandshake::new`], offering permessage-deflate when `deflate`.
+    pub fn with_deflate(
+        host: &str,
+        target: &str,
+        nonce: [u8; 16],
+        protocols: &[&str],
+        deflate: bool,
+    ) -> Self {
         let key = STANDARD.encode(nonce);
         let offered = protocols.join(", ");
         let mut headers: Vec<(&[u8], &[u8])> = vec![
@@ -194,19 +231,23 @@ impl ClientHandshake {
         if !protocols.is_empty() {
             headers.push((b"Sec-WebSocket-Protocol", offered.as_bytes()));
         }
+        if deflate {
+            headers.push((b"Sec-WebSocket-Extensions", b"permessage-deflate"));
+        }
         let request = RequestHead::new("GET", target, headers, BodyKind::Empty);
         ClientHandshake {
             request,
             key,
             protocols: protocols.iter().map(|p| (*p).to_owned()).collect(),
+            deflate,
         }
     }
 
-    /// Checks the server's answer; the subprotocol it chose, if any.
+    /// Checks the server's answer: what it agreed to.
     ///
     /// # Errors
     /// A [`HandshakeError`] for anything but a valid 101 to this request.
-    pub fn check(&self, resp: &ResponseHead) -> Result<Option<String>, HandshakeError> {
+    pub fn check(&self, resp: &ResponseHead) -> Result<Agreed, HandshakeError> {
         if resp.status != 101 {
             return Err(HandshakeError::Status(resp.status));
         }
@@ -223,19 +264,28 @@ impl ClientHandshake {
                 "Sec-WebSocket-Accept does not match the key",
             ));
         }
-        match h.get("sec-websocket-protocol") {
-            None => Ok(None),
+        let protocol = match h.get("sec-websocket-protocol") {
+            None => None,
             Some(p) => {
                 let p = String::from_utf8_lossy(p.trim_ascii()).into_owned();
-                if self.protocols.contains(&p) {
-                    Ok(Some(p))
-                } else {
-                    Err(HandshakeError::Invalid(
+                if !self.protocols.contains(&p) {
+                    return Err(HandshakeError::Invalid(
                         "a subprotocol that was not offered",
-                    ))
+                    ));
                 }
+                Some(p)
             }
-        }
+        };
+        let deflate = match h.get("sec-websocket-extensions") {
+            None => None,
+            Some(_) if !self.deflate => {
+                return Err(HandshakeError::Invalid("an extension that was not offered"));
+            }
+            Some(e) => Some(deflate::accepted(e).ok_or(HandshakeError::Invalid(
+                "a permessage-deflate answer the client cannot take",
+            ))?),
+        };
+        Ok(Agreed { protocol, deflate })
     }
 }
 

@@ -34,14 +34,18 @@
 #[cfg(feature = "websocket")]
 mod conn;
 #[cfg(feature = "websocket")]
+mod deflate;
+#[cfg(feature = "websocket")]
 mod handshake;
 mod utf8;
 
 #[cfg(feature = "websocket")]
 pub use conn::{Incoming, Outgoing, ServerConnCodec};
 #[cfg(feature = "websocket")]
+pub use deflate::{DeflateConfig, DeflateParams};
+#[cfg(feature = "websocket")]
 pub use handshake::{
-    Accepted, ClientHandshake, HandshakeError, Refused, ServerHandshake, accept_key,
+    Accepted, Agreed, ClientHandshake, HandshakeError, Refused, ServerHandshake, accept_key,
 };
 
 use std::hash::{BuildHasher, Hasher};
@@ -162,6 +166,8 @@ pub fn close_code(e: &FrameError) -> CloseCode {
 #[derive(Debug, Clone, Copy)]
 struct Head {
     fin: bool,
+    /// RSV1: the first frame of a compressed message
+    rsv1: bool,
     opcode: u8,
     /// header bytes (2 to 14)
     len: usize,
@@ -173,6 +179,7 @@ struct Head {
 #[derive(Debug)]
 struct Partial {
     text: bool,
+    compressed: bool,
     buf: BytesMut,
 }
 
@@ -195,6 +202,9 @@ pub struct WebSocketCodec {
     /// for masking keys
     keys: std::collections::hash_map::RandomState,
     sent: u64,
+    /// permessage-deflate, once agreed
+    #[cfg(feature = "websocket")]
+    deflate: Option<Box<deflate::Deflater>>,
 }
 
 const MAX_CONTROL: usize = 125;
@@ -239,7 +249,24 @@ impl WebSocketCodec {
             failed: false,
             keys: std::collections::hash_map::RandomState::new(),
             sent: 0,
+            #[cfg(feature = "websocket")]
+            deflate: None,
         }
+    }
+
+    /// Compresses and decompresses messages as `params` agreed (permessage-deflate), at
+    /// compression level `level` (0-9).
+    #[cfg(feature = "websocket")]
+    pub fn set_deflate(&mut self, params: DeflateParams, level: u32) {
+        self.deflate = Some(Box::new(deflate::Deflater::new(self.role, params, level)));
+    }
+
+    /// Whether permessage-deflate is on.
+    fn deflating(&self) -> bool {
+        #[cfg(feature = "websocket")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "websocket"))]
+        false
     }
 
     /// Its role.
@@ -322,6 +349,7 @@ impl WebSocketCodec {
         let key = masked.then(|| [src[len - 4], src[len - 3], src[len - 2], src[len - 1]]);
         Ok(Some(Head {
             fin,
+            rsv1: b0 & 0x40 != 0,
             opcode,
             len,
             payload: payload as usize,
@@ -332,10 +360,16 @@ impl WebSocketCodec {
     /// The rules the first byte decides: RSV bits, reserved opcodes, fragmented control
     /// frames, and continuations out of place.
     fn check_first(&self, b0: u8, at: u64) -> Result<(), FrameError> {
-        if b0 & 0x70 != 0 {
+        let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0f);
+        if b0 & 0x30 != 0 || (b0 & 0x40 != 0 && !self.deflating()) {
             return Err(bad("RSV bits must be 0 (no extension was agreed)", at));
         }
-        let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0f);
+        if b0 & 0x40 != 0 && !matches!(opcode, 1 | 2) {
+            return Err(bad(
+                "RSV1 is set only on the first frame of a compressed message",
+                at,
+            ));
+        }
         match opcode {
             0 if self.partial.is_none() => Err(bad(
                 "a continuation frame without a message to continue",
@@ -349,6 +383,14 @@ impl WebSocketCodec {
             8..=10 if !fin => Err(bad("a control frame must not be fragmented", at)),
             8..=10 => Ok(()),
             _ => Err(bad("a reserved opcode", at)),
+        }
+    }
+
+    /// Whether the frame being received belongs to a compressed message.
+    fn is_compressed(&self, head: &Head) -> bool {
+        match head.opcode {
+            0 => self.partial.as_ref().is_some_and(|p| p.compressed),
+            _ => head.rsv1,
         }
     }
 
@@ -381,7 +423,9 @@ impl WebSocketCodec {
                 if let Some(key) = head.key {
                     unmask(new, key, self.seen);
                 }
-                if self.is_text(&head) && self.utf8.feed(new).is_err() {
+                // compressed text is checked once inflated
+                let plain_text = self.is_text(&head) && !self.is_compressed(&head);
+                if plain_text && self.utf8.feed(new).is_err() {
                     return Err(bad(
                         "a text message must be valid UTF-8",
                         self.consumed + (head.len + self.seen) as u64,
@@ -417,12 +461,14 @@ impl WebSocketCodec {
             10 => Ok(Some(Message::Pong(payload.freeze()))),
             op => {
                 let text = self.is_text(&head);
+                let compressed = self.is_compressed(&head);
                 if !head.fin {
                     match &mut self.partial {
                         Some(p) => p.buf.extend_from_slice(&payload),
                         None => {
                             self.partial = Some(Partial {
                                 text: op == 1,
+                                compressed,
                                 buf: payload,
                             });
                         }
@@ -436,6 +482,25 @@ impl WebSocketCodec {
                     }
                     None => payload.freeze(),
                 };
+                #[cfg(feature = "websocket")]
+                if compressed {
+                    let max = self.cfg.max_message;
+                    let d = self
+                        .deflate
+                        .as_mut()
+                        .ok_or_else(|| bad("RSV1 without permessage-deflate", at))?;
+                    let whole = d.inflate(&whole, max, at)?;
+                    if text && std::str::from_utf8(&whole).is_err() {
+                        return Err(bad("a text message must be valid UTF-8", at));
+                    }
+                    return Ok(Some(if text {
+                        Message::Text(whole)
+                    } else {
+                        Message::Binary(whole)
+                    }));
+                }
+                #[cfg(not(feature = "websocket"))]
+                let _ = compressed;
                 if text {
                     if !self.utf8.is_complete() {
                         self.utf8 = Utf8::default();
@@ -550,9 +615,17 @@ impl Encoder<Message> for WebSocketCodec {
                 rule: "a control frame carries at most 125 bytes",
             });
         }
+        #[allow(unused_mut)]
+        let (mut payload, mut len, mut rsv1) = (payload, len, 0);
+        #[cfg(feature = "websocket")]
+        if let (Some(d), 1 | 2) = (self.deflate.as_mut(), opcode) {
+            payload = d.deflate(&payload);
+            len = payload.len();
+            rsv1 = 0x40;
+        }
         let masked = self.role == Role::Client;
         dst.reserve(len + 14);
-        dst.put_u8(0x80 | opcode);
+        dst.put_u8(0x80 | rsv1 | opcode);
         let mask_bit = if masked { 0x80 } else { 0 };
         match len {
             0..=125 => dst.put_u8(mask_bit | len as u8),

@@ -421,6 +421,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let server = ServerHandshake {
             protocols: vec!["superchat".into(), "chat".into()],
             origins: Some(vec!["http://example.com".into()]),
+            ..ServerHandshake::default()
         };
         let ok = server.accept(&req).unwrap();
         assert_eq!(
@@ -521,7 +522,7 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let (req, _, _) = head(&wire);
         let server = ServerHandshake {
             protocols: vec!["chat".into()],
-            origins: None,
+            ..ServerHandshake::default()
         };
         let ok = server.accept(&req).unwrap();
         // through the wire and back
@@ -534,7 +535,11 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let Some(Event::Head(resp)) = cc.decode(&mut resp_wire).unwrap() else {
             panic!("a response head")
         };
-        assert_eq!(client.check(&resp), Ok(Some("chat".to_owned())));
+        let agreed = client.check(&resp).unwrap();
+        assert_eq!(
+            (agreed.protocol.as_deref(), agreed.deflate),
+            (Some("chat"), None)
+        );
         // another client's key does not match
         let other = ClientHandshake::new("example.com", "/ws", [8; 16], &["chat"]);
         assert!(matches!(
@@ -560,7 +565,9 @@ Sec-WebSocket-Version: 13\r\n\r\n";
                     got.push(i);
                 }
             }
-            assert!(matches!(&got[0], Incoming::Upgrade(h) if h.target() == b"/chat"));
+            assert!(
+                matches!(&got[0], Incoming::Upgrade { request, answer } if request.target() == b"/chat" && answer.is_ok())
+            );
             let msgs: Vec<&Message> = got[1..]
                 .iter()
                 .map(|i| match i {
@@ -578,11 +585,11 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         // a plain GET is handed out, and nothing after it is read as frames
         let mut codec = ServerConnCodec::new();
         let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x81\x00"[..]);
-        let Some(Incoming::Upgrade(req)) = codec.decode(&mut buf).unwrap() else {
+        let Some(Incoming::Upgrade { answer, .. }) = codec.decode(&mut buf).unwrap() else {
             panic!()
         };
         assert!(codec.decode(&mut buf).unwrap().is_none());
-        let refused = ServerHandshake::default().accept(&req).unwrap_err();
+        let refused = (*answer).unwrap_err();
         let mut out = BytesMut::new();
         codec
             .encode(Outgoing::Refuse(Box::new(refused)), &mut out)
@@ -590,5 +597,230 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
         assert!(text.ends_with("Upgrade: websocket is missing"), "{text}");
+    }
+}
+
+/// permessage-deflate (RFC 7692), as Autobahn's groups 12 (payloads) and 13 (parameters).
+#[cfg(feature = "websocket")]
+mod deflate {
+    use bytes::{Bytes, BytesMut};
+    use packwire_codecs::http1::{Event, ServerCodec};
+    use packwire_codecs::websocket::{
+        ClientHandshake, Config, DeflateConfig, DeflateParams, Message, Role, ServerHandshake,
+        WebSocketCodec,
+    };
+    use tokio_util::codec::{Decoder, Encoder};
+
+    fn offer(ext: &str) -> Option<String> {
+        let wire = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Extensions: {ext}\r\n\r\n"
+        );
+        let mut buf = BytesMut::from(wire.as_bytes());
+        let Some(Event::Head(req)) = ServerCodec::new().decode(&mut buf).unwrap() else {
+            panic!()
+        };
+        let hs = ServerHandshake {
+            deflate: Some(DeflateConfig::default()),
+            ..ServerHandshake::default()
+        };
+        let a = hs.accept(&req).unwrap();
+        a.response
+            .header("sec-websocket-extensions")
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn case_13_parameters_are_negotiated_and_bad_offers_passed_over() {
+        assert_eq!(
+            offer("permessage-deflate").as_deref(),
+            Some("permessage-deflate")
+        );
+        assert_eq!(
+            offer("permessage-deflate; client_max_window_bits").as_deref(),
+            Some("permessage-deflate")
+        );
+        assert_eq!(
+            offer("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12").as_deref(),
+            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12")
+        );
+        // an unknown parameter, a repeated one, 8 bits (zlib cannot), out of range: the
+        // next offer is taken, or none
+        assert_eq!(
+            offer("permessage-deflate; foo, permessage-deflate; server_max_window_bits=9")
+                .as_deref(),
+            Some("permessage-deflate; server_max_window_bits=9")
+        );
+        assert_eq!(offer("permessage-deflate; server_max_window_bits=8"), None);
+        assert_eq!(offer("permessage-deflate; server_max_window_bits=16"), None);
+        assert_eq!(
+            offer("permessage-deflate; server_no_context_takeover; server_no_context_takeover"),
+            None
+        );
+        assert_eq!(offer("x-webkit-deflate-frame"), None);
+    }
+
+    fn pair(params: DeflateParams) -> (WebSocketCodec, WebSocketCodec) {
+        let mut c = WebSocketCodec::new(Role::Client);
+        let mut s = WebSocketCodec::new(Role::Server);
+        c.set_deflate(params, 6);
+        s.set_deflate(params, 6);
+        (c, s)
+    }
+
+    fn through(
+        from: &mut WebSocketCodec,
+        to: &mut WebSocketCodec,
+        msgs: &[Message],
+    ) -> (Vec<Message>, usize) {
+        let mut wire = BytesMut::new();
+        for m in msgs {
+            from.encode(m.clone(), &mut wire).unwrap();
+        }
+        let size = wire.len();
+        let mut got = Vec::new();
+        // byte at a time
+        let mut buf = BytesMut::new();
+        for b in wire.iter() {
+            buf.extend_from_slice(&[*b]);
+            while let Some(m) = to.decode(&mut buf).unwrap() {
+                got.push(m);
+            }
+        }
+        (got, size)
+    }
+
+    #[test]
+    fn case_12_messages_compress_both_ways_with_and_without_context_takeover() {
+        let text = "the quick brown fox jumps over the lazy dog. ".repeat(40);
+        let msgs: Vec<Message> = (0..5)
+            .map(|i| Message::text(format!("{i}: {text}")))
+            .chain([
+                Message::Binary(Bytes::from(vec![7u8; 3000])),
+                Message::text(""),
+                Message::Ping("p".into()),
+            ])
+            .collect();
+        let raw: usize = msgs
+            .iter()
+            .map(|m| match m {
+                Message::Text(b) | Message::Binary(b) | Message::Ping(b) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        for takeover in [true, false] {
+            let params = DeflateParams {
+                server_no_context_takeover: !takeover,
+                client_no_context_takeover: !takeover,
+                ..DeflateParams::default()
+            };
+            let (mut c, mut s) = pair(params);
+            let (got, size) = through(&mut c, &mut s, &msgs);
+            assert_eq!(got, msgs, "client to server, takeover {takeover}");
+            assert!(size < raw / 4, "{size} of {raw} bytes");
+            let (got, _) = through(&mut s, &mut c, &msgs);
+            assert_eq!(got, msgs, "server to client, takeover {takeover}");
+        }
+    }
+
+    #[test]
+    fn a_compressed_message_may_come_in_fragments_and_rsv1_only_on_its_first() {
+        let (mut c, mut s) = pair(DeflateParams::default());
+        let mut one = BytesMut::new();
+        c.encode(
+            Message::text("fragmented and compressed ".repeat(20)),
+            &mut one,
+        )
+        .unwrap();
+        // take the single compressed frame apart into two: RSV1 stays on the first
+        let mut client = WebSocketCodec::new(Role::Server);
+        client.set_deflate(DeflateParams::default(), 6);
+        let payload = {
+            // the frame's payload, unmasked by hand
+            let len = usize::from(one[1] & 0x7f);
+            let (hdr, len) = if len == 126 {
+                (8, usize::from(u16::from_be_bytes([one[2], one[3]])))
+            } else {
+                (6, len)
+            };
+            let key = [one[hdr - 4], one[hdr - 3], one[hdr - 2], one[hdr - 1]];
+            one[hdr..hdr + len]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 4])
+                .collect::<Vec<u8>>()
+        };
+        let (a, b) = payload.split_at(payload.len() / 2);
+        let mut wire = super::frame(false, 4, 1, a, true);
+        wire.extend(super::frame(true, 0, 0, b, true));
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(
+            s.decode(&mut buf)
+                .unwrap()
+                .and_then(|m| m.as_text().map(str::to_owned)),
+            Some("fragmented and compressed ".repeat(20))
+        );
+        // RSV1 on a continuation or a control frame
+        let mut wire = super::frame(false, 4, 1, a, true);
+        wire.extend(super::frame(true, 4, 0, b, true));
+        assert!(client.decode(&mut BytesMut::from(&wire[..])).is_err());
+        let mut fresh = WebSocketCodec::new(Role::Server);
+        fresh.set_deflate(DeflateParams::default(), 6);
+        assert!(
+            fresh
+                .decode(&mut BytesMut::from(
+                    &super::frame(true, 4, 9, b"", true)[..]
+                ))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_the_message_limit() {
+        let (mut c, _) = pair(DeflateParams::default());
+        let mut wire = BytesMut::new();
+        c.encode(Message::Binary(Bytes::from(vec![0u8; 8 << 20])), &mut wire)
+            .unwrap();
+        assert!(
+            wire.len() < 64 * 1024,
+            "8 MiB of zeros compress to {} bytes",
+            wire.len()
+        );
+        let mut cfg = Config::default();
+        cfg.max_message = 1 << 20;
+        let mut s = WebSocketCodec::with_config(Role::Server, cfg);
+        s.set_deflate(DeflateParams::default(), 6);
+        let e = s.decode(&mut wire).unwrap_err();
+        assert!(
+            matches!(e, packwire_core::FrameError::TooLarge { max, .. } if max == 1 << 20),
+            "{e}"
+        );
+        assert_eq!(packwire_codecs::websocket::close_code(&e).0, 1009);
+    }
+
+    #[test]
+    fn a_client_offers_and_the_server_agrees() {
+        let client = ClientHandshake::with_deflate("a", "/", [1; 16], &[], true);
+        let mut wire = BytesMut::new();
+        packwire_codecs::http1::ClientCodec::new()
+            .encode(Event::Head(client.request.clone()), &mut wire)
+            .unwrap();
+        let Some(Event::Head(req)) = ServerCodec::new().decode(&mut wire).unwrap() else {
+            panic!()
+        };
+        let hs = ServerHandshake {
+            deflate: Some(DeflateConfig::default()),
+            ..ServerHandshake::default()
+        };
+        let ok = hs.accept(&req).unwrap();
+        assert_eq!(ok.deflate, Some(DeflateParams::default()));
+        assert_eq!(
+            client.check(&ok.response).unwrap().deflate,
+            Some(DeflateParams::default())
+        );
+        // a client that offered nothing refuses an extension in the answer
+        let plain = ClientHandshake::new("a", "/", [1; 16], &[]);
+        assert!(plain.check(&ok.response).is_err());
     }
 }
