@@ -329,6 +329,17 @@ enum CmppCommand {
 
 #[derive(Debug, Subcommand)]
 enum WsCommand {
+    /// Connect to a WebSocket server (ws:// or wss://), send each stdin line as a text
+    /// message, print what comes back; close with 1000 at the end of the input.
+    Connect {
+        /// ws://HOST[:PORT][/PATH] or wss://...
+        url: String,
+        /// Offer permessage-deflate.
+        #[arg(long)]
+        deflate: bool,
+        #[command(flatten)]
+        tls: tls::ConnectTls,
+    },
     /// Serve WebSocket (RFC 6455): echo text and binary messages, or print them.
     Serve {
         /// The address to listen on.
@@ -518,6 +529,9 @@ fn main() -> ExitCode {
         Command::Cert {
             command: CertCommand::New { out, name },
         } => report("cert new", tls::new_certs(&out, &name)),
+        Command::Ws {
+            command: WsCommand::Connect { url, deflate, tls },
+        } => report("ws connect", ws::connect(&url, deflate, &tls)),
         Command::Ws {
             command:
                 WsCommand::Serve {

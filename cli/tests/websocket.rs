@@ -121,3 +121,68 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         .concat()
     );
 }
+
+#[test]
+fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
+    use std::io::BufRead;
+    for deflate in [false, true] {
+        let mut args = vec![
+            "ws",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--seconds",
+            "20",
+        ];
+        if deflate {
+            args.push("--deflate");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+        let mut args = vec!["ws", "connect", url.as_str()];
+        if deflate {
+            args.push("--deflate");
+        }
+        let mut c = Command::new(env!("CARGO_BIN_EXE_packwire"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all("hello\nκόσμε\n".as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            text.contains("< hello\n< κόσμε\n"),
+            "deflate {deflate}: {text}"
+        );
+        assert!(text.contains("< close Some(1000)"), "{text}");
+    }
+    // a URL that is not one
+    let o = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["ws", "connect", "http://x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}

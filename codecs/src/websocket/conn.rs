@@ -188,3 +188,124 @@ impl Message {
         }
     }
 }
+
+/// What a WebSocket client connection receives.
+#[derive(Debug, Clone)]
+pub enum ClientIncoming {
+    /// The server's answer to the opening request: what it agreed, or why the
+    /// handshake failed (then close). Frames follow an agreement.
+    Upgraded(Result<super::Agreed, super::HandshakeError>),
+    /// A message or control frame.
+    Message(Message),
+}
+
+/// What a WebSocket client connection sends.
+#[derive(Debug, Clone)]
+pub enum ClientOutgoing {
+    /// The opening request (send it first, once connected; the codec writes its own, with
+    /// a fresh key).
+    Open,
+    /// A message or control frame.
+    Message(Message),
+}
+
+#[derive(Debug)]
+enum ClientPhase {
+    Http,
+    Frames,
+    Done,
+}
+
+/// The client side of a WebSocket connection: writes the opening request
+/// ([`ClientOutgoing::Open`]) with a key of its own, checks the server's answer
+/// ([`ClientIncoming::Upgraded`]) and then reads and writes messages (masked).
+#[derive(Debug)]
+pub struct ClientConnCodec {
+    http: crate::http1::ClientCodec,
+    ws: WebSocketCodec,
+    handshake: super::ClientHandshake,
+    phase: ClientPhase,
+}
+
+impl ClientConnCodec {
+    /// A connection to `target` (a path) at `host`, offering `protocols` and, when
+    /// `deflate`, permessage-deflate; frames within `cfg`.
+    pub fn new(host: &str, target: &str, protocols: &[&str], deflate: bool, cfg: Config) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let s = std::collections::hash_map::RandomState::new();
+        let mut nonce = [0u8; 16];
+        for (i, half) in nonce.chunks_mut(8).enumerate() {
+            let mut h = s.build_hasher();
+            h.write_usize(i);
+            half.copy_from_slice(&h.finish().to_ne_bytes());
+        }
+        let mut http = crate::http1::ClientCodec::new();
+        http.expect_response_to("GET");
+        ClientConnCodec {
+            http,
+            ws: WebSocketCodec::with_config(Role::Client, cfg),
+            handshake: super::ClientHandshake::with_deflate(
+                host, target, nonce, protocols, deflate,
+            ),
+            phase: ClientPhase::Http,
+        }
+    }
+}
+
+impl Decoder for ClientConnCodec {
+    type Item = ClientIncoming;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ClientIncoming>, FrameError> {
+        loop {
+            match self.phase {
+                ClientPhase::Frames => {
+                    return Ok(self.ws.decode(src)?.map(ClientIncoming::Message));
+                }
+                ClientPhase::Done => return Ok(None),
+                ClientPhase::Http => match self.http.decode(src)? {
+                    None => return Ok(None),
+                    Some(Event::Head(resp)) => {
+                        let agreed = self.handshake.check(&resp);
+                        self.phase = match &agreed {
+                            Ok(a) => {
+                                if let Some(p) = a.deflate {
+                                    self.ws.set_deflate(p, 6);
+                                }
+                                ClientPhase::Frames
+                            }
+                            Err(_) => ClientPhase::Done,
+                        };
+                        return Ok(Some(ClientIncoming::Upgraded(agreed)));
+                    }
+                    // a refusal's body and end are not the client's concern
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<ClientIncoming>, FrameError> {
+        match self.phase {
+            ClientPhase::Frames => Ok(self.ws.decode_eof(src)?.map(ClientIncoming::Message)),
+            ClientPhase::Done => Ok(None),
+            ClientPhase::Http => match self.decode(src)? {
+                Some(i) => Ok(Some(i)),
+                None => self.http.decode_eof(src).map(|_| None),
+            },
+        }
+    }
+}
+
+impl Encoder<ClientOutgoing> for ClientConnCodec {
+    type Error = EncodeError;
+
+    fn encode(&mut self, out: ClientOutgoing, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        match out {
+            ClientOutgoing::Open => self
+                .http
+                .encode(Event::Head(self.handshake.request.clone()), dst),
+            ClientOutgoing::Message(m) => self.ws.encode(m, dst),
+        }
+    }
+}

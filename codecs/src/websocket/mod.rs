@@ -40,7 +40,9 @@ mod handshake;
 mod utf8;
 
 #[cfg(feature = "websocket")]
-pub use conn::{Incoming, Outgoing, ServerConnCodec};
+pub use conn::{
+    ClientConnCodec, ClientIncoming, ClientOutgoing, Incoming, Outgoing, ServerConnCodec,
+};
 #[cfg(feature = "websocket")]
 pub use deflate::{DeflateConfig, DeflateParams};
 #[cfg(feature = "websocket")]
