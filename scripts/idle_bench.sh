@@ -7,7 +7,14 @@
 # earlier runs leave never crowd its binds (9,000 connects from one address after
 # earlier runs had taken 40 s). Prints the server's RSS growth per connection, idle and after the echo.
 # Usage: scripts/idle_bench.sh [COUNTS...]   (default 1000 5000 9000)
+#   TLS=1 scripts/idle_bench.sh [COUNTS...]   the same over TLS next to plain TCP
+#   (scripts/idle_tls_bench.py: the idle holder of ../shared/bench speaks plain TCP only)
 set -euo pipefail
+if [ "${TLS:-0}" = 1 ]; then
+  cd "$(dirname "$0")/.."
+  cargo build --release -p packwire-cli >/dev/null 2>&1
+  exec python3 scripts/idle_tls_bench.py "$@"
+fi
 counts=${*:-1000 5000 9000}
 source "$(dirname "$0")/bench_env.sh"
 port=17400

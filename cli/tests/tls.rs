@@ -1,64 +1,41 @@
 //! `packwire cert new`, `packwire serve --tls-cert` and `packwire connect --tls`, run as a
 //! user runs them: an echo over TLS with the CA trusted, and refusals that say why.
 
-use std::io::{BufRead, Write};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-fn packwire(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn packwire");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Stops the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Server, packwire, start};
 
 /// `packwire serve` over TLS on a free port, with `extra` options; its address.
 fn serve(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
     let cert = dir.join("server.pem");
     let key = dir.join("server.key");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args([
-            "serve",
-            "--codec",
-            "lines",
-            "--echo",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--seconds", "20", "--tls-cert"])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn packwire serve");
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let mut args: Vec<std::ffi::OsString> = [
+        "serve",
+        "--codec",
+        "lines",
+        "--echo",
+        "--listen",
+        "127.0.0.1:0",
+        "--seconds",
+        "20",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.extend([
+        "--tls-cert".into(),
+        cert.into_os_string(),
+        "--tls-key".into(),
+        key.into_os_string(),
+    ]);
+    args.extend(extra.iter().map(Into::into));
+    let (server, first) = start(args);
     let addr = first
-        .trim()
         .strip_prefix("packwire server listening on ")
         .and_then(|a| a.strip_suffix(" (TLS)"))
         .unwrap_or_else(|| panic!("{first}"))
         .to_owned();
-    (Server(child), addr)
+    (server, addr)
 }
 
 fn certs() -> std::path::PathBuf {
@@ -172,30 +149,29 @@ fn mutual_tls_from_the_cli_takes_the_client_certificate_and_refuses_none() {
 
 /// Starts `packwire <proto> serve` over TLS and returns it with its port.
 fn serve_gateway(dir: &std::path::Path, proto: &str, account: &str) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args([
-            proto,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--account",
-            account,
-        ])
-        .args(["--seconds", "20", "--tls-cert"])
-        .arg(dir.join("server.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("server.key"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn packwire serve");
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let mut args: Vec<std::ffi::OsString> = [
+        proto,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--account",
+        account,
+        "--seconds",
+        "20",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.extend([
+        "--tls-cert".into(),
+        dir.join("server.pem").into_os_string(),
+        "--tls-key".into(),
+        dir.join("server.key").into_os_string(),
+    ]);
+    let (server, first) = start(args);
     assert!(first.contains("listening on"), "{first}");
-    let port = first.trim().rsplit(':').next().unwrap().to_owned();
-    (Server(child), port)
+    let port = first.rsplit(':').next().unwrap().to_owned();
+    (server, port)
 }
 
 #[test]

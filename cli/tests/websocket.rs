@@ -1,5 +1,7 @@
 //! `packwire decode --codec websocket:role=...`, run as a user runs it.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -55,34 +57,18 @@ fn decode_prints_websocket_messages_for_either_role_and_stops_at_a_broken_rule()
 
 #[test]
 fn ws_serve_echo_answers_the_handshake_pings_messages_and_the_close() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     use std::net::TcpStream;
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
-        .args([
-            "ws",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--echo",
-            "--seconds",
-            "20",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let _server = Kill(child);
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first.trim().rsplit("ws://").next().unwrap().to_owned();
+    let (_server, first) = common::start([
+        "ws",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--echo",
+        "--seconds",
+        "20",
+    ]);
+    let addr = first.rsplit("ws://").next().unwrap().to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -124,7 +110,6 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
 
 #[test]
 fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
-    use std::io::BufRead;
     for deflate in [false, true] {
         let mut args = vec![
             "ws",
@@ -138,16 +123,8 @@ fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
         if deflate {
             args.push("--deflate");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+        let (_server, first) = common::start(args);
+        let url = first.rsplit(' ').next().unwrap().to_owned();
         let mut args = vec!["ws", "connect", url.as_str()];
         if deflate {
             args.push("--deflate");
@@ -165,8 +142,6 @@ fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
             .write_all("hello\nκόσμε\n".as_bytes())
             .unwrap();
         let o = c.wait_with_output().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),

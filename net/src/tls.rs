@@ -175,7 +175,12 @@ impl TlsServerConfig {
         key: PrivateKeyDer<'static>,
     ) -> Result<Self, TlsError> {
         let default = certified(chain, key, Path::new("<given>"))?;
-        Ok(TlsServerConfig {
+        Ok(Self::presenting(default))
+    }
+
+    /// A server presenting `default` to every client, with the default options.
+    fn presenting(default: Arc<CertifiedKey>) -> Self {
+        TlsServerConfig {
             certs: Certificates {
                 default,
                 by_name: HashMap::new(),
@@ -183,7 +188,7 @@ impl TlsServerConfig {
             client_ca: None,
             alpn: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
-        })
+        }
     }
 
     /// A server presenting the chain in the PEM file `cert` with the key in `key`.
@@ -195,15 +200,7 @@ impl TlsServerConfig {
         let chain = certs_from_pem_file(cert)?;
         let key = key_from_pem_file(key)?;
         let default = certified(chain, key, cert)?;
-        Ok(TlsServerConfig {
-            certs: Certificates {
-                default,
-                by_name: HashMap::new(),
-            },
-            client_ca: None,
-            alpn: Vec::new(),
-            handshake_timeout: Duration::from_secs(10),
-        })
+        Ok(Self::presenting(default))
     }
 
     /// Presents `chain` with `key` to clients that ask for `name` (SNI); the first

@@ -114,24 +114,36 @@ async fn raw_client(
     pki: &Pki,
     client: Option<Pair>,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut s = raw_connect(addr, pki, "localhost", &[], client).await?;
+    // TLS 1.3 sends the server's verdict on a client certificate after the handshake:
+    // a round trip settles it
+    s.flush().await?;
+    Ok(s)
+}
+
+/// A raw TLS client asking for `name` (SNI) and offering `alpn`.
+async fn raw_connect(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    name: &str,
+    alpn: &[&[u8]],
+    client: Option<Pair>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let b = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(pki.roots());
-    let cfg = match client {
+    let mut cfg = match client {
         Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
         None => b.with_no_client_auth(),
     };
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = TcpStream::connect(addr).await?;
-    let mut s = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await?;
-    // TLS 1.3 sends the server's verdict on a client certificate after the handshake:
-    // a round trip settles it
-    s.flush().await?;
-    Ok(s)
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
+        .await
 }
 
 /// Writes `frames` through `s` (each byte in its own record when `byte_records`) and
@@ -424,32 +436,6 @@ fn configuration_errors_name_the_file_or_the_reason() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A raw TLS client asking for `name` (SNI) and offering `alpn`.
-async fn raw_client_named(
-    addr: std::net::SocketAddr,
-    pki: &Pki,
-    name: &str,
-    alpn: &[&[u8]],
-    client: Option<Pair>,
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(pki.roots());
-    let mut cfg = match client {
-        Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn sni_picks_the_certificate_alpn_the_protocol_and_the_peers_identity_is_readable() {
     let pki = Pki::new("test CA");
@@ -482,14 +468,15 @@ async fn sni_picks_the_certificate_alpn_the_protocol_and_the_peers_identity_is_r
     let client_pair = || pki.leaf(&["alice.example", "192.0.2.7"]);
     let mut codec = LineCodec::new();
     for (name, expect_cert) in [("api.example", &other_chain[0]), ("localhost", &chain[0])] {
-        let mut s = raw_client_named(
+        let mut s = raw_connect(
             server.local_addr(),
             &pki,
             name,
             &[b"packwire"],
             Some(client_pair()),
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(&s.get_ref().1.peer_certificates().unwrap()[0], expect_cert);
         assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"packwire"[..]));
         s.write_all(b"who\n").await.unwrap();
