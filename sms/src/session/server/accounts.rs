@@ -55,7 +55,7 @@ pub struct ServerConfig<A> {
     /// The reports' final state word.
     pub report_stat: Bytes,
     /// Reports per session scheduled or sent but not yet acknowledged; beyond it a report
-    /// is dropped and counted ([`ServerSession::take_reports_dropped`]) rather than held for a
+    /// is dropped and counted ([`ServerSession::take_reports_dropped`](super::ServerSession::take_reports_dropped)) rather than held for a
     /// client that does not acknowledge.
     pub max_pending_reports: usize,
     /// The gateway's own requests (reports, MO messages) unanswered at once.
@@ -69,7 +69,7 @@ pub struct ServerConfig<A> {
     /// How long a link check waits for its answer.
     pub link_check_timeout: Duration,
     /// Link checks unanswered one after the other before the link is given up
-    /// ([`ServerEvent::LinkLost`]).
+    /// ([`ServerEvent::LinkLost`](super::ServerEvent::LinkLost)).
     pub link_check_tries: u32,
 }
 

@@ -201,7 +201,7 @@ pub enum ServerEvent<Id, Login, Pdu> {
         /// Whether it was answered.
         acked: bool,
     },
-    /// Every part of the MO message [`ServerSession::push_mo`] numbered so was sent;
+    /// Every part of the MO message [`ServerSession::push_mo`](super::ServerSession::push_mo) numbered so was sent;
     /// `acked` when each was answered.
     MoSent {
         /// Its number.
@@ -218,7 +218,7 @@ pub enum ServerEvent<Id, Login, Pdu> {
     LinkLost,
 }
 
-/// A [`ServerSession`]'s events for protocol `P`.
+/// A [`ServerSession`](super::ServerSession)'s events for protocol `P`.
 pub type EventOf<P> = ServerEvent<
     <P as ServerProtocol>::Id,
     <P as ServerProtocol>::Login,
