@@ -153,6 +153,10 @@ enum Command {
         /// handshake), echoes one frame and closes, again and again.
         #[arg(long)]
         handshakes: bool,
+        /// Speak WebSocket (an opening handshake, then binary messages of --size bytes)
+        /// to an echo server such as `packwire ws serve --echo`.
+        #[arg(long)]
+        ws: bool,
         #[command(flatten)]
         tls: tls::ConnectTls,
     },
@@ -560,13 +564,14 @@ fn main() -> ExitCode {
             size,
             seconds,
             handshakes,
+            ws,
             tls,
         } => report(
             "bench",
             if handshakes {
                 net::bench_handshakes(&connect, conns, size, seconds, &tls)
             } else {
-                net::bench(&connect, conns, inflight, size, seconds, &tls)
+                net::bench(&connect, conns, inflight, size, seconds, &tls, ws)
             },
         ),
         Command::Cmpp {

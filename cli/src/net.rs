@@ -339,6 +339,7 @@ pub(crate) fn bench(
     size: usize,
     seconds: u64,
     tls: &crate::tls::ConnectTls,
+    ws: bool,
 ) -> io::Result<()> {
     let tls = tls.connector()?.map(Arc::new);
     if conns == 0 || inflight == 0 || seconds == 0 {
@@ -369,6 +370,7 @@ pub(crate) fn bench(
                 let r = bench_conn(
                     addr,
                     tls.as_deref(),
+                    ws,
                     inflight,
                     size,
                     start,
@@ -524,6 +526,7 @@ async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
 async fn bench_conn(
     addr: std::net::SocketAddr,
     tls: Option<&packwire_net::tls::TlsConnector>,
+    ws: bool,
     inflight: usize,
     size: usize,
     start: Instant,
@@ -538,15 +541,57 @@ async fn bench_conn(
     match tls {
         Some(t) => {
             let (s, _) = t.connect(s, addr).await?;
-            bench_stream(s, inflight, size, start, deadline, total, lat).await
+            bench_stream(s, ws, inflight, size, start, deadline, total, lat).await
         }
-        None => bench_stream(s, inflight, size, start, deadline, total, lat).await,
+        None => bench_stream(s, ws, inflight, size, start, deadline, total, lat).await,
     }
 }
 
 /// One bench connection's loop on an open stream.
+/// The bench's framing: a 4-byte length, or WebSocket binary messages after an opening
+/// handshake.
+enum Wire {
+    Length(LengthFieldCodec),
+    Ws(Box<packwire_codecs::websocket::ClientConnCodec>),
+}
+
+impl Wire {
+    fn encode(&mut self, payload: Bytes, out: &mut BytesMut) -> io::Result<()> {
+        use packwire_codecs::websocket::{ClientOutgoing, Message};
+        match self {
+            Wire::Length(c) => c.encode(payload, out).map_err(io::Error::other),
+            Wire::Ws(c) => c
+                .encode(ClientOutgoing::Message(Message::Binary(payload)), out)
+                .map_err(io::Error::other),
+        }
+    }
+
+    fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
+        use packwire_codecs::websocket::{ClientIncoming, Message};
+        let bad = |e: packwire_core::FrameError| {
+            io::Error::other(format!("the echo does not decode: {e}"))
+        };
+        match self {
+            Wire::Length(c) => c.decode(buf).map_err(bad),
+            Wire::Ws(c) => loop {
+                match c.decode(buf).map_err(bad)? {
+                    None => return Ok(None),
+                    Some(ClientIncoming::Message(Message::Binary(b))) => return Ok(Some(b)),
+                    Some(ClientIncoming::Upgraded(Err(e))) => {
+                        return Err(io::Error::other(format!("handshake: {e}")));
+                    }
+                    Some(_) => {}
+                }
+            },
+        }
+    }
+}
+
+/// One bench connection's loop on an open stream (over WebSocket when `ws`: the opening
+/// handshake first, then binary messages).
 async fn bench_stream<S>(
     mut s: S,
+    ws: bool,
     inflight: usize,
     size: usize,
     start: Instant,
@@ -557,21 +602,42 @@ async fn bench_stream<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut codec = LengthFieldCodec::new();
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wire = if ws {
+        use packwire_codecs::websocket::{ClientConnCodec, ClientIncoming, ClientOutgoing, Config};
+        let mut c = ClientConnCodec::new("bench", "/", &[], false, Config::default());
+        let mut out = BytesMut::new();
+        c.encode(ClientOutgoing::Open, &mut out)
+            .map_err(io::Error::other)?;
+        s.write_all(&out).await?;
+        loop {
+            if s.read_buf(&mut rbuf).await? == 0 {
+                return Err(io::Error::other("the server closed during the handshake"));
+            }
+            match c.decode(&mut rbuf).map_err(io::Error::other)? {
+                Some(ClientIncoming::Upgraded(Ok(_))) => break,
+                Some(ClientIncoming::Upgraded(Err(e))) => {
+                    return Err(io::Error::other(format!("handshake: {e}")));
+                }
+                _ => {}
+            }
+        }
+        Wire::Ws(Box::new(c))
+    } else {
+        Wire::Length(LengthFieldCodec::new())
+    };
     let mut out = BytesMut::new();
-    let mut frame = |out: &mut BytesMut| {
+    let payload = |size: usize| {
         let mut p = BytesMut::with_capacity(size);
         p.put_u64(start.elapsed().as_nanos() as u64);
         p.put_bytes(0, size - 8);
-        codec.encode(p.freeze(), out).map_err(io::Error::other)
+        p.freeze()
     };
     for _ in 0..inflight {
-        frame(&mut out)?;
+        wire.encode(payload(size), &mut out)?;
     }
     s.write_all(&out).await?;
     out.clear();
-    let mut dec = LengthFieldCodec::new();
-    let mut rbuf = BytesMut::with_capacity(64 * 1024);
     while Instant::now() < deadline {
         let r = tokio::time::timeout_at(deadline.into(), s.read_buf(&mut rbuf)).await;
         match r {
@@ -581,16 +647,13 @@ where
         };
         let now = start.elapsed().as_nanos() as u64;
         let mut n = 0;
-        while let Some(mut f) = dec
-            .decode(&mut rbuf)
-            .map_err(|e| io::Error::other(format!("the echo does not decode: {e}")))?
-        {
+        while let Some(mut f) = wire.decode(&mut rbuf)? {
             let sent = f.get_u64();
             if lat.len() < 1 << 20 {
                 lat.push(now.saturating_sub(sent));
             }
             n += 1;
-            frame(&mut out)?;
+            wire.encode(payload(size), &mut out)?;
         }
         total.fetch_add(n, Ordering::Relaxed);
         if !out.is_empty() {
