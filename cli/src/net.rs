@@ -589,6 +589,7 @@ impl Wire {
 
 /// One bench connection's loop on an open stream (over WebSocket when `ws`: the opening
 /// handshake first, then binary messages).
+#[allow(clippy::too_many_arguments)]
 async fn bench_stream<S>(
     mut s: S,
     ws: bool,
