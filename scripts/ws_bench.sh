@@ -5,6 +5,7 @@
 # one in flight per connection, as fastwebsockets' own load test). Medians of the runs and
 # of the per-run ratios. Prints a Markdown table.
 # Usage: scripts/ws_bench.sh [SECONDS_PER_RUN] [REPS]
+#   ROWS="100x20" scripts/ws_bench.sh ...   only those rows (conns x message size)
 set -euo pipefail
 secs=${1:-3}
 reps=${2:-3}
@@ -15,8 +16,8 @@ bin=target/release/packwire
 peer=target/release/examples/ws_peer_echo
 results=$(mktemp)
 port=18300
-for row in "100 20" "200 16384"; do
-  set -- $row
+for row in ${ROWS:-100x20 200x16384}; do
+  set -- ${row/x/ }
   conns=$1 size=$2
   for rep in $(seq "$reps"); do
     for server in packwire tungstenite fastwebsockets; do
