@@ -103,6 +103,16 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
             server.local_addr()
         );
         stop.requested().await;
+        // a graceful stop says so: close 1001 (going away) to every upgraded connection,
+        // written before the runtime closes them
+        for c in server.registry().all() {
+            if c.is_authenticated() {
+                let _ = c.try_send(Outgoing::Message(Message::close(
+                    CloseCode::GOING_AWAY,
+                    "server stopping",
+                )));
+            }
+        }
         let tree = server.stats_tree(TOP_N);
         print_stats(
             tree,

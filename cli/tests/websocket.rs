@@ -161,3 +161,28 @@ fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
         .unwrap();
     assert!(!o.status.success());
 }
+
+#[test]
+fn a_graceful_stop_sends_close_1001_to_upgraded_connections() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let (_server, first) =
+        common::start(["ws", "serve", "--listen", "127.0.0.1:0", "--seconds", "1"]);
+    let addr = first.rsplit("ws://").next().unwrap().to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    // the 101, then (when --seconds runs out) the close, then the end of the stream
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 101 "));
+    let close = &got[head_end..];
+    assert_eq!(close[0], 0x88, "{close:?}");
+    assert_eq!(&close[2..4], &1001u16.to_be_bytes());
+}
