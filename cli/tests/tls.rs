@@ -180,43 +180,30 @@ fn cmpp_and_smpp_send_through_their_simulators_over_tls() {
     let ca = dir.join("ca.pem");
     let ca = ca.to_str().unwrap();
     let tls = ["--tls", "--tls-ca", ca, "--tls-name", "localhost"];
-    let (_ismg, port) = serve_gateway(&dir, "cmpp", "901234:secret");
-    let mut args = vec!["cmpp", "send", "--port", &port, "--account", "901234"];
-    args.extend([
-        "--secret",
-        "secret",
-        "--to",
-        "13800138000",
-        "--text",
-        "hello",
-    ]);
-    args.extend(tls);
-    let o = packwire(&args, b"");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out} {}",
-        String::from_utf8_lossy(&o.stderr)
+    // `proto send` with `login` through its simulator over TLS prints `expect`
+    let send = |proto: &str, account: &str, login: [&str; 4], expect: &str| {
+        let (_server, port) = serve_gateway(&dir, proto, account);
+        let mut args = vec![proto, "send", "--port", &port];
+        args.extend(login);
+        args.extend(["--to", "13800138000", "--text", "hello"]);
+        args.extend(tls);
+        let o = packwire(&args, b"");
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{out} {err}");
+        assert!(out.contains(expect), "{out}");
+    };
+    send(
+        "cmpp",
+        "901234:secret",
+        ["--account", "901234", "--secret", "secret"],
+        "Msg_Id",
     );
-    assert!(out.contains("Msg_Id"), "{out}");
-    let (_smsc, port) = serve_gateway(&dir, "smpp", "esme01:secret");
-    let mut args = vec!["smpp", "send", "--port", &port, "--system-id", "esme01"];
-    args.extend([
-        "--password",
-        "secret",
-        "--to",
-        "13800138000",
-        "--text",
-        "hello",
-    ]);
-    args.extend(tls);
-    let o = packwire(&args, b"");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out} {}",
-        String::from_utf8_lossy(&o.stderr)
+    send(
+        "smpp",
+        "esme01:secret",
+        ["--system-id", "esme01", "--password", "secret"],
+        "message_id",
     );
-    assert!(out.contains("message_id"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

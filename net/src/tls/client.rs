@@ -9,7 +9,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use super::{TlsError, TlsInfo, certs_from_pem_file, info_of, key_from_pem_file, provider};
+use super::{
+    TlsError, TlsInfo, certs_from_pem_file, info_of, key_from_pem_file, provider,
+    roots_from_pem_file,
+};
 
 /// How a TLS client is set up: whom it trusts, the name it checks, its own certificate.
 #[derive(Debug, Clone)]
@@ -51,13 +54,7 @@ impl TlsClientConfig {
     /// # Errors
     /// When the file cannot be read or holds no usable certificate.
     pub fn with_ca_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for c in certs_from_pem_file(path.as_ref())? {
-            roots.add(c).map_err(|e| TlsError::Pem {
-                path: path.as_ref().to_owned(),
-                what: e.to_string(),
-            })?;
-        }
+        let roots = roots_from_pem_file(path.as_ref())?;
         Ok(Self::with_roots(roots))
     }
 

@@ -103,6 +103,21 @@ pub fn certs_from_pem_file(
     Ok(certs)
 }
 
+/// The CA certificates in a PEM file, as a root store.
+///
+/// # Errors
+/// When the file cannot be read or holds no usable certificate.
+pub(crate) fn roots_from_pem_file(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs_from_pem_file(path)? {
+        roots.add(c).map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            what: e.to_string(),
+        })?;
+    }
+    Ok(roots)
+}
+
 /// Reads the private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
 ///
 /// # Errors

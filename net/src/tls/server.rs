@@ -15,6 +15,7 @@ use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 
 use super::{
     TlsError, TlsInfo, certified, certs_from_pem_file, info_of, key_from_pem_file, provider,
+    roots_from_pem_file,
 };
 
 /// The certificate for each name a client asks for (SNI), a default for the rest.
@@ -108,13 +109,7 @@ impl TlsServerConfig {
     /// # Errors
     /// When the file cannot be read or holds no usable certificate.
     pub fn client_ca_file(self, path: impl AsRef<Path>) -> Result<Self, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for c in certs_from_pem_file(path.as_ref())? {
-            roots.add(c).map_err(|e| TlsError::Pem {
-                path: path.as_ref().to_owned(),
-                what: e.to_string(),
-            })?;
-        }
+        let roots = roots_from_pem_file(path.as_ref())?;
         Ok(self.client_ca(roots))
     }
 
