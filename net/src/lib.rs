@@ -103,7 +103,7 @@ pub use limits::{
 };
 pub use listener::{Listener, NoListener};
 pub use packwire_core::{Exchange, FrameError, Role};
-pub use registry::Registry;
+pub use registry::{EncodeError, Registry, Target};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use state::{Action, ConnState, IdleKind, Timers};
 pub use stats::{GroupStats, HandlerTime, StatsSnapshot};

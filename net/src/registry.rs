@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
+
 use crate::conn::{Conn, EncodeFn, Outbound};
 use crate::stats::{GroupCounters, GroupStats};
 use crate::{CloseReason, ConnId};
@@ -19,6 +21,9 @@ struct Bindings {
 }
 
 struct Maps<M> {
+    /// bumped on every change of a user binding or a group membership (see
+    /// [`Registry::changed`])
+    version: u64,
     /// bindings are boxed and made on first use: most connections never bind anything
     conns: HashMap<ConnId, (Conn<M>, Option<Box<Bindings>>)>,
     users: HashMap<String, HashSet<ConnId>>,
@@ -55,6 +60,45 @@ struct Maps<M> {
 pub struct Registry<M> {
     maps: Arc<Mutex<Maps<M>>>,
     encode: EncodeFn<M>,
+    /// woken when `version` moves
+    changes: Arc<tokio::sync::Notify>,
+}
+
+/// Whom a send is for: one of the registry's `send_to_*` targets as a value, so a
+/// message can name its target on the wire (a cluster's broker, a log) and be delivered
+/// with [`Registry::send_encoded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target<'a> {
+    /// One connection, by id.
+    Conn(ConnId),
+    /// Every connection of a user.
+    User(&'a str),
+    /// Every connection in a group.
+    Group(&'a str),
+    /// The connection bound to a token.
+    Token(&'a str),
+    /// The connection bound to a business id.
+    Bsid(&'a str),
+    /// Every connection from an IP address.
+    Ip(IpAddr),
+    /// Every open connection.
+    All,
+}
+
+/// A message the registry's codec could not encode (see [`Registry::encode`]).
+#[derive(Debug)]
+pub struct EncodeError(Box<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the message could not be encoded: {}", self.0)
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 impl<M> Clone for Registry<M> {
@@ -62,6 +106,7 @@ impl<M> Clone for Registry<M> {
         Registry {
             maps: self.maps.clone(),
             encode: self.encode.clone(),
+            changes: self.changes.clone(),
         }
     }
 }
@@ -132,6 +177,7 @@ impl<M: Send + 'static> Registry<M> {
     pub(crate) fn new(encode: EncodeFn<M>) -> Self {
         Registry {
             maps: Arc::new(Mutex::new(Maps {
+                version: 0,
                 conns: HashMap::new(),
                 users: HashMap::new(),
                 groups: HashMap::new(),
@@ -140,7 +186,89 @@ impl<M: Send + 'static> Registry<M> {
                 bsids: HashMap::new(),
             })),
             encode,
+            changes: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Marks a change of who is bound where, for [`changed`](Self::changed).
+    fn touch(&self, m: &mut Maps<M>) {
+        m.version = m.version.wrapping_add(1);
+        self.changes.notify_waiters();
+        self.changes.notify_one();
+    }
+
+    /// A number that moves whenever a user binding or a group membership changes
+    /// (including a bound connection closing): compare two readings to know whether
+    /// [`users`](Self::users) or [`groups_stats`](Self::groups_stats) may differ.
+    pub fn version(&self) -> u64 {
+        lock(&self.maps).version
+    }
+
+    /// Waits until a user binding or a group membership changes after this call (or
+    /// had changed since the last wait that returned). Changes coalesce: one wake-up may
+    /// stand for many; read [`version`](Self::version) and the snapshot after it. This
+    /// is what a cluster's presence follows.
+    pub async fn changed(&self) {
+        self.changes.notified().await;
+    }
+
+    /// The users with at least one connection, each with how many.
+    pub fn users(&self) -> Vec<(String, usize)> {
+        let m = lock(&self.maps);
+        let mut all: Vec<(String, usize)> = m
+            .users
+            .iter()
+            .map(|(u, ids)| (u.clone(), ids.len()))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Encodes `msg` with the connections' codec, once, for
+    /// [`send_encoded`](Self::send_encoded) (to this registry or, as bytes, elsewhere).
+    pub fn encode(&self, msg: M) -> Result<Bytes, EncodeError> {
+        (self.encode)(msg).map_err(EncodeError)
+    }
+
+    /// Queues bytes already encoded (by [`encode`](Self::encode), here or on another
+    /// node) for every connection `target` names, without waiting; returns how many.
+    /// The bytes are written as they are: nothing re-encodes them.
+    pub fn send_encoded(&self, target: Target<'_>, bytes: Bytes) -> usize {
+        let conns = match target {
+            Target::Conn(id) => self.get(id).into_iter().collect(),
+            Target::User(u) => self.user(u),
+            Target::Group(g) => self.group(g),
+            Target::Token(t) => self.by_token(t).into_iter().collect(),
+            Target::Bsid(b) => self.by_bsid(b).into_iter().collect(),
+            Target::Ip(ip) => self.ip(ip),
+            Target::All => self.all(),
+        };
+        Self::queue_raw(&conns, &bytes)
+    }
+
+    /// Encodes `msg` once and queues it for every connection `target` names; returns how
+    /// many.
+    pub fn send_to_target(&self, target: Target<'_>, msg: M) -> usize {
+        match target {
+            Target::Conn(id) => self.send_to(id, msg),
+            Target::Token(t) => self
+                .by_token(t)
+                .map_or(0, |c| usize::from(c.try_send(msg).is_ok())),
+            Target::Bsid(b) => self
+                .by_bsid(b)
+                .map_or(0, |c| usize::from(c.try_send(msg).is_ok())),
+            Target::User(u) => self.send_to_user(u, msg),
+            Target::Group(g) => self.send_to_group(g, msg),
+            Target::Ip(ip) => self.send_to_ip(ip, msg),
+            Target::All => self.send_to_all(msg),
+        }
+    }
+
+    fn queue_raw(conns: &[Conn<M>], bytes: &Bytes) -> usize {
+        conns
+            .iter()
+            .filter(|c| c.try_queue(Outbound::Raw(bytes.clone())).is_ok())
+            .count()
     }
 
     pub(crate) fn add(&self, conn: Conn<M>) {
@@ -152,6 +280,9 @@ impl<M: Send + 'static> Registry<M> {
         let Some((_, Some(b))) = m.conns.remove(&id) else {
             return;
         };
+        if b.user.is_some() || !b.groups.is_empty() {
+            self.touch(&mut m);
+        }
         if let Some(u) = &b.user {
             unlink(&mut m.users, u, id);
         }
@@ -197,6 +328,7 @@ impl<M: Send + 'static> Registry<M> {
             unlink(&mut m.users, &old, id);
         }
         m.users.entry(user.to_string()).or_default().insert(id);
+        self.touch(&mut m);
         true
     }
 
@@ -210,6 +342,7 @@ impl<M: Send + 'static> Registry<M> {
             .and_then(|(_, b)| b.as_mut()?.user.take())
         {
             unlink(&mut m.users, &old, id);
+            self.touch(&mut m);
         }
     }
 
@@ -228,6 +361,7 @@ impl<M: Send + 'static> Registry<M> {
             return true; // a member already
         }
         m.groups.entry(group.to_string()).or_default().insert(id);
+        self.touch(&mut m);
         let counters = m
             .group_counters
             .entry(group.to_string())
@@ -249,6 +383,7 @@ impl<M: Send + 'static> Registry<M> {
             return;
         }
         m.unlink_group(group, id);
+        self.touch(&mut m);
         conn.with_groups(|gs| gs.retain(|(g, _)| g != group));
     }
 
@@ -384,10 +519,7 @@ impl<M: Send + 'static> Registry<M> {
                 return 0;
             }
         };
-        conns
-            .iter()
-            .filter(|c| c.try_queue(Outbound::Raw(bytes.clone())).is_ok())
-            .count()
+        Self::queue_raw(&conns, &bytes)
     }
 
     /// Queues `msg` for one connection by id; 1 if queued, 0 if not.

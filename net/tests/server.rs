@@ -189,6 +189,72 @@ async fn bind_users_and_groups_and_send_to_them() {
     server.shutdown(WAIT).await;
 }
 
+/// Every target as a value, bytes encoded once and queued as they are, and the change
+/// signal a cluster's presence follows (user and group changes move it; a close of a
+/// bound connection too).
+#[tokio::test]
+async fn targets_encoded_bytes_and_the_change_signal() {
+    use packwire_net::Target;
+    let server = Server::builder(LineCodec::new, |_: Conn<Bytes>, _: Bytes| async {})
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let reg = server.registry().clone();
+    let mut socks = Vec::new();
+    for _ in 0..2 {
+        socks.push(TcpStream::connect(server.local_addr()).await.unwrap());
+    }
+    wait_until(|| reg.len() == 2).await;
+    let mut conns = reg.all();
+    conns.sort_by_key(Conn::id);
+    let v0 = reg.version();
+    let changed = tokio::spawn({
+        let reg = reg.clone();
+        async move { reg.changed().await }
+    });
+    assert!(reg.bind_user(&conns[0], "alice"));
+    timeout(WAIT, changed).await.unwrap().unwrap();
+    assert!(reg.join_group(&conns[1], "ops"));
+    assert!(reg.bind_bsid(&conns[1], "order-1"));
+    assert!(reg.version() > v0);
+    assert_eq!(reg.users(), vec![("alice".to_string(), 1)]);
+
+    // encoded once, by the connections' codec; queued without re-encoding
+    let bytes = reg.encode(Bytes::from_static(b"hello")).unwrap();
+    assert_eq!(&bytes[..], b"hello\n");
+    assert_eq!(reg.send_encoded(Target::User("alice"), bytes.clone()), 1);
+    assert_eq!(reg.send_encoded(Target::Group("ops"), bytes.clone()), 1);
+    assert_eq!(reg.send_encoded(Target::Bsid("order-1"), bytes.clone()), 1);
+    assert_eq!(
+        reg.send_encoded(Target::Conn(conns[0].id()), bytes.clone()),
+        1
+    );
+    assert_eq!(reg.send_encoded(Target::Token("none"), bytes.clone()), 0);
+    assert_eq!(reg.send_encoded(Target::User("nobody"), bytes.clone()), 0);
+    let ip = "127.0.0.1".parse().unwrap();
+    assert_eq!(reg.send_encoded(Target::Ip(ip), bytes.clone()), 2);
+    assert_eq!(
+        reg.send_to_target(Target::All, Bytes::from_static(b"all")),
+        2
+    );
+    assert_eq!(
+        lines(&mut socks[0], 4).await,
+        vec!["hello", "hello", "hello", "all"]
+    );
+    assert_eq!(
+        lines(&mut socks[1], 4).await,
+        vec!["hello", "hello", "hello", "all"]
+    );
+
+    // a bound connection closing is a change too
+    let v1 = reg.version();
+    drop(socks.remove(0));
+    wait_until(|| reg.len() == 1).await;
+    assert!(reg.version() > v1);
+    assert!(reg.users().is_empty());
+    server.shutdown(WAIT).await;
+}
+
 /// Reads `n` lines from a raw socket.
 async fn lines(s: &mut TcpStream, n: usize) -> Vec<Bytes> {
     let mut out = Vec::new();
