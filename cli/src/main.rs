@@ -1,5 +1,6 @@
 //! The `packwire` command line: inspect codecs (`decode`), see the toolkit work (`demo`).
 
+mod chat;
 mod cmpp;
 mod cmpp_json;
 mod decode;
@@ -125,6 +126,12 @@ enum Command {
     Ws {
         #[command(subcommand)]
         command: WsCommand,
+    },
+    /// An IM chat server (LOGIN, JOIN, TO, GROUP, ALL, WHO, PING, QUIT over lines), one
+    /// node or clustered through Redis or NATS, and its client.
+    Chat {
+        #[command(subcommand)]
+        command: ChatCommand,
     },
     /// Certificates for trying TLS out.
     Cert {
@@ -332,6 +339,41 @@ enum CmppCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ChatCommand {
+    /// Run one chat node.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7100")]
+        listen: String,
+        /// This node's name (unique in the cluster; WHO answers with it).
+        #[arg(long, default_value = "node-1")]
+        node: String,
+        /// The cluster's broker: redis://HOST:PORT or nats://HOST:PORT (nats-server -js).
+        /// Without it the node is alone.
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
+        /// Presence TTL in seconds: a node that dies is offline within it.
+        #[arg(long, default_value_t = 15)]
+        ttl: u64,
+        /// Evict a client silent for this many seconds (clients PING to stay).
+        #[arg(long, default_value_t = 60)]
+        idle: u64,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Log in to a chat node as USER and send stdin lines as commands
+    /// (`TO bob hi`, `JOIN room`, `GROUP room hi`, `ALL hi`, `WHO bob`).
+    Connect {
+        /// The node's address (ip:port).
+        addr: String,
+        /// The user to log in as.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum WsCommand {
     /// Connect to a WebSocket server (ws:// or wss://), send each stdin line as a text
     /// message, print what comes back; close with 1000 at the end of the input.
@@ -530,6 +572,30 @@ fn main() -> ExitCode {
         Command::Connect { codec, addr, tls } => {
             report("connect", net::connect(&codec, &addr, &tls))
         }
+        Command::Chat {
+            command:
+                ChatCommand::Serve {
+                    listen,
+                    node,
+                    cluster,
+                    ttl,
+                    idle,
+                    seconds,
+                },
+        } => report(
+            "chat serve",
+            chat::serve(chat::Serve {
+                listen,
+                node,
+                cluster,
+                ttl,
+                idle,
+                seconds,
+            }),
+        ),
+        Command::Chat {
+            command: ChatCommand::Connect { addr, user },
+        } => report("chat connect", chat::connect(&addr, &user)),
         Command::Cert {
             command: CertCommand::New { out, name },
         } => report("cert new", tls::new_certs(&out, &name)),

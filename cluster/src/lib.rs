@@ -47,6 +47,7 @@ mod presence;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod stats;
+pub mod testing;
 
 pub use broker::{BoxFuture, Broker, Bus, ClusterError, PresenceWrite, connect};
 pub use envelope::{Envelope, EnvelopeError, TargetKind, To, decode, encode_presence, encode_send};

@@ -343,6 +343,74 @@ async fn a_stuck_subscriber_stalls_no_one(kind: Kind) {
     n2.shutdown().await;
 }
 
+/// A node that dies (its tasks stop without leaving: what a killed process leaves
+/// behind) is reported down by the others after its TTL, with its users' leaves.
+async fn a_dead_node_is_reported_with_its_users(kind: Kind) {
+    let broker = Broker::start(kind);
+    let ttl = Duration::from_secs(1);
+    let watcher = node("watcher", &broker, ttl).await;
+    let mut events = cluster(&watcher).events();
+    // the doomed node: a plain server with a cluster handle of its own
+    let server = packwire_net::Server::builder(
+        packwire_codecs::LineCodec::new,
+        |_: packwire_net::Conn<Bytes>, _: Bytes| async {},
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let b = packwire_cluster::connect(&broker.url(), "chat")
+        .await
+        .unwrap();
+    let doomed = Cluster::join(
+        server.registry().clone(),
+        b,
+        packwire_cluster::ClusterConfig::new("doomed").ttl(ttl),
+    )
+    .await
+    .unwrap();
+    let _zed = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    eventually("zed's connection", || async {
+        server.registry().len() == 1
+    })
+    .await;
+    let conn = server.registry().all().pop().unwrap();
+    server.registry().bind_user(&conn, "zed");
+    let joined = event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, ClusterEvent::Joined { .. })
+    })
+    .await;
+    assert_eq!(
+        joined,
+        ClusterEvent::Joined {
+            user: "zed".into(),
+            node: "doomed".into()
+        }
+    );
+    drop(doomed); // its tasks stop; nothing is removed from the broker
+    let down = event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, ClusterEvent::NodeDown(_))
+    })
+    .await;
+    assert_eq!(down, ClusterEvent::NodeDown("doomed".into()));
+    let left = event(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, ClusterEvent::Left { .. })
+    })
+    .await;
+    assert_eq!(
+        left,
+        ClusterEvent::Left {
+            user: "zed".into(),
+            node: "doomed".into()
+        }
+    );
+    assert!(!cluster(&watcher).is_online("zed").await.unwrap());
+    assert_eq!(cluster(&watcher).nodes().await.unwrap(), ["watcher"]);
+    server.shutdown(Duration::from_secs(1)).await;
+    watcher.shutdown().await;
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod redis {
@@ -370,4 +438,5 @@ suite!(
     presence_follows_logins,
     broker_restart_resubscribes,
     a_stuck_subscriber_stalls_no_one,
+    a_dead_node_is_reported_with_its_users,
 );

@@ -8,6 +8,7 @@
 //! | `codecs` (feature `codecs`, default) | `packwire-codecs` | zero-copy, sans-IO framings and protocol codecs, each a `tokio_util::codec::{Decoder, Encoder}` |
 //! | `net` (feature `net`, default) | `packwire-net` | the tokio server and client runtime: registry, send-to-x, heartbeat, reconnect, calls, limits, statistics, graceful shutdown |
 //! | `sms` (feature `sms`, default) | `packwire-sms` | SMS gateway sessions on the runtime: the CMPP SP client and ISMG simulator |
+//! | `cluster` (feature `cluster`) | `packwire-cluster` | registry sends and presence across nodes through Redis or NATS; the chat server |
 //!
 //! and [`bytes`] and [`tokio_util`], whose types the APIs take, so an application needs no
 //! second version of them.
@@ -60,6 +61,9 @@ pub use packwire_net as net;
 
 #[cfg(feature = "sms")]
 pub use packwire_sms as sms;
+
+#[cfg(feature = "cluster")]
+pub use packwire_cluster as cluster;
 
 // nom, which `core::NomMessage` parsers are written with (feature `nom`)
 #[cfg(feature = "nom")]
