@@ -17,6 +17,7 @@ pub(crate) struct Serve {
     pub(crate) cluster: Option<String>,
     pub(crate) ttl: u64,
     pub(crate) idle: u64,
+    pub(crate) login_timeout: u64,
     pub(crate) seconds: Option<u64>,
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         cfg.cluster = a.cluster.clone();
         cfg.ttl = Duration::from_secs(a.ttl.max(1));
         cfg.idle = Duration::from_secs(a.idle.max(1));
+        cfg.login_timeout = Duration::from_secs(a.login_timeout.max(1));
         let server = ChatServer::start(listen, cfg).await.map_err(|e| match e {
             packwire_cluster::chat::ChatError::Listen(e) => at(&a.listen, e),
             e => io::Error::other(e.to_string()),

@@ -358,6 +358,9 @@ enum ChatCommand {
         /// Evict a client silent for this many seconds (clients PING to stay).
         #[arg(long, default_value_t = 60)]
         idle: u64,
+        /// Close a connection that has not logged in within this many seconds.
+        #[arg(long, default_value_t = 10)]
+        login_timeout: u64,
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
@@ -580,6 +583,7 @@ fn main() -> ExitCode {
                     cluster,
                     ttl,
                     idle,
+                    login_timeout,
                     seconds,
                 },
         } => report(
@@ -590,6 +594,7 @@ fn main() -> ExitCode {
                 cluster,
                 ttl,
                 idle,
+                login_timeout,
                 seconds,
             }),
         ),

@@ -109,6 +109,15 @@ fn a_silent_client_is_evicted() {
 }
 
 #[test]
+fn a_connection_that_never_logs_in_is_closed_at_the_deadline() {
+    let (_server, addr) = node("solo", &["--login-timeout", "1", "--idle", "30"]);
+    let mut lurker = Client::connect(&addr);
+    assert_eq!(lurker.line(), None, "closed without a word");
+    let mut late = Client::login(&addr, "late"); // the gate is per connection
+    assert_eq!(late.ask("PING"), "PONG");
+}
+
+#[test]
 fn chat_connect_is_an_interactive_client() {
     let (_server, addr) = node("solo", &[]);
     let mut bob = Client::login(&addr, "bob");
