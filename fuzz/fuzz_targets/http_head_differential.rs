@@ -1,2 +1,5 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| packwire_fuzz::targets::run("http_head_differential", data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| packwire_fuzz::targets::run(
+    "http_head_differential",
+    data
+));

@@ -37,6 +37,7 @@ pub const TARGETS: &[&str] = &[
     "smpp",
     "websocket_server",
     "websocket_client",
+    "websocket_deflate",
     "http_request",
     "http_response",
     "http_head_differential",
@@ -62,6 +63,7 @@ pub fn run(name: &str, data: &[u8]) {
         "smpp" => drop(decode_target(SmppCodec::new, data, true)),
         "websocket_server" => websocket(Role::Server, data),
         "websocket_client" => websocket(Role::Client, data),
+        "websocket_deflate" => websocket_deflate(data),
         "http_request" => http_request(data),
         "http_response" => http_response(data),
         "http_head_differential" => http_head_differential(data),
@@ -149,6 +151,60 @@ fn websocket(role: Role, data: &[u8]) {
         again.push(m);
     }
     assert_eq!(again, run.items, "a message changed on its way back");
+}
+
+/// permessage-deflate, with parameters from the first byte: the fuzzer's bytes as
+/// frames to a server that agreed to compression (hostile compressed payloads: chunking
+/// equivalence, no panic, no message past the limit), then the rest split at `0xff`
+/// into messages compressed by each side and inflated by the other, unchanged.
+fn websocket_deflate(data: &[u8]) {
+    let Some((&p, rest)) = data.split_first() else {
+        return;
+    };
+    let params = websocket::DeflateParams {
+        server_no_context_takeover: p & 1 != 0,
+        client_no_context_takeover: p & 2 != 0,
+        server_max_window_bits: 9 + (p >> 2) % 7,
+        client_max_window_bits: 9 + (p >> 5) % 7,
+    };
+    let mut cfg = websocket::Config::default();
+    cfg.max_frame = 8192;
+    cfg.max_message = 8192;
+    let codec = move |role| {
+        let mut c = WebSocketCodec::with_config(role, cfg);
+        c.set_deflate(params, u32::from(p % 10));
+        c
+    };
+    if let Some(run) = decode_target(move || codec(Role::Server), rest, false) {
+        for m in &run.items {
+            if let websocket::Message::Text(b) | websocket::Message::Binary(b) = m {
+                assert!(b.len() <= cfg.max_message, "a message past the limit");
+            }
+        }
+    }
+    let messages: Vec<websocket::Message> = rest
+        .split(|&b| b == 0xff)
+        .map(|m| match std::str::from_utf8(m) {
+            Ok(_) => websocket::Message::Text(Bytes::copy_from_slice(m)),
+            Err(_) => websocket::Message::Binary(Bytes::copy_from_slice(m)),
+        })
+        .collect();
+    for (from, to) in [(Role::Server, Role::Client), (Role::Client, Role::Server)] {
+        let (mut enc, mut dec) = (codec(from), codec(to));
+        let mut wire = bytes::BytesMut::new();
+        for m in &messages {
+            enc.encode(m.clone(), &mut wire)
+                .unwrap_or_else(|e| panic!("a message does not encode: {e} ({m:?})"));
+        }
+        let mut got = Vec::new();
+        while let Some(m) = dec.decode(&mut wire).expect("what was compressed inflates") {
+            got.push(m);
+        }
+        assert_eq!(
+            got, messages,
+            "a message changed through deflate ({from:?} to {to:?})"
+        );
+    }
 }
 
 /// A length codec configured by the first input bytes.

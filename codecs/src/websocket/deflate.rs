@@ -207,6 +207,12 @@ impl Deflater {
         if out.ends_with(&TRAILER) {
             out.truncate(out.len() - TRAILER.len());
         }
+        if out.is_empty() {
+            // nothing new since the last flush, so zlib wrote no empty block: the
+            // message is that block's first byte (RFC 7692 7.2.3.6), which the peer
+            // completes with the four it appends
+            out.push(0x00);
+        }
         if self.reset_out {
             self.compress =
                 Compress::new_with_window_bits(Compression::new(self.level), false, self.bits);

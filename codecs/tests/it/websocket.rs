@@ -724,6 +724,38 @@ Sec-WebSocket-Extensions: {ext}\r\n\r\n"
         }
     }
 
+    /// RFC 7692 7.2.3.6: an empty message compresses to the single byte 0x00 (the header
+    /// of the empty block whose other four bytes are left out). Sending no byte at all
+    /// put the peer's inflater four bytes out of step, and the next message came out as
+    /// garbage (found by the `websocket_deflate` fuzz target's first seed).
+    #[test]
+    fn an_empty_message_keeps_the_stream_in_step_at_every_level() {
+        let msgs = [
+            Message::text("\u{3}hello"),
+            Message::text(""),
+            Message::text("{\"a\":1}"),
+            Message::Binary(Bytes::new()),
+            Message::text("after"),
+        ];
+        for level in 0..=9 {
+            for takeover in [true, false] {
+                let params = DeflateParams {
+                    server_no_context_takeover: !takeover,
+                    client_no_context_takeover: !takeover,
+                    ..DeflateParams::default()
+                };
+                let mut c = WebSocketCodec::new(Role::Client);
+                let mut s = WebSocketCodec::new(Role::Server);
+                c.set_deflate(params, level);
+                s.set_deflate(params, level);
+                let (got, _) = through(&mut s, &mut c, &msgs);
+                assert_eq!(got, msgs, "level {level}, takeover {takeover}");
+                let (got, _) = through(&mut c, &mut s, &msgs);
+                assert_eq!(got, msgs, "level {level}, takeover {takeover}");
+            }
+        }
+    }
+
     #[test]
     fn a_compressed_message_may_come_in_fragments_and_rsv1_only_on_its_first() {
         let (mut c, mut s) = pair(DeflateParams::default());
