@@ -400,6 +400,10 @@ enum WsCommand {
         /// Agree to permessage-deflate (RFC 7692) when a client offers it.
         #[arg(long)]
         deflate: bool,
+        /// The heartbeat: ping a connection after this many seconds of write silence,
+        /// close one silent for three times as long (0: off).
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        ping: u64,
         /// Stop after this many seconds and print the statistics.
         #[arg(long)]
         seconds: Option<u64>,
@@ -613,6 +617,7 @@ fn main() -> ExitCode {
                     listen,
                     echo,
                     deflate,
+                    ping,
                     seconds,
                     stats_json,
                     tls,
@@ -623,6 +628,7 @@ fn main() -> ExitCode {
                 listen,
                 echo,
                 deflate,
+                ping,
                 seconds,
                 stats_json,
                 tls,

@@ -21,7 +21,14 @@ pub(crate) struct Serve {
     pub(crate) seconds: Option<u64>,
     pub(crate) stats_json: bool,
     pub(crate) tls: crate::tls::ServeTls,
+    /// seconds of write silence before a ping (0: no heartbeat)
+    pub(crate) ping: u64,
 }
+
+/// How long a graceful stop waits for each peer's close frame after sending its own
+/// (RFC 6455 7.1.1: the server closes the TCP connection once the closing handshake is
+/// done), before closing the rest anyway.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// One connection's answer to what it received.
 fn handle(echo: bool, conn: &Conn<Outgoing>, inc: Incoming) -> Option<Outgoing> {
@@ -84,11 +91,25 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
         });
         let echo = a.echo;
         let make = move || ServerConnCodec::with_handshake(hs.clone(), Config::default());
-        let b = Server::builder_sync(make, move |conn: &Conn<Outgoing>, inc| {
+        // the opening request must come within 10 s, and before the first ping could
+        // be written to a connection still speaking HTTP
+        let ping = Duration::from_secs(a.ping);
+        let gate = if a.ping == 0 {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(10).min(ping.mul_f64(0.9))
+        };
+        let mut b = Server::builder_sync(make, move |conn: &Conn<Outgoing>, inc| {
             handle(echo, conn, inc)
         })
-        // the opening request must come within 10 s
-        .auth_gate(Duration::from_secs(10));
+        .auth_gate(gate);
+        if a.ping > 0 {
+            // the heartbeat: a ping after `ping` of write silence; a peer silent (no pong,
+            // no message) for three of them is closed
+            b = b.heartbeat(ping, ping * 3, || {
+                Outgoing::Message(Message::Ping(bytes::Bytes::new()))
+            });
+        }
         let b = match tls.clone() {
             Some(t) => b.tls(t),
             None => b,
@@ -112,6 +133,12 @@ pub(crate) fn serve(a: Serve) -> io::Result<()> {
                     "server stopping",
                 )));
             }
+        }
+        // the closing handshake, with a deadline: a peer's close answer closes its
+        // connection (`handle`); the silent are closed by the shutdown after it
+        let until = tokio::time::Instant::now() + CLOSE_DEADLINE;
+        while !server.registry().all().is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let tree = server.stats_tree(TOP_N);
         print_stats(

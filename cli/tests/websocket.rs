@@ -186,3 +186,85 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     assert_eq!(close[0], 0x88, "{close:?}");
     assert_eq!(&close[2..4], &1001u16.to_be_bytes());
 }
+
+const UPGRADE: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The heartbeat: pings after a second of write silence, and a peer that answers none
+/// (and says nothing) is closed after three.
+#[test]
+fn ws_serve_pings_and_closes_a_silent_peer() {
+    use std::io::Read;
+    let (_server, first) = common::start([
+        "ws",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--ping",
+        "1",
+        "--seconds",
+        "30",
+    ]);
+    let addr = first.rsplit("ws://").next().unwrap().to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(UPGRADE).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 101 "));
+    let frames = &got[head_end..];
+    // nothing but empty pings, at least one, then the end of the stream
+    assert!(!frames.is_empty(), "no ping came");
+    assert!(frames.chunks(2).all(|f| f == [0x89, 0x00]), "{frames:02x?}");
+}
+
+/// A graceful stop is a closing handshake with a deadline: after its close 1001 the
+/// server still reads what the peer sends until the peer's close comes back.
+#[test]
+fn a_graceful_stop_waits_for_the_peers_close() {
+    use std::io::{BufRead, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packwire"))
+        .args(["ws", "serve", "--listen", "127.0.0.1:0", "--seconds", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let server = common::Server(child);
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit("ws://").next().unwrap().to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(UPGRADE).unwrap();
+    // read the 101 and the close 1001 (its reason is "server stopping")
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == [0x88, 17]) || got.len() < head_len(&got) + 19 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the close frame: {got:02x?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // a last message, then the close answer (both masked with a zero key)
+    let mut answer = vec![0x81, 0x8a, 0, 0, 0, 0];
+    answer.extend_from_slice(b"last words");
+    answer.extend([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]);
+    s.write_all(&answer).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let mut printed = String::new();
+    out.read_to_string(&mut printed).unwrap();
+    assert!(printed.contains("last words"), "{printed}");
+    drop(server);
+}
+
+fn head_len(got: &[u8]) -> usize {
+    got.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(usize::MAX / 2, |p| p + 4)
+}

@@ -108,6 +108,7 @@ impl<M: 'static> ConnConfig<M> {
             calls: self.ex.calls,
             hooks: self.ex.hooks,
             registry: Some(registry.clone()),
+            gated: self.timers.auth.is_some(),
         })
     }
 }

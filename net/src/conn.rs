@@ -122,6 +122,8 @@ pub(crate) struct Settings<M> {
     /// the registry the connections are in (a `Registry<M>`), for `Conn::registry`
     pub(crate) registry: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) stats: Arc<Stats>,
+    /// behind an auth gate: broadcasts skip connections not yet authenticated
+    pub(crate) gated: bool,
 }
 
 /// A connection: a cheap handle (clone it freely) to send to it, close it, and keep
@@ -325,6 +327,12 @@ impl<M: Send + 'static> Conn<M> {
     /// Whether [`Conn::authenticate`] was called.
     pub fn is_authenticated(&self) -> bool {
         self.inner.authenticated.load(Ordering::Acquire)
+    }
+
+    /// Whether broadcasts reach it: always without an auth gate; behind one, once
+    /// authenticated (a peer mid-login, or mid-handshake, gets no broadcast).
+    pub(crate) fn is_admitted(&self) -> bool {
+        !self.inner.set.gated || self.is_authenticated()
     }
 
     /// Queues a message if there is room now.

@@ -489,8 +489,20 @@ impl<M: Send + 'static> Registry<M> {
             .map(|(c, _)| c.clone())
     }
 
-    /// Every open connection.
+    /// Every open connection; behind an auth gate, every authenticated one (a peer
+    /// still logging in, or mid-handshake, is not in a broadcast: a WebSocket frame
+    /// written before the handshake's answer would break it).
     pub fn all(&self) -> Vec<Conn<M>> {
+        lock(&self.maps)
+            .conns
+            .values()
+            .filter(|(c, _)| c.is_admitted())
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// Every open connection, authenticated or not (for shutdown and reports).
+    pub(crate) fn every(&self) -> Vec<Conn<M>> {
         lock(&self.maps)
             .conns
             .values()
@@ -498,12 +510,12 @@ impl<M: Send + 'static> Registry<M> {
             .collect()
     }
 
-    /// The connections from an IP address.
+    /// The connections from an IP address (behind an auth gate, the authenticated ones).
     pub fn ip(&self, ip: IpAddr) -> Vec<Conn<M>> {
         lock(&self.maps)
             .conns
             .values()
-            .filter(|(c, _)| c.peer_addr().ip() == ip)
+            .filter(|(c, _)| c.is_admitted() && c.peer_addr().ip() == ip)
             .map(|(c, _)| c.clone())
             .collect()
     }

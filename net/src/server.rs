@@ -334,7 +334,11 @@ impl<M: Send + 'static> ServerHandle<M> {
     /// added up. It looks at every open connection: call it for a report, not per message.
     pub fn stats_tree(&self, n: usize) -> StatsTree {
         let registry = self.registry();
-        let conns = registry.all().iter().map(|c| (c.id(), c.stats())).collect();
+        let conns = registry
+            .every()
+            .iter()
+            .map(|c| (c.id(), c.stats()))
+            .collect();
         StatsTree::new(
             self.stats(),
             registry.groups_stats(),
@@ -642,7 +646,7 @@ async fn accept_loop<F, H, M, C>(
     while let Ok((stream, _)) = adopted.try_recv() {
         drop(stream);
     }
-    for c in shared.registry.all() {
+    for c in shared.registry.every() {
         c.close(CloseReason::ServerShutdown);
     }
     let drain = async { while conns.join_next().await.is_some() {} };

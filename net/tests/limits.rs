@@ -276,6 +276,48 @@ async fn the_auth_gate_closes_silent_and_unauthenticated_connections() {
     server.shutdown(WAIT).await;
 }
 
+/// Behind an auth gate a broadcast (`send_to_all`, `send_to_ip`) reaches only the
+/// authenticated: a peer still logging in (or a WebSocket peer mid-handshake, whose
+/// 101 answer a frame written first would break) gets nothing; shutdown still closes
+/// it.
+#[tokio::test]
+async fn broadcasts_behind_an_auth_gate_skip_connections_still_logging_in() {
+    let server = Server::builder(LineCodec::new, |c: Conn<Bytes>, line: Bytes| async move {
+        if line == "login" {
+            c.authenticate();
+        }
+    })
+    .auth_gate(Duration::from_secs(30))
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let mut lurker = TcpStream::connect(addr).await.unwrap();
+    let mut member = TcpStream::connect(addr).await.unwrap();
+    member.write_all(b"login\n").await.unwrap();
+    let reg = server.registry().clone();
+    wait_until(|| reg.len() == 2 && reg.all().len() == 1).await;
+    assert_eq!(reg.send_to_all(Bytes::from_static(b"news")), 1);
+    let ip = "127.0.0.1".parse().unwrap();
+    assert_eq!(reg.send_to_ip(ip, Bytes::from_static(b"local news")), 1);
+    let mut buf = BytesMut::new();
+    let mut codec = LineCodec::new();
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        timeout(WAIT, member.read_buf(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        while let Some(l) = codec.decode(&mut buf).unwrap() {
+            lines.push(l);
+        }
+    }
+    assert_eq!(lines, vec!["news", "local news"]);
+    server.shutdown(WAIT).await;
+    // the lurker got nothing, then the shutdown's close
+    assert_eq!(read_to_close(&mut lurker).await, 0);
+}
+
 /// Echoes one stream through a server with the given codec and checks the frames.
 async fn echo_with<C, F>(make: F, wire: Vec<u8>, expected: Vec<Bytes>)
 where
