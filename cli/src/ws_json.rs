@@ -23,6 +23,10 @@ fn message(m: &Message) -> Value {
         Message::Close(Some((code, reason))) => {
             json!({"type": "close", "code": code.0, "reason": String::from_utf8_lossy(reason)})
         }
+        Message::Fragment(f) => json!({
+            "type": "fragment", "text": f.text, "first": f.first, "last": f.last,
+            "len": f.data.len(), "hex": hex(&f.data),
+        }),
     }
 }
 

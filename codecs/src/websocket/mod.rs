@@ -78,6 +78,12 @@ pub struct Config {
     /// Refuse lengths not in their shortest encoding (a 5-byte payload with a 16-bit
     /// length). Default true.
     pub minimal_lengths: bool,
+    /// Hand out a fragmented message frame by frame ([`Message::Fragment`]) instead of
+    /// assembling it: for messages too large to hold, each frame is one item, zero-copy,
+    /// text still validated as it comes (fail-fast). `max_frame` bounds each frame and
+    /// `max_message` does not apply. Unfragmented and compressed messages still come
+    /// whole (a compressed message is inflated as a whole). Default false.
+    pub streaming: bool,
 }
 
 impl Default for Config {
@@ -86,6 +92,7 @@ impl Default for Config {
             max_frame: 16 << 20,
             max_message: 64 << 20,
             minimal_lengths: true,
+            streaming: false,
         }
     }
 }
@@ -132,6 +139,23 @@ pub enum Message {
     Pong(Bytes),
     /// A close frame: its code and UTF-8 reason, or nothing.
     Close(Option<(CloseCode, Bytes)>),
+    /// One frame of a fragmented message, with [`Config::streaming`]; encoded, one frame
+    /// of a message sent in parts (the sender keeps the fragments of one message together
+    /// and, for text, valid UTF-8 as a whole: a fragment may end mid-character).
+    Fragment(Fragment),
+}
+
+/// One frame of a fragmented data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The message is text (else binary).
+    pub text: bool,
+    /// The message's first frame.
+    pub first: bool,
+    /// The message's last frame.
+    pub last: bool,
+    /// This frame's payload.
+    pub data: Bytes,
 }
 
 impl Message {
@@ -464,6 +488,9 @@ impl WebSocketCodec {
             op => {
                 let text = self.is_text(&head);
                 let compressed = self.is_compressed(&head);
+                if self.cfg.streaming && !compressed && (!head.fin || self.partial.is_some()) {
+                    return self.fragment(op, text, head.fin, payload.freeze());
+                }
                 if !head.fin {
                     match &mut self.partial {
                         Some(p) => p.buf.extend_from_slice(&payload),
@@ -517,6 +544,41 @@ impl WebSocketCodec {
                 }
             }
         }
+    }
+
+    /// A frame of a fragmented message handed out as it is ([`Config::streaming`]).
+    fn fragment(
+        &mut self,
+        op: u8,
+        text: bool,
+        last: bool,
+        data: Bytes,
+    ) -> Result<Option<Message>, FrameError> {
+        let first = self.partial.is_none();
+        if first {
+            // remembered for the continuation frames; nothing is buffered
+            self.partial = Some(Partial {
+                text: op == 1,
+                compressed: false,
+                buf: BytesMut::new(),
+            });
+        }
+        if last {
+            self.partial = None;
+            if text && !self.utf8.is_complete() {
+                self.utf8 = Utf8::default();
+                return Err(bad(
+                    "a text message must be valid UTF-8 (it ends mid-character)",
+                    self.consumed,
+                ));
+            }
+        }
+        Ok(Some(Message::Fragment(Fragment {
+            text,
+            first,
+            last,
+            data,
+        })))
     }
 
     fn next_key(&mut self) -> [u8; 4] {
@@ -594,6 +656,14 @@ impl Encoder<Message> for WebSocketCodec {
                 (1, b, None)
             }
             Message::Binary(b) => (2, b, None),
+            Message::Fragment(f) => {
+                let op = match (f.first, f.text) {
+                    (false, _) => 0,
+                    (true, true) => 1,
+                    (true, false) => 2,
+                };
+                return self.put_frame(dst, f.last, 0, op, &f.data, None);
+            }
             Message::Ping(b) => (9, b, None),
             Message::Pong(b) => (10, b, None),
             Message::Close(None) => (8, Bytes::new(), None),
@@ -618,16 +688,31 @@ impl Encoder<Message> for WebSocketCodec {
             });
         }
         #[allow(unused_mut)]
-        let (mut payload, mut len, mut rsv1) = (payload, len, 0);
+        let (mut payload, mut rsv1) = (payload, 0);
         #[cfg(feature = "websocket")]
         if let (Some(d), 1 | 2) = (self.deflate.as_mut(), opcode) {
             payload = d.deflate(&payload);
-            len = payload.len();
             rsv1 = 0x40;
         }
+        self.put_frame(dst, true, rsv1, opcode, &payload, close)
+    }
+}
+
+impl WebSocketCodec {
+    /// Writes one frame (masked from a client).
+    fn put_frame(
+        &mut self,
+        dst: &mut BytesMut,
+        fin: bool,
+        rsv1: u8,
+        opcode: u8,
+        payload: &[u8],
+        close: Option<CloseCode>,
+    ) -> Result<(), EncodeError> {
+        let len = payload.len() + if close.is_some() { 2 } else { 0 };
         let masked = self.role == Role::Client;
         dst.reserve(len + 14);
-        dst.put_u8(0x80 | rsv1 | opcode);
+        dst.put_u8(if fin { 0x80 } else { 0 } | rsv1 | opcode);
         let mask_bit = if masked { 0x80 } else { 0 };
         match len {
             0..=125 => dst.put_u8(mask_bit | len as u8),
@@ -648,7 +733,7 @@ impl Encoder<Message> for WebSocketCodec {
         if let Some(code) = close {
             dst.put_u16(code.0);
         }
-        dst.put_slice(&payload);
+        dst.put_slice(payload);
         if let Some(k) = key {
             unmask(&mut dst[start..], k, 0);
         }

@@ -251,6 +251,94 @@ fn case_6_4_an_invalid_byte_fails_before_the_rest_of_its_frame_arrives() {
     assert_eq!(e.rule(), Some("a text message must be valid UTF-8"));
 }
 
+fn streaming() -> Kit<impl Fn() -> WebSocketCodec> {
+    let mut cfg = Config::default();
+    cfg.streaming = true;
+    Kit::new(move || WebSocketCodec::with_config(Role::Server, cfg))
+}
+
+fn frag(text: bool, first: bool, last: bool, data: &[u8]) -> Message {
+    Message::Fragment(packwire_codecs::websocket::Fragment {
+        text,
+        first,
+        last,
+        data: Bytes::copy_from_slice(data),
+    })
+}
+
+/// Streaming (`Config::streaming`): a fragmented message comes frame by frame, control
+/// frames between its fragments, UTF-8 checked as it comes; an unfragmented one whole.
+#[test]
+fn case_5_streaming_hands_out_each_fragment_as_it_comes() {
+    let s = "κόσμε 你好";
+    let b = s.as_bytes();
+    let mut wire = c(false, 1, &b[..3]); // cut inside a character
+    wire.extend(c(true, 9, b"mid"));
+    wire.extend(c(false, 0, &b[3..9]));
+    wire.extend(c(true, 0, &b[9..]));
+    wire.extend(c(true, 2, &[7]));
+    wire.extend(c(false, 2, &[1, 2]));
+    wire.extend(c(true, 0, &[]));
+    streaming().without_eof_check().allow_empty_items().decodes(
+        &wire,
+        &[
+            frag(true, true, false, &b[..3]),
+            Message::Ping(Bytes::from_static(b"mid")),
+            frag(true, false, false, &b[3..9]),
+            frag(true, false, true, &b[9..]),
+            bin(&[7]),
+            frag(false, true, false, &[1, 2]),
+            frag(false, false, true, &[]),
+        ],
+    );
+    // fail-fast: an invalid byte in the second fragment, before the message's end
+    let mut wire = c(false, 1, b"ok");
+    wire.extend(c(false, 0, &[b'a', 0xff]));
+    streaming().rejects(
+        &wire,
+        &[frag(true, true, false, b"ok")],
+        "malformed: a text message must be valid UTF-8",
+    );
+    // a text whose last fragment ends mid-character
+    let mut wire = c(false, 1, &b[..1]);
+    wire.extend(c(true, 0, b""));
+    streaming().rejects(
+        &wire,
+        &[frag(true, true, false, &b[..1])],
+        "malformed: a text message must be valid UTF-8",
+    );
+    // the order rules hold as when assembling
+    let mut wire = c(false, 1, b"a");
+    wire.extend(c(true, 2, b"b"));
+    streaming().rejects(
+        &wire,
+        &[frag(true, true, false, b"a")],
+        "malformed: a new data message before the fragmented one ended",
+    );
+}
+
+/// Fragments encode as frames of one message, which an assembling peer reads whole.
+#[test]
+fn fragments_encode_as_one_message_in_parts() {
+    let mut client = WebSocketCodec::new(Role::Client);
+    let mut wire = BytesMut::new();
+    for m in [
+        frag(true, true, false, "κό".as_bytes()),
+        Message::Ping(Bytes::from_static(b"p")),
+        frag(true, false, false, &"σμε".as_bytes()[..1]),
+        frag(true, false, true, &"σμε".as_bytes()[1..]),
+    ] {
+        client.encode(m, &mut wire).unwrap();
+    }
+    let mut server = WebSocketCodec::new(Role::Server);
+    assert_eq!(
+        server.decode(&mut wire).unwrap(),
+        Some(Message::Ping(Bytes::from_static(b"p")))
+    );
+    assert_eq!(server.decode(&mut wire).unwrap(), Some(text("κόσμε")));
+    assert!(wire.is_empty());
+}
+
 #[test]
 fn case_7_close_frames_carry_nothing_or_a_sendable_code_and_a_utf8_reason() {
     let mut reason = 1000u16.to_be_bytes().to_vec();
