@@ -34,10 +34,8 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
 fn handle(echo: bool, conn: &Conn<Outgoing>, inc: Incoming) -> Option<Outgoing> {
     match inc {
         Incoming::Upgrade { answer, .. } => match *answer {
-            Ok(a) => {
-                conn.authenticate();
-                Some(Outgoing::Accept(Box::new(a.response)))
-            }
+            // authenticated, and its agreement kept for broadcasts
+            Ok(a) => Some(packwire_net::websocket::upgraded(conn, a)),
             Err(r) => {
                 crate::stop::say(&format!("{} refused: {}", conn.peer_addr(), r.reason));
                 let _ = conn.try_send(Outgoing::Refuse(Box::new(r)));

@@ -85,6 +85,8 @@ mod stats;
 pub mod tls;
 mod transport;
 mod tree;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 use std::fmt;
 

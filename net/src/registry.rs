@@ -234,7 +234,12 @@ impl<M: Send + 'static> Registry<M> {
     /// node) for every connection `target` names, without waiting; returns how many.
     /// The bytes are written as they are: nothing re-encodes them.
     pub fn send_encoded(&self, target: Target<'_>, bytes: Bytes) -> usize {
-        let conns = match target {
+        Self::queue_raw(&self.conns(target), &bytes)
+    }
+
+    /// The connections `target` names.
+    pub fn conns(&self, target: Target<'_>) -> Vec<Conn<M>> {
+        match target {
             Target::Conn(id) => self.get(id).into_iter().collect(),
             Target::User(u) => self.user(u),
             Target::Group(g) => self.group(g),
@@ -242,8 +247,7 @@ impl<M: Send + 'static> Registry<M> {
             Target::Bsid(b) => self.by_bsid(b).into_iter().collect(),
             Target::Ip(ip) => self.ip(ip),
             Target::All => self.all(),
-        };
-        Self::queue_raw(&conns, &bytes)
+        }
     }
 
     /// Encodes `msg` once and queues it for every connection `target` names; returns how

@@ -287,6 +287,28 @@ impl WebSocketCodec {
         self.deflate = Some(Box::new(deflate::Deflater::new(self.role, params, level)));
     }
 
+    /// One server frame for `msg`, compressed (permessage-deflate without context
+    /// takeover, the window of `window_bits`, `level`) or not: the same bytes serve every
+    /// connection that agreed to the same parameters, so a broadcast compresses once.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`].
+    #[cfg(feature = "websocket")]
+    pub fn server_frame(msg: Message, deflate: Option<(u8, u32)>) -> Result<Bytes, EncodeError> {
+        let mut c = WebSocketCodec::new(Role::Server);
+        if let Some((bits, level)) = deflate {
+            let p = DeflateParams {
+                server_no_context_takeover: true,
+                server_max_window_bits: bits,
+                ..DeflateParams::default()
+            };
+            c.set_deflate(p, level);
+        }
+        let mut out = BytesMut::new();
+        c.encode(msg, &mut out)?;
+        Ok(out.freeze())
+    }
+
     /// Whether permessage-deflate is on.
     fn deflating(&self) -> bool {
         #[cfg(feature = "websocket")]
