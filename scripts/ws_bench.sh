@@ -47,6 +47,6 @@ print("|---|---|---|---|---|")
 for (c, s), by in rows.items():
     med = {k: statistics.median(v.values()) for k, v in by.items()}
     ratios = [by["packwire"][r] / max(by["tungstenite"][r], by["fastwebsockets"][r]) for r in by["packwire"]]
-    print(f"| {c} x {s} B | {med['packwire']:,.0f} | {med['tungstenite']:,.0f} | {med['fastwebsockets']:,.0f} | **{statistics.median(ratios):.2f}** ({min(ratios):.2f}-{max(ratios):.2f}) |")
+    print(f"| {c} x {s} B | {med['packwire']:,.0f} | {med['tungstenite']:,.0f} | {med['fastwebsockets']:,.0f} | **{statistics.median(ratios):.3f}** ({min(ratios):.2f}-{max(ratios):.2f}) |")
 PY
 rm -f "$results"
