@@ -21,6 +21,14 @@ async fn node(name: &str, broker: &Broker, ttl: Duration) -> ChatServer {
         .expect("the node starts")
 }
 
+/// A broker and two nodes on it, `n1` and `n2`.
+async fn two_nodes(kind: Kind, ttl: Duration) -> (Broker, ChatServer, ChatServer) {
+    let broker = Broker::start(kind);
+    let n1 = node("n1", &broker, ttl).await;
+    let n2 = node("n2", &broker, ttl).await;
+    (broker, n1, n2)
+}
+
 fn cluster(s: &ChatServer) -> &Cluster<Bytes> {
     s.cluster().expect("a clustered node")
 }
@@ -134,12 +142,7 @@ async fn sends_cross_every_node(kind: Kind) {
 /// Every registry target through the cluster API, one connection of another node by
 /// id, and a frame on the bus that is not an envelope: refused, counted, nothing lost.
 async fn every_target_and_a_bad_frame(kind: Kind) {
-    let broker = Broker::start(kind);
-    let ttl = Duration::from_secs(5);
-    let (n1, n2) = (
-        node("n1", &broker, ttl).await,
-        node("n2", &broker, ttl).await,
-    );
+    let (broker, n1, n2) = two_nodes(kind, Duration::from_secs(5)).await;
     let mut bob = Client::login(n2.local_addr(), "bob").await;
     let (c1, c2) = (cluster(&n1), cluster(&n2));
     let conn = c2.registry().user("bob").pop().expect("bob's connection");
@@ -198,12 +201,7 @@ async fn every_target_and_a_bad_frame(kind: Kind) {
 
 /// Joins and leaves are events on every node, and the presence follows them.
 async fn presence_follows_logins(kind: Kind) {
-    let broker = Broker::start(kind);
-    let ttl = Duration::from_secs(5);
-    let (n1, n2) = (
-        node("n1", &broker, ttl).await,
-        node("n2", &broker, ttl).await,
-    );
+    let (_broker, n1, n2) = two_nodes(kind, Duration::from_secs(5)).await;
     let mut events = cluster(&n1).events();
     let alice = Client::login(n2.local_addr(), "alice").await;
     let e = event(&mut events, Duration::from_secs(10), |e| {
@@ -242,12 +240,7 @@ async fn presence_follows_logins(kind: Kind) {
 /// The broker killed and started again, empty: both nodes see it go, resubscribe, write
 /// their presence again, and cross-node delivery resumes. Sends in between fail fast.
 async fn broker_restart_resubscribes(kind: Kind) {
-    let mut broker = Broker::start(kind);
-    let ttl = Duration::from_secs(3);
-    let (n1, n2) = (
-        node("n1", &broker, ttl).await,
-        node("n2", &broker, ttl).await,
-    );
+    let (mut broker, n1, n2) = two_nodes(kind, Duration::from_secs(3)).await;
     let mut alice = Client::login(n1.local_addr(), "alice").await;
     let mut bob = Client::login(n2.local_addr(), "bob").await;
     assert_eq!(alice.ask("TO bob before").await, "OK");
@@ -302,12 +295,7 @@ async fn broker_restart_resubscribes(kind: Kind) {
 /// A subscriber that stops reading (a stuck node) does not stall the others: the broker
 /// buffers for it, or drops it, and the other nodes' traffic flows.
 async fn a_stuck_subscriber_stalls_no_one(kind: Kind) {
-    let broker = Broker::start(kind);
-    let ttl = Duration::from_secs(5);
-    let (n1, n2) = (
-        node("n1", &broker, ttl).await,
-        node("n2", &broker, ttl).await,
-    );
+    let (broker, n1, n2) = two_nodes(kind, Duration::from_secs(5)).await;
     // the stuck node: subscribed to the bus, never reading
     let mut stuck = tokio::net::TcpStream::connect(("127.0.0.1", broker.port))
         .await
