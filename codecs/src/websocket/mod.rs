@@ -21,7 +21,7 @@
 //! ```
 //! use bytes::{Bytes, BytesMut};
 //! use packwire_codecs::websocket::{Message, Role, WebSocketCodec};
-//! use tokio_util::codec::Decoder;
+//! use tokio_util::codec::{Decoder, Encoder};
 //!
 //! let mut client = WebSocketCodec::new(Role::Client);
 //! let mut server = WebSocketCodec::new(Role::Server);
