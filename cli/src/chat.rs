@@ -10,15 +10,55 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::net::{at, runtime};
 use crate::stop::say;
 
+/// `packwire chat`'s subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ChatCommand {
+    /// Run one chat node.
+    Serve(Serve),
+    /// Log in to a chat node as USER and send stdin lines as commands
+    /// (`TO bob hi`, `JOIN room`, `GROUP room hi`, `ALL hi`, `WHO bob`).
+    Connect {
+        /// The node's address (ip:port).
+        addr: String,
+        /// The user to log in as.
+        #[arg(long)]
+        user: String,
+    },
+}
+
 /// `chat serve`'s arguments.
+#[derive(Debug, clap::Args)]
 pub(crate) struct Serve {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7100")]
     pub(crate) listen: String,
+    /// This node's name (unique in the cluster; WHO answers with it).
+    #[arg(long, default_value = "node-1")]
     pub(crate) node: String,
+    /// The cluster's broker: redis://HOST:PORT or nats://HOST:PORT (nats-server -js).
+    /// Without it the node is alone.
+    #[arg(long, value_name = "URL")]
     pub(crate) cluster: Option<String>,
+    /// Presence TTL in seconds: a node that dies is offline within it.
+    #[arg(long, default_value_t = 15)]
     pub(crate) ttl: u64,
+    /// Evict a client silent for this many seconds (clients PING to stay).
+    #[arg(long, default_value_t = 60)]
     pub(crate) idle: u64,
+    /// Close a connection that has not logged in within this many seconds.
+    #[arg(long, default_value_t = 10)]
     pub(crate) login_timeout: u64,
+    /// Stop after this many seconds.
+    #[arg(long)]
     pub(crate) seconds: Option<u64>,
+}
+
+/// Runs a `chat` subcommand: its name (for errors) and its result.
+pub(crate) fn run(cmd: ChatCommand) -> (&'static str, io::Result<()>) {
+    match cmd {
+        ChatCommand::Serve(a) => ("chat serve", serve(a)),
+        ChatCommand::Connect { addr, user } => ("chat connect", connect(&addr, &user)),
+    }
 }
 
 pub(crate) fn serve(a: Serve) -> io::Result<()> {

@@ -131,7 +131,7 @@ enum Command {
     /// node or clustered through Redis or NATS, and its client.
     Chat {
         #[command(subcommand)]
-        command: ChatCommand,
+        command: chat::ChatCommand,
     },
     /// Certificates for trying TLS out.
     Cert {
@@ -339,44 +339,6 @@ enum CmppCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum ChatCommand {
-    /// Run one chat node.
-    Serve {
-        /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7100")]
-        listen: String,
-        /// This node's name (unique in the cluster; WHO answers with it).
-        #[arg(long, default_value = "node-1")]
-        node: String,
-        /// The cluster's broker: redis://HOST:PORT or nats://HOST:PORT (nats-server -js).
-        /// Without it the node is alone.
-        #[arg(long, value_name = "URL")]
-        cluster: Option<String>,
-        /// Presence TTL in seconds: a node that dies is offline within it.
-        #[arg(long, default_value_t = 15)]
-        ttl: u64,
-        /// Evict a client silent for this many seconds (clients PING to stay).
-        #[arg(long, default_value_t = 60)]
-        idle: u64,
-        /// Close a connection that has not logged in within this many seconds.
-        #[arg(long, default_value_t = 10)]
-        login_timeout: u64,
-        /// Stop after this many seconds.
-        #[arg(long)]
-        seconds: Option<u64>,
-    },
-    /// Log in to a chat node as USER and send stdin lines as commands
-    /// (`TO bob hi`, `JOIN room`, `GROUP room hi`, `ALL hi`, `WHO bob`).
-    Connect {
-        /// The node's address (ip:port).
-        addr: String,
-        /// The user to log in as.
-        #[arg(long)]
-        user: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum WsCommand {
     /// Connect to a WebSocket server (ws:// or wss://), send each stdin line as a text
     /// message, print what comes back; close with 1000 at the end of the input.
@@ -579,32 +541,10 @@ fn main() -> ExitCode {
         Command::Connect { codec, addr, tls } => {
             report("connect", net::connect(&codec, &addr, &tls))
         }
-        Command::Chat {
-            command:
-                ChatCommand::Serve {
-                    listen,
-                    node,
-                    cluster,
-                    ttl,
-                    idle,
-                    login_timeout,
-                    seconds,
-                },
-        } => report(
-            "chat serve",
-            chat::serve(chat::Serve {
-                listen,
-                node,
-                cluster,
-                ttl,
-                idle,
-                login_timeout,
-                seconds,
-            }),
-        ),
-        Command::Chat {
-            command: ChatCommand::Connect { addr, user },
-        } => report("chat connect", chat::connect(&addr, &user)),
+        Command::Chat { command } => {
+            let (name, r) = chat::run(command);
+            report(name, r)
+        }
         Command::Cert {
             command: CertCommand::New { out, name },
         } => report("cert new", tls::new_certs(&out, &name)),
