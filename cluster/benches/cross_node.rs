@@ -1,6 +1,7 @@
 //! Cross-node delivery through each broker, beside single-node delivery, in one run:
 //! messages per second and end-to-end latency (p50/p99) of 64-byte messages, each to
-//! one user picked in turn among 1 or 1,000 users connected to the receiving node.
+//! one user picked in turn among 1 or 1,000 users connected to the receiving node, and
+//! each to a group of those 1,000 users (a message with 1,000 targets).
 //!
 //! Node A sends, node B's users receive over loopback TCP, read by this process. The
 //! brokers are real (`redis-server`, `nats-server -js`, started here). Throughput keeps
@@ -80,6 +81,7 @@ async fn users(server: &ServerHandle<Bytes>, n: usize, seen: Arc<Seen>) -> Vec<S
     conns.sort_by_key(Conn::id);
     for (c, name) in conns.iter().zip(&names) {
         server.registry().bind_user(c, name);
+        server.registry().join_group(c, GROUP);
     }
     names
 }
@@ -91,11 +93,26 @@ enum Path {
     Cluster(Cluster<Bytes>),
 }
 
+/// Whom each message is for: one user in turn, or the group of them all.
+#[derive(Clone, Copy, PartialEq)]
+enum Aim {
+    OneUser,
+    Group,
+}
+
+const GROUP: &str = "everyone";
+
 impl Path {
-    fn send(&self, user: &str, line: Bytes) -> bool {
-        match self {
-            Path::Local(r) => r.send_to_user(user, line) == 1,
-            Path::Cluster(c) => c.send_to_user(user, line).unwrap().remote == Remote::Queued,
+    fn send(&self, aim: Aim, user: &str, line: Bytes) -> bool {
+        match (self, aim) {
+            (Path::Local(r), Aim::OneUser) => r.send_to_user(user, line) == 1,
+            (Path::Local(r), Aim::Group) => r.send_to_group(GROUP, line) > 0,
+            (Path::Cluster(c), Aim::OneUser) => {
+                c.send_to_user(user, line).unwrap().remote == Remote::Queued
+            }
+            (Path::Cluster(c), Aim::Group) => {
+                c.send_to_group(GROUP, line).unwrap().remote == Remote::Queued
+            }
         }
     }
 }
@@ -108,25 +125,32 @@ fn line(seen: &Seen) -> Bytes {
     Bytes::from(s)
 }
 
-/// Messages per second over `messages`, at most WINDOW in flight.
-async fn throughput(path: &Path, names: &[String], seen: &Seen, messages: u64) -> f64 {
+/// Messages per second over `messages`, at most WINDOW lines (or four group messages)
+/// in flight; `per` lines are read for each message.
+async fn throughput(path: &Path, aim: Aim, names: &[String], seen: &Seen, messages: u64) -> f64 {
+    let per = if aim == Aim::Group {
+        names.len() as u64
+    } else {
+        1
+    };
+    let window = WINDOW.max(4 * per);
     let start_lines = seen.lines.load(Ordering::Acquire);
     let t0 = Instant::now();
     let mut sent = 0u64;
     while sent < messages {
         let got = seen.lines.load(Ordering::Acquire) - start_lines;
-        if sent - got >= WINDOW {
+        if sent * per - got >= window {
             let _ = tokio::time::timeout(Duration::from_millis(50), seen.wake.notified()).await;
             continue;
         }
-        if path.send(&names[sent as usize % names.len()], line(seen)) {
+        if path.send(aim, &names[sent as usize % names.len()], line(seen)) {
             sent += 1;
         } else {
             tokio::task::yield_now().await;
         }
     }
     let until = Instant::now() + Duration::from_secs(30);
-    while seen.lines.load(Ordering::Acquire) - start_lines < messages {
+    while seen.lines.load(Ordering::Acquire) - start_lines < messages * per {
         assert!(
             Instant::now() < until,
             "messages lost: not all delivered in 30 s"
@@ -136,14 +160,25 @@ async fn throughput(path: &Path, names: &[String], seen: &Seen, messages: u64) -
     messages as f64 / t0.elapsed().as_secs_f64()
 }
 
-/// p50 and p99 of one message in flight, in microseconds.
-async fn latency(path: &Path, names: &[String], seen: &Seen, samples: usize) -> (f64, f64) {
+/// p50 and p99 of one message in flight, send to its last delivery, in microseconds.
+async fn latency(
+    path: &Path,
+    aim: Aim,
+    names: &[String],
+    seen: &Seen,
+    samples: usize,
+) -> (f64, f64) {
+    let per = if aim == Aim::Group {
+        names.len() as u64
+    } else {
+        1
+    };
     let mut lat = Vec::with_capacity(samples);
     for i in 0..samples {
         let before = seen.lines.load(Ordering::Acquire);
-        assert!(path.send(&names[i % names.len()], line(seen)));
+        assert!(path.send(aim, &names[i % names.len()], line(seen)));
         let until = Instant::now() + Duration::from_secs(10);
-        while seen.lines.load(Ordering::Acquire) == before {
+        while seen.lines.load(Ordering::Acquire) < before + per {
             assert!(Instant::now() < until, "a message was lost");
             let _ = tokio::time::timeout(Duration::from_millis(50), seen.wake.notified()).await;
         }
@@ -169,9 +204,14 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        println!("| path | users | msgs/s (median of {runs}) | range | p50 µs | p99 µs |");
+        println!("| path | targets per message (of users) | msgs/s (median of {runs}) | range | p50 µs | p99 µs |");
         println!("|---|---|---|---|---|---|");
-        for n in [1usize, 1000] {
+        for (n, aim) in [(1usize, Aim::OneUser), (1000, Aim::OneUser), (1000, Aim::Group)] {
+            let what = match aim {
+                Aim::OneUser => format!("1 (of {n})"),
+                Aim::Group => format!("{n} (a group)"),
+            };
+            let messages = if aim == Aim::Group { messages / 100 } else { messages };
             for which in ["single node", "redis", "nats"] {
                 let broker = match which {
                     "redis" => Some(TestBroker::start(Kind::Redis)),
@@ -203,16 +243,17 @@ fn main() {
                 };
                 let names = users(&b, n, seen.clone()).await;
                 // warm up
-                throughput(&path, &names, &seen, messages / 10).await;
+                throughput(&path, aim, &names, &seen, messages / 10).await;
                 let mut rates = Vec::new();
                 for _ in 0..runs {
-                    rates.push(throughput(&path, &names, &seen, messages).await);
+                    rates.push(throughput(&path, aim, &names, &seen, messages).await);
                 }
-                let (p50, p99) = latency(&path, &names, &seen, samples).await;
+                let samples = if aim == Aim::Group { samples / 10 } else { samples };
+                let (p50, p99) = latency(&path, aim, &names, &seen, samples).await;
                 let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = rates.iter().copied().fold(0.0, f64::max);
                 println!(
-                    "| {which} | {n} | {:.0} | {lo:.0}-{hi:.0} | {p50:.0} | {p99:.0} |",
+                    "| {which} | {what} | {:.0} | {lo:.0}-{hi:.0} | {p50:.0} | {p99:.0} |",
                     median(rates)
                 );
                 drop(clusters);
