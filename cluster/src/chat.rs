@@ -156,12 +156,12 @@ impl Node {
             return Some("ERR lines are UTF-8".into());
         };
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() && conn.attr::<User>().is_some() {
-            return None; // a blank line (an interactive client's Enter) needs no answer
-        }
         let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
         let registry = conn.registry()?;
         let me = conn.attr::<User>();
+        if line.is_empty() && me.is_some() {
+            return None; // a blank line (an interactive client's Enter) needs no answer
+        }
         let Some(User(me)) = me else {
             // the auth gate closes a connection whose first line does not log it in
             return Some(match (cmd, valid_name(rest)) {

@@ -125,7 +125,8 @@ struct Core<M> {
     ttl: Duration,
     registry: Registry<M>,
     broker: Arc<dyn Broker>,
-    publish: mpsc::Sender<(TargetKind, Bytes)>,
+    /// envelopes for the broker: a send's, with its target kind, or a presence change's
+    publish: mpsc::Sender<(Option<TargetKind>, Bytes)>,
     up: AtomicBool,
     counters: Counters,
     events: broadcast::Sender<ClusterEvent>,
@@ -284,7 +285,7 @@ impl<M: Send + 'static> Cluster<M> {
             Remote::Unreachable
         } else {
             let frame = envelope::encode_send(&core.node, &to, &bytes);
-            match core.publish.try_send((to.kind(), frame)) {
+            match core.publish.try_send((Some(to.kind()), frame)) {
                 Ok(()) => Remote::Queued,
                 Err(_) => {
                     core.counters.dropped(to.kind());
@@ -379,16 +380,22 @@ impl<M> Core<M> {
     }
 }
 
-async fn publisher<M>(core: Arc<Core<M>>, mut rx: mpsc::Receiver<(TargetKind, Bytes)>) {
-    let mut batch: Vec<(TargetKind, Bytes)> = Vec::with_capacity(256);
+async fn publisher<M>(core: Arc<Core<M>>, mut rx: mpsc::Receiver<(Option<TargetKind>, Bytes)>) {
+    let mut batch: Vec<(Option<TargetKind>, Bytes)> = Vec::with_capacity(256);
     let mut frames: Vec<Bytes> = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         frames.extend(batch.iter().map(|(_, f)| f.clone()));
         match core.broker.publish(&frames).await {
-            Ok(()) => batch.iter().for_each(|(k, _)| core.counters.published(*k)),
+            Ok(()) => batch
+                .iter()
+                .filter_map(|(k, _)| *k)
+                .for_each(|k| core.counters.published(k)),
             Err(e) => {
                 tracing::warn!(error = %e, lost = batch.len(), "cluster publish failed");
-                batch.iter().for_each(|(k, _)| core.counters.dropped(*k));
+                batch
+                    .iter()
+                    .filter_map(|(k, _)| *k)
+                    .for_each(|k| core.counters.dropped(k));
             }
         }
         batch.clear();
@@ -517,7 +524,8 @@ fn announce<M>(core: &Core<M>, delta: &crate::broker::PresenceWrite) {
         for user in users {
             let frame = envelope::encode_presence(&core.node, user, joined);
             if core.up.load(Ordering::Acquire) {
-                let _ = core.publish.try_send((TargetKind::User, frame));
+                // not a send: not in the per-target statistics
+                let _ = core.publish.try_send((None, frame));
             }
             let (user, node) = (user.clone(), core.node.clone());
             core.emit(if joined {
