@@ -3,14 +3,18 @@
 //! `accept_async`, the read half forwarded into the write half) and `ws_peer_echo
 //! fastwebsockets PORT` (the opening handshake answered with packwire's http1 and
 //! `ServerHandshake`, then fastwebsockets' `FragmentCollector` reading and writing
-//! frames, pongs and closes automatic). Runs until killed.
+//! frames, pongs and closes automatic) and `ws_peer_echo yawc PORT` (yawc, the one tokio
+//! WebSocket crate with permessage-deflate: the handshake answered by packwire's http1
+//! with deflate agreed when offered, the agreed `Sec-WebSocket-Extensions` handed to
+//! `WebSocket::from_stream_with_extensions` with yawc's balanced compression, level 6 as
+//! packwire's; its `Stream`/`Sink` echoing data frames). Runs until killed.
 
 use std::io;
 
 use bytes::BytesMut;
 use futures_util::{StreamExt, TryStreamExt};
 use packwire_codecs::http1::{Event, ServerCodec};
-use packwire_codecs::websocket::ServerHandshake;
+use packwire_codecs::websocket::{DeflateConfig, ServerHandshake};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder};
@@ -24,25 +28,65 @@ async fn tungstenite(s: TcpStream) -> Result<(), Box<dyn std::error::Error + Sen
     Ok(())
 }
 
-async fn fastwebsockets(mut s: TcpStream) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
-    // the handshake by hand (fastwebsockets' own needs hyper)
+/// Reads the opening handshake with packwire's http1 and answers it with `hs`; `None` when
+/// the client left first. Returns the agreed `Sec-WebSocket-Extensions`, if any.
+async fn handshake(
+    s: &mut TcpStream,
+    hs: &ServerHandshake,
+) -> Result<Option<Option<String>>, Box<dyn std::error::Error + Send + Sync>> {
     let mut http = ServerCodec::new();
     let mut buf = BytesMut::with_capacity(4096);
     let req = loop {
         if s.read_buf(&mut buf).await? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(Event::Head(h)) = http.decode(&mut buf)? {
             break h;
         }
     };
-    let accepted = ServerHandshake::default()
-        .accept(&req)
-        .map_err(|r| io::Error::other(r.reason))?;
+    let accepted = hs.accept(&req).map_err(|r| io::Error::other(r.reason))?;
+    let ext = accepted
+        .response
+        .headers()
+        .get("sec-websocket-extensions")
+        .map(|v| String::from_utf8_lossy(v).into_owned());
     let mut out = BytesMut::new();
     http.encode(Event::Head(accepted.response), &mut out)?;
     s.write_all(&out).await?;
+    Ok(Some(ext))
+}
+
+async fn yawc(mut s: TcpStream) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use futures_util::SinkExt;
+    use yawc::{Options, Role, WebSocket, frame::OpCode};
+    let hs = ServerHandshake {
+        deflate: Some(DeflateConfig::default()),
+        ..ServerHandshake::default()
+    };
+    let Some(ext) = handshake(&mut s, &hs).await? else {
+        return Ok(());
+    };
+    let opts = Options::default().with_balanced_compression();
+    let mut ws = WebSocket::from_stream_with_extensions(s, Role::Server, ext.as_deref(), opts)?;
+    while let Some(frame) = ws.next().await {
+        match frame.opcode() {
+            OpCode::Text | OpCode::Binary => ws.send(frame).await?,
+            OpCode::Close => return Ok(()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn fastwebsockets(mut s: TcpStream) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket};
+    // the handshake by hand (fastwebsockets' own needs hyper)
+    if handshake(&mut s, &ServerHandshake::default())
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
     let mut ws = WebSocket::after_handshake(s, Role::Server);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
@@ -72,9 +116,10 @@ async fn main() -> io::Result<()> {
         match which.as_str() {
             "tungstenite" => drop(tokio::spawn(tungstenite(s))),
             "fastwebsockets" => drop(tokio::spawn(fastwebsockets(s))),
+            "yawc" => drop(tokio::spawn(yawc(s))),
             other => {
                 return Err(io::Error::other(format!(
-                    "{other}: tungstenite or fastwebsockets"
+                    "{other}: tungstenite, fastwebsockets or yawc"
                 )));
             }
         }

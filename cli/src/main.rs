@@ -164,6 +164,10 @@ enum Command {
         /// to an echo server such as `packwire ws serve --echo`.
         #[arg(long)]
         ws: bool,
+        /// With --ws: offer permessage-deflate (the bench fails if the server declines) and
+        /// send chat-like text (words drawn at random) rather than zeros.
+        #[arg(long, requires = "ws")]
+        deflate: bool,
         #[command(flatten)]
         tls: tls::ConnectTls,
     },
@@ -582,13 +586,20 @@ fn main() -> ExitCode {
             seconds,
             handshakes,
             ws,
+            deflate,
             tls,
         } => report(
             "bench",
             if handshakes {
                 net::bench_handshakes(&connect, conns, size, seconds, &tls)
             } else {
-                net::bench(&connect, conns, inflight, size, seconds, &tls, ws)
+                {
+                    let framing = match (ws, deflate) {
+                        (false, _) => net::BenchWire::Length,
+                        (true, deflate) => net::BenchWire::Ws { deflate },
+                    };
+                    net::bench(&connect, conns, inflight, size, seconds, &tls, framing)
+                }
             },
         ),
         Command::Cmpp {

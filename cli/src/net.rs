@@ -339,7 +339,7 @@ pub(crate) fn bench(
     size: usize,
     seconds: u64,
     tls: &crate::tls::ConnectTls,
-    ws: bool,
+    ws: BenchWire,
 ) -> io::Result<()> {
     let tls = tls.connector()?.map(Arc::new);
     if conns == 0 || inflight == 0 || seconds == 0 {
@@ -526,7 +526,7 @@ async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
 async fn bench_conn(
     addr: std::net::SocketAddr,
     tls: Option<&packwire_net::tls::TlsConnector>,
-    ws: bool,
+    ws: BenchWire,
     inflight: usize,
     size: usize,
     start: Instant,
@@ -547,7 +547,46 @@ async fn bench_conn(
     }
 }
 
-/// One bench connection's loop on an open stream.
+/// What `packwire bench` speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BenchWire {
+    /// A 4-byte length before each frame.
+    Length,
+    /// WebSocket binary messages, with permessage-deflate when `deflate`.
+    Ws { deflate: bool },
+}
+
+/// Appends `n` bytes of chat-like text to `p`: words drawn by a xorshift from `seed`, so
+/// that compression has the work of a real message, neither zeros nor noise.
+fn words(p: &mut BytesMut, n: usize, seed: &mut u64) {
+    const WORDS: [&str; 16] = [
+        "hello ",
+        "world ",
+        "room ",
+        "lobby ",
+        "user ",
+        "message ",
+        "the ",
+        "a ",
+        "is ",
+        "online ",
+        "typing ",
+        "{\"id\":",
+        "\"text\":",
+        "42, ",
+        "ok ",
+        "today ",
+    ];
+    let end = p.len() + n;
+    while p.len() < end {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let w = WORDS[(*seed % WORDS.len() as u64) as usize].as_bytes();
+        p.put_slice(&w[..w.len().min(end - p.len())]);
+    }
+}
+
 /// The bench's framing: a 4-byte length, or WebSocket binary messages after an opening
 /// handshake.
 enum Wire {
@@ -592,7 +631,7 @@ impl Wire {
 #[allow(clippy::too_many_arguments)]
 async fn bench_stream<S>(
     mut s: S,
-    ws: bool,
+    ws: BenchWire,
     inflight: usize,
     size: usize,
     start: Instant,
@@ -604,9 +643,9 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut rbuf = BytesMut::with_capacity(64 * 1024);
-    let mut wire = if ws {
+    let mut wire = if let BenchWire::Ws { deflate } = ws {
         use packwire_codecs::websocket::{ClientConnCodec, ClientIncoming, ClientOutgoing, Config};
-        let mut c = ClientConnCodec::new("bench", "/", &[], false, Config::default());
+        let mut c = ClientConnCodec::new("bench", "/", &[], deflate, Config::default());
         let mut out = BytesMut::new();
         c.encode(ClientOutgoing::Open, &mut out)
             .map_err(io::Error::other)?;
@@ -616,6 +655,11 @@ where
                 return Err(io::Error::other("the server closed during the handshake"));
             }
             match c.decode(&mut rbuf).map_err(io::Error::other)? {
+                Some(ClientIncoming::Upgraded(Ok(a))) if a.deflate.is_none() && deflate => {
+                    return Err(io::Error::other(
+                        "the server declined permessage-deflate (--deflate)",
+                    ));
+                }
                 Some(ClientIncoming::Upgraded(Ok(_))) => break,
                 Some(ClientIncoming::Upgraded(Err(e))) => {
                     return Err(io::Error::other(format!("handshake: {e}")));
@@ -628,10 +672,16 @@ where
         Wire::Length(LengthFieldCodec::new())
     };
     let mut out = BytesMut::new();
-    let payload = |size: usize| {
+    let text = ws == BenchWire::Ws { deflate: true };
+    let mut seed = 0x9e37_79b9_7f4a_7c15 ^ start.elapsed().as_nanos() as u64 | 1;
+    let mut payload = |size: usize| {
         let mut p = BytesMut::with_capacity(size);
         p.put_u64(start.elapsed().as_nanos() as u64);
-        p.put_bytes(0, size - 8);
+        if text {
+            words(&mut p, size - 8, &mut seed);
+        } else {
+            p.put_bytes(0, size - 8);
+        }
         p.freeze()
     };
     for _ in 0..inflight {

@@ -268,3 +268,63 @@ fn head_len(got: &[u8]) -> usize {
         .position(|w| w == b"\r\n\r\n")
         .map_or(usize::MAX / 2, |p| p + 4)
 }
+
+#[test]
+fn bench_ws_loads_ws_serve_plain_and_compressed_and_fails_when_deflate_is_declined() {
+    for server_deflates in [false, true] {
+        let mut args = vec![
+            "ws",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--seconds",
+            "20",
+        ];
+        if server_deflates {
+            args.push("--deflate");
+        }
+        let (_server, first) = common::start(args);
+        let addr = first
+            .rsplit("ws://")
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        for bench_deflates in [false, true] {
+            let mut args = vec![
+                "bench",
+                "--ws",
+                "--connect",
+                &addr,
+                "--conns",
+                "2",
+                "--inflight",
+                "2",
+                "--size",
+                "300",
+                "--seconds",
+                "1",
+            ];
+            if bench_deflates {
+                args.push("--deflate");
+            }
+            let o = common::packwire(&args, b"");
+            let err = String::from_utf8_lossy(&o.stderr);
+            let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            if bench_deflates && !server_deflates {
+                // a compressed row that would not be one is an error, not a result
+                assert_eq!(o.status.code(), Some(1), "{err}");
+                assert!(
+                    report["failures"]
+                        .to_string()
+                        .contains("declined permessage-deflate"),
+                    "{report}"
+                );
+            } else {
+                assert!(o.status.success(), "{err}");
+                assert!(report["frames"].as_u64().unwrap() > 10, "{report}");
+            }
+        }
+    }
+}

@@ -147,8 +147,6 @@ pub(crate) struct Deflater {
     reset_out: bool,
     /// start each received message with a fresh window
     reset_in: bool,
-    level: u32,
-    bits: u8,
 }
 
 impl std::fmt::Debug for Deflater {
@@ -180,27 +178,29 @@ impl Deflater {
             decompress: Decompress::new_with_window_bits(false, 15),
             reset_out,
             reset_in,
-            level,
-            bits,
         }
     }
 
     /// `data` compressed as one message's payload.
     pub(crate) fn deflate(&mut self, data: &[u8]) -> Bytes {
-        let mut out = Vec::with_capacity(data.len() / 2 + 16);
-        let mut buf = [0u8; 8 * 1024];
+        // zlib writes straight into the message's own buffer: no staging copy, and only
+        // the room it is given is initialised (a small message touches a few bytes)
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut pos = 0;
         loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(64));
+            }
             let (in0, out0) = (self.compress.total_in(), self.compress.total_out());
             // compressing into a buffer with room does not fail; no progress ends the loop
             let _ = self
                 .compress
-                .compress(&data[pos..], &mut buf, FlushCompress::Sync);
+                .compress_vec(&data[pos..], &mut out, FlushCompress::Sync);
             let read = (self.compress.total_in() - in0) as usize;
             let wrote = (self.compress.total_out() - out0) as usize;
             pos += read;
-            out.extend_from_slice(&buf[..wrote]);
-            if (pos == data.len() && wrote < buf.len()) || (read == 0 && wrote == 0) {
+            // a full buffer may leave flushed bytes pending in zlib: go round again
+            if (pos == data.len() && out.len() < out.capacity()) || (read == 0 && wrote == 0) {
                 break;
             }
         }
@@ -214,8 +214,8 @@ impl Deflater {
             out.push(0x00);
         }
         if self.reset_out {
-            self.compress =
-                Compress::new_with_window_bits(Compression::new(self.level), false, self.bits);
+            // a fresh window for the next message, in the state already allocated
+            self.compress.reset();
         }
         Bytes::from(out)
     }
@@ -223,44 +223,47 @@ impl Deflater {
     /// A message's payload inflated, at most `max` bytes of it.
     ///
     /// # Errors
-    /// [`FrameError::TooLarge`] as soon as it would pass `max` (a zip bomb stops there);
-    /// a malformed error for data that is not DEFLATE.
+    /// [`FrameError::TooLarge`] as soon as it would pass `max` (a zip bomb stops there,
+    /// having been given room for `max + 1` bytes at most); a malformed error for data
+    /// that is not DEFLATE.
     pub(crate) fn inflate(
         &mut self,
         data: &[u8],
         max: usize,
         at: u64,
     ) -> Result<Bytes, FrameError> {
-        let mut out = Vec::with_capacity((data.len() * 2).clamp(64, max.max(64)));
-        let mut buf = [0u8; 8 * 1024];
+        let limit = max.saturating_add(1);
+        let mut out = Vec::with_capacity((data.len() * 2).clamp(64, limit));
         for input in [data, &TRAILER[..]] {
             let mut pos = 0;
             loop {
+                if out.len() == out.capacity() {
+                    out.reserve_exact(out.len().max(64).min(limit - out.len()));
+                }
                 let (in0, out0) = (self.decompress.total_in(), self.decompress.total_out());
                 let status = self
                     .decompress
-                    .decompress(&input[pos..], &mut buf, FlushDecompress::Sync)
+                    .decompress_vec(&input[pos..], &mut out, FlushDecompress::Sync)
                     .map_err(|_| {
                         FrameError::malformed("a compressed message is not valid DEFLATE", at)
                     })?;
                 let read = (self.decompress.total_in() - in0) as usize;
                 let wrote = (self.decompress.total_out() - out0) as usize;
                 pos += read;
-                if out.len() + wrote > max {
+                if out.len() > max {
                     return Err(FrameError::TooLarge {
-                        declared: (out.len() + wrote) as u64,
+                        declared: out.len() as u64,
                         max: max as u64,
                     });
                 }
-                out.extend_from_slice(&buf[..wrote]);
-                let drained = pos == input.len() && wrote < buf.len();
+                let drained = pos == input.len() && out.len() < out.capacity();
                 if status == Status::StreamEnd || drained || (read == 0 && wrote == 0) {
                     break;
                 }
             }
         }
         if self.reset_in {
-            self.decompress = Decompress::new_with_window_bits(false, 15);
+            self.decompress.reset(false);
         }
         Ok(Bytes::from(out))
     }

@@ -896,6 +896,82 @@ Sec-WebSocket-Extensions: {ext}\r\n\r\n"
         );
     }
 
+    /// The payload of one unmasked frame the server wrote, inflated by a decoder that has
+    /// only a `bits`-bit window; `None` when the data reaches back further.
+    fn inflate_in(wire: &[u8], bits: u8) -> Option<Vec<u8>> {
+        let (hdr, len) = match wire[1] & 0x7f {
+            126 => (4, usize::from(u16::from_be_bytes([wire[2], wire[3]]))),
+            n => (2, usize::from(n)),
+        };
+        let mut data = wire[hdr..hdr + len].to_vec();
+        data.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut d = flate2::Decompress::new_with_window_bits(false, bits);
+        // a few bytes out at a time, so that every match is copied from the decoder's
+        // own window rather than from the output of the same call
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 16];
+        while (d.total_in() as usize) < data.len() {
+            let before = d.total_out();
+            d.decompress(
+                &data[d.total_in() as usize..],
+                &mut chunk,
+                flate2::FlushDecompress::Sync,
+            )
+            .ok()?;
+            out.extend_from_slice(&chunk[..(d.total_out() - before) as usize]);
+        }
+        Some(out)
+    }
+
+    /// A server that agreed `server_max_window_bits=9` and no context takeover starts
+    /// every message afresh in a 512-byte window, the one the client inflates with (a
+    /// reset that fell back to 32 KiB would reach past it from the second message on).
+    #[test]
+    fn an_agreed_small_window_holds_for_every_message_after_the_reset() {
+        // a block of 600 letters, 1,000 others, then the block again: 1,600 bytes back
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut letters = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    b'a' + (seed % 26) as u8
+                })
+                .collect()
+        };
+        let block = letters(600);
+        let mut payload = block.clone();
+        payload.extend(letters(1000));
+        payload.extend(&block);
+        let payload = Bytes::from(payload);
+        // the data does reach back: a full window's output is refused by a 9-bit one
+        let mut wide = WebSocketCodec::new(Role::Server);
+        wide.set_deflate(DeflateParams::default(), 9);
+        let mut wire = BytesMut::new();
+        wide.encode(Message::Binary(payload.clone()), &mut wire)
+            .unwrap();
+        assert_eq!(inflate_in(&wire, 15).as_deref(), Some(&payload[..]));
+        assert_eq!(inflate_in(&wire, 9), None);
+        let params = DeflateParams {
+            server_no_context_takeover: true,
+            server_max_window_bits: 9,
+            ..DeflateParams::default()
+        };
+        let mut s = WebSocketCodec::new(Role::Server);
+        s.set_deflate(params, 9);
+        for i in 0..3 {
+            let mut wire = BytesMut::new();
+            s.encode(Message::Binary(payload.clone()), &mut wire)
+                .unwrap();
+            assert_eq!(
+                inflate_in(&wire, 9).as_deref(),
+                Some(&payload[..]),
+                "message {i}"
+            );
+        }
+    }
+
     #[test]
     fn a_zip_bomb_stops_at_the_message_limit() {
         let (mut c, _) = pair(DeflateParams::default());
