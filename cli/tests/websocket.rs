@@ -59,16 +59,8 @@ fn decode_prints_websocket_messages_for_either_role_and_stops_at_a_broken_rule()
 fn ws_serve_echo_answers_the_handshake_pings_messages_and_the_close() {
     use std::io::Read;
     use std::net::TcpStream;
-    let (_server, first) = common::start([
-        "ws",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--echo",
-        "--seconds",
-        "20",
-    ]);
-    let addr = first.rsplit("ws://").next().unwrap().to_owned();
+    let (_server, url) = echo_server(false);
+    let addr = url.trim_start_matches("ws://").to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -108,23 +100,29 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
     );
 }
 
+/// `ws serve --echo` (with `--deflate` when `deflate`) for 20 s, and the URL it serves.
+fn echo_server(deflate: bool) -> (common::Server, String) {
+    let mut args = vec![
+        "ws",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--echo",
+        "--seconds",
+        "20",
+    ];
+    if deflate {
+        args.push("--deflate");
+    }
+    let (server, first) = common::start(args);
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    (server, url)
+}
+
 #[test]
 fn ws_connect_talks_to_ws_serve_plain_and_compressed() {
     for deflate in [false, true] {
-        let mut args = vec![
-            "ws",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--echo",
-            "--seconds",
-            "20",
-        ];
-        if deflate {
-            args.push("--deflate");
-        }
-        let (_server, first) = common::start(args);
-        let url = first.rsplit(' ').next().unwrap().to_owned();
+        let (_server, url) = echo_server(deflate);
         let mut args = vec!["ws", "connect", url.as_str()];
         if deflate {
             args.push("--deflate");
@@ -272,23 +270,9 @@ fn head_len(got: &[u8]) -> usize {
 #[test]
 fn bench_ws_loads_ws_serve_plain_and_compressed_and_fails_when_deflate_is_declined() {
     for server_deflates in [false, true] {
-        let mut args = vec![
-            "ws",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--echo",
-            "--seconds",
-            "20",
-        ];
-        if server_deflates {
-            args.push("--deflate");
-        }
-        let (_server, first) = common::start(args);
-        let addr = first
-            .rsplit("ws://")
-            .next()
-            .unwrap()
+        let (_server, url) = echo_server(server_deflates);
+        let addr = url
+            .trim_start_matches("ws://")
             .trim_end_matches('/')
             .to_owned();
         for bench_deflates in [false, true] {
