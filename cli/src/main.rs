@@ -1,5 +1,6 @@
 //! The `packwire` command line: inspect codecs (`decode`), see the toolkit work (`demo`).
 
+mod bench;
 mod chat;
 mod cmpp;
 mod cmpp_json;
@@ -591,14 +592,14 @@ fn main() -> ExitCode {
         } => report(
             "bench",
             if handshakes {
-                net::bench_handshakes(&connect, conns, size, seconds, &tls)
+                bench::bench_handshakes(&connect, conns, size, seconds, &tls)
             } else {
                 {
                     let framing = match (ws, deflate) {
-                        (false, _) => net::BenchWire::Length,
-                        (true, deflate) => net::BenchWire::Ws { deflate },
+                        (false, _) => bench::BenchWire::Length,
+                        (true, deflate) => bench::BenchWire::Ws { deflate },
                     };
-                    net::bench(&connect, conns, inflight, size, seconds, &tls, framing)
+                    bench::bench(&connect, conns, inflight, size, seconds, &tls, framing)
                 }
             },
         ),
