@@ -310,9 +310,12 @@ impl ConnState {
         }
     }
 
-    /// Whether [`ConnState::poll_timeout`] may have moved since the last time this was
-    /// asked (and resets the answer): a driver whose timer is set re-reads the deadline
-    /// only then, so a busy connection does not recompute it for every read.
+    /// Whether [`ConnState::poll_timeout`] may have moved *earlier* since the last time
+    /// this was asked (and resets the answer): a driver whose timer is set re-reads the
+    /// deadline only then. Reads and writes only ever move deadlines later (every one is
+    /// a last read or write plus a fixed time), so they do not count: a timer set for the
+    /// old deadline fires early, finds nothing due, and is set again, and a busy
+    /// connection does not recompute its deadline for every message.
     #[inline]
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -320,7 +323,6 @@ impl ConnState {
 
     /// Bytes arrived at `now`.
     pub fn on_read(&mut self, now: Instant) {
-        self.changed = true;
         self.last_read = now;
         if let Some(x) = &mut self.extra {
             if let Some(h) = &mut x.heartbeat {
@@ -335,7 +337,6 @@ impl ConnState {
     /// Bytes were written at `now`.
     pub fn on_write(&mut self, now: Instant) {
         if let Some(x) = &mut self.extra {
-            self.changed = true;
             x.last_write = now;
             if let Some(h) = &mut x.heartbeat {
                 h.on_write(now);

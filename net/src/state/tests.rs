@@ -364,3 +364,43 @@ fn the_read_idleness_that_closes_comes_right_before_the_close() {
         ]
     );
 }
+
+/// Reads and writes only move deadlines later, so they leave `take_changed` false: a busy
+/// connection's driver does not recompute its deadline per message, and its timer, set
+/// for the old one, wakes early, finds nothing due and is set again.
+#[test]
+fn reads_and_writes_never_bring_the_deadline_earlier() {
+    let t0 = Instant::now();
+    let t = Timers {
+        idle_timeout: Some(s(90)),
+        read_idle: Some(s(20)),
+        write_idle: Some(s(25)),
+        all_idle: Some(s(40)),
+        heartbeat: Some((s(30), s(60))),
+        link_check: Some((s(15), 3)),
+        ..Timers::default()
+    };
+    let mut st = ConnState::new(&t, t0);
+    assert!(st.take_changed(), "a new state is read once");
+    let mut deadline = st.poll_timeout().unwrap();
+    // reads and writes in every order, at rising instants (a made-up, repeatable walk)
+    let mut at = t0;
+    for i in 0u64..200 {
+        at += Duration::from_millis(1 + (i * 7919) % 3000);
+        match i % 3 {
+            0 => st.on_read(at),
+            1 => st.on_write(at),
+            _ => {
+                st.on_read(at);
+                st.on_write(at);
+            }
+        }
+        assert!(!st.take_changed(), "step {i}");
+        let next = st.poll_timeout().unwrap();
+        assert!(next >= deadline, "step {i}: {next:?} before {deadline:?}");
+        deadline = next;
+    }
+    // an early wake finds nothing due and asks for the timer to be set again
+    assert!(actions(&mut st, at).is_empty());
+    assert!(st.take_changed());
+}
