@@ -80,6 +80,9 @@ pub(crate) struct Driver<T, C, M> {
     /// the timer has seen this task's waker since it was last set: until it is set
     /// again, a look at whether it fired does instead of a poll
     registered: bool,
+    /// the clock as the last read found it, for the writes that answer it in the same
+    /// poll (one clock read per echo, not two); dropped before anything can wait
+    stamp: Option<Instant>,
     /// messages and bytes written since the write buffer was last empty (counted once
     /// it is; u32s keep the idle connection's driver small)
     sent: (u32, u32),
@@ -116,6 +119,7 @@ where
             timer: None,
             armed: None,
             registered: false,
+            stamp: None,
             sent: (0, 0),
             ring,
             rshare: Share::default(),
@@ -156,6 +160,7 @@ where
             }
         }
         log_close(&self.conn, &reason);
+        self.stamp = None;
         Box::pin(self.finish()).await;
         self.count_sent(env);
         reason
@@ -297,6 +302,8 @@ where
                 Fill::Done => break,
             }
         }
+        // the answers to the last read are written: later writes read the clock
+        self.stamp = None;
         if let Poll::Ready(w) = self.poll_read(cx) {
             return Poll::Ready(w);
         }
@@ -361,7 +368,9 @@ where
         H: Handler<M, C::Item>,
     {
         if self.state.uses_clock() {
-            self.state.on_read(now());
+            let t = now();
+            self.stamp = Some(t);
+            self.state.on_read(t);
         } else {
             self.state.saw_read();
         }
@@ -481,6 +490,8 @@ where
         mut fut: Pin<&mut F>,
         env: &Env<M, H>,
     ) -> io::Result<bool> {
+        // the handler waits: what it writes is written later than the read
+        self.stamp = None;
         poll_fn(|cx| {
             if let Poll::Ready(out) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Ok(self.reply(out)));

@@ -215,6 +215,8 @@ where
     /// Writes until the write buffer is below [`MAX_UNWRITTEN`] (the timer runs: a peer
     /// that takes nothing is closed at the write timeout, which ends the wait).
     pub(super) async fn make_room<H>(&mut self, env: &Env<M, H>) -> io::Result<()> {
+        // this may wait for the peer: its writes read the clock
+        self.stamp = None;
         poll_fn(|cx| {
             loop {
                 let p = self.poll_write_buf(cx);
@@ -258,7 +260,9 @@ where
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             self.sent.1 = self.sent.1.saturating_add(n);
             if self.state.uses_clock() {
-                self.state.on_write(now());
+                // written in the poll that read what it answers: the read's time will do
+                let t = self.stamp.unwrap_or_else(now);
+                self.state.on_write(t);
             } else {
                 self.state.saw_write();
             }
