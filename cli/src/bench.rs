@@ -52,18 +52,15 @@ pub(crate) fn bench(
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(1 << 16);
                 // a connection that fails keeps what it measured: the result is partial
-                let r = bench_conn(
-                    addr,
-                    tls.as_deref(),
-                    ws,
+                let load = Load {
+                    wire: ws,
                     inflight,
                     size,
                     start,
                     deadline,
-                    &total,
-                    &mut lat,
-                )
-                .await;
+                    total: &total,
+                };
+                let r = bench_conn(addr, tls.as_deref(), &load, &mut lat).await;
                 (lat, r.err())
             }));
         }
@@ -205,18 +202,23 @@ async fn progress(total: Arc<AtomicU64>, start: Instant, conns: usize) {
     }
 }
 
-/// One `packwire bench` connection until `deadline`: keeps `inflight` frames in flight,
-/// counts echoes into `total` as they arrive and their round trips into `lat`.
-#[allow(clippy::too_many_arguments)]
-async fn bench_conn(
-    addr: std::net::SocketAddr,
-    tls: Option<&packwire_net::tls::TlsConnector>,
-    ws: BenchWire,
+/// What every bench connection does: `inflight` frames of `size` bytes in flight over
+/// `wire` until `deadline`, echoes counted into `total`, send times taken from `start`.
+struct Load<'a> {
+    wire: BenchWire,
     inflight: usize,
     size: usize,
     start: Instant,
     deadline: Instant,
-    total: &AtomicU64,
+    total: &'a AtomicU64,
+}
+
+/// One `packwire bench` connection until the load's deadline, the round trips of its
+/// echoes pushed into `lat`.
+async fn bench_conn(
+    addr: std::net::SocketAddr,
+    tls: Option<&packwire_net::tls::TlsConnector>,
+    load: &Load<'_>,
     lat: &mut Vec<u64>,
 ) -> io::Result<()> {
     let s = TcpStream::connect(addr)
@@ -226,9 +228,9 @@ async fn bench_conn(
     match tls {
         Some(t) => {
             let (s, _) = t.connect(s, addr).await?;
-            bench_stream(s, ws, inflight, size, start, deadline, total, lat).await
+            bench_stream(s, load, lat).await
         }
-        None => bench_stream(s, ws, inflight, size, start, deadline, total, lat).await,
+        None => bench_stream(s, load, lat).await,
     }
 }
 
@@ -313,20 +315,18 @@ impl Wire {
 
 /// One bench connection's loop on an open stream (over WebSocket when `ws`: the opening
 /// handshake first, then binary messages).
-#[allow(clippy::too_many_arguments)]
-async fn bench_stream<S>(
-    mut s: S,
-    ws: BenchWire,
-    inflight: usize,
-    size: usize,
-    start: Instant,
-    deadline: Instant,
-    total: &AtomicU64,
-    lat: &mut Vec<u64>,
-) -> io::Result<()>
+async fn bench_stream<S>(mut s: S, load: &Load<'_>, lat: &mut Vec<u64>) -> io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let &Load {
+        wire: ws,
+        inflight,
+        size,
+        start,
+        deadline,
+        total,
+    } = load;
     let mut rbuf = BytesMut::with_capacity(64 * 1024);
     let mut wire = if let BenchWire::Ws { deflate } = ws {
         use packwire_codecs::websocket::{ClientConnCodec, ClientIncoming, ClientOutgoing, Config};
